@@ -1,6 +1,6 @@
-// Three projects: unit (parallel, no privileges beyond netns where a test says so),
-// integration (one real control plane per run, serial) and e2e (control plane +
-// simulated nodes + operator/agent processes, serial).
+// Three projects: unit (parallel), integration (one real control plane per run) and e2e
+// (control plane + simulated nodes + operator/agent processes). integration and e2e run
+// serially (--runInBand in their npm scripts): they share one control plane and the kernel.
 import { createDefaultEsmPreset } from 'ts-jest';
 
 const preset = createDefaultEsmPreset({ tsconfig: 'tsconfig.json' });
@@ -21,7 +21,6 @@ export default {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-      maxWorkers: 1,
     },
     {
       ...common,
@@ -29,7 +28,6 @@ export default {
       testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-      maxWorkers: 1,
     },
   ],
 };

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every check and test: setup (installs what is missing), type-check, lint, then the
+# unit, integration and e2e jest projects. Ends with one line `N passed, N failed, N skipped`.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash hack/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
+step() { # step NAME CMD...: a non-test check; counts as one failed test when it fails
+  local name=$1; shift
+  echo "=== $name"
+  if ! "$@"; then echo "FAILED: $name"; echo 1 >"$results/$name.fail"; status=1; fi
+}
+jest_project() {
+  local p=$1; shift
+  echo "=== jest: $p"
+  npm run --silent "test:$p" -- --json --outputFile="$results/$p.json" "$@" || status=1
+  [ -s "$results/$p.json" ] || { echo 1 >"$results/$p.fail"; status=1; }
+}
+
+step typecheck npm run --silent typecheck
+step lint npm run --silent lint
+jest_project unit
+jest_project integration
+jest_project e2e
+
+node_modules/.bin/node -e '
+const fs = require("fs"), path = require("path");
+const dir = process.argv[1];
+let passed = 0, failed = 0, skipped = 0;
+for (const f of fs.readdirSync(dir)) {
+  if (f.endsWith(".fail")) { failed += 1; continue; }
+  const r = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
+  passed += r.numPassedTests; failed += r.numFailedTests + (r.numRuntimeErrorTestSuites || 0);
+  skipped += r.numPendingTests + r.numTodoTests;
+}
+console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+' "$results"
+exit $status
