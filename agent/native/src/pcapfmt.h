@@ -29,7 +29,7 @@ inline constexpr uint32_t Pad4(uint32_t n) { return (n + 3u) & ~3u; }
 uint32_t EpbFlagsFromPktType(uint8_t sllPktType);
 
 // Sizes of one packet record as written.
-inline uint32_t EpbSize(uint32_t caplen) { return 28 + Pad4(caplen) + 12 /*epb_flags*/ + 4 /*endofopt*/ + 4; }
+inline uint32_t EpbSize(uint32_t caplen) { return 28 + Pad4(caplen) + 8 /*epb_flags*/ + 4 /*endofopt*/ + 4; }
 inline uint32_t PcapRecordSize(uint32_t caplen) { return 16 + caplen; }
 inline uint32_t RecordSize(FileFormat f, uint32_t caplen) {
   return f == FileFormat::kPcapng ? EpbSize(caplen) : PcapRecordSize(caplen);

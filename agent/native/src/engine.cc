@@ -1,0 +1,947 @@
+// The capture engine. Threading model: ../README.md.
+#include "engine.h"
+
+#include <fcntl.h>
+#include <linux/if_ether.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+
+namespace ringtap {
+
+using namespace std::chrono_literals;
+
+struct Stream {
+  size_t maxBytes = 0;
+  size_t queued = 0;  // bytes of packet records waiting (headers and IDBs are not counted)
+  std::deque<std::vector<uint8_t>> chunks;
+  bool waiting = false;  // JS found nothing to read and waits for a stream-data event
+  bool ended = false;
+  uint64_t drops = 0;
+  uint64_t delivered = 0;
+};
+
+namespace {
+
+uint64_t RealtimeNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void Wake(int fd) {
+  if (fd < 0) return;
+  uint64_t one = 1;
+  ssize_t r = write(fd, &one, sizeof(one));
+  (void)r;  // eventfd write only fails if the counter would overflow, which still wakes
+}
+
+const char* StateName(int s) {
+  static const char* kNames[] = {"created", "running", "stopping", "stopped", "closed"};
+  return s >= 0 && s <= 4 ? kNames[s] : "unknown";
+}
+
+}  // namespace
+
+void Interface::PollKernelStatsLocked() {
+  if (sock.fd < 0) return;
+  KernelStats d;
+  if (ReadKernelStats(sock.fd, d)) {
+    kernel.packets += d.packets;
+    kernel.drops += d.drops;
+    kernel.freezes += d.freezes;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// FileSink
+
+FileSink::FileSink(Capture& cap, const OutputConfig& cfg, FileFormat fmt, int snaplen)
+    : cap_(cap), cfg_(cfg), fmt_(fmt), snaplen_(snaplen), seq_(cfg.startSequence) {}
+
+FileSink::~FileSink() {
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string FileSink::PathFor(uint64_t seq) const {
+  char num[32];
+  snprintf(num, sizeof(num), "%06llu", static_cast<unsigned long long>(seq));
+  return cfg_.directory + "/" + cfg_.prefix + "-" + num + (fmt_ == FileFormat::kPcapng ? ".pcapng" : ".pcap");
+}
+
+void FileSink::OpenFirst() {
+  struct stat st {};
+  if (stat(cfg_.directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    throw RtError(kErrFile, "output directory " + cfg_.directory + " does not exist");
+  }
+  if (cfg_.prefix.empty() || cfg_.prefix.find('/') != std::string::npos) {
+    throw RtError(kErrInvalidArg, "file prefix must be a plain name, got '" + cfg_.prefix + "'");
+  }
+  const std::string path = PathFor(seq_);
+  if (cfg_.append && access(path.c_str(), F_OK) == 0) {
+    // Resume a file an earlier run left behind: cut any torn tail first, then append.
+    RepairResult r = RepairCaptureFile(path, true);
+    if (r.format != fmt_) throw RtError(kErrFile, path + " has a different format than this capture");
+    if (fmt_ == FileFormat::kPcap && (!r.nanosecond || r.linkType != kLinkTypeEthernet)) {
+      throw RtError(kErrFile, path + " is not a nanosecond Ethernet pcap file; cannot append");
+    }
+    fd_ = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) ThrowErrno(kErrFile, "cannot open " + path);
+    if (lseek(fd_, static_cast<off_t>(r.validBytes), SEEK_SET) < 0) ThrowErrno(kErrFile, "seek " + path);
+    seq_++;
+    size_ = committed_ = r.validBytes;
+    recordsInFile_ = r.packets;
+    openedAt_ = Clock::now();
+    current_ = path;
+    files_.push_back(path);
+    cap_.files++;
+    {
+      std::lock_guard<std::mutex> lk(cap_.fileMu);
+      cap_.currentFile = path;
+    }
+    if (fmt_ == FileFormat::kPcapng) {
+      // A new section (SHB + IDBs) keeps the appended part self-describing.
+      std::vector<uint8_t> hdr;
+      AppendShb(hdr);
+      for (auto& idb : cap_.IdbsSnapshot()) hdr.insert(hdr.end(), idb.begin(), idb.end());
+      owned_.push_back(std::move(hdr));
+      Push(owned_.back().data(), owned_.back().size());
+    }
+  } else {
+    OpenNext();
+  }
+  Flush();
+  if (failed_) throw RtError(kErrFile, "cannot write the first capture file " + path);
+}
+
+void FileSink::OpenNext() {
+  const std::string path = PathFor(seq_++);
+  // O_EXCL: never overwrite a file a previous run (or another capture) wrote.
+  fd_ = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    int e = errno;
+    if (cap_.state_.load() == 0) ThrowErrno(kErrFile, "cannot create " + path, e);
+    failed_ = true;
+    Event ev;
+    ev.type = "error";
+    ev.code = kErrFile;
+    ev.path = path;
+    ev.message = "cannot create " + path + ": " + Errno(e);
+    cap_.Emit(std::move(ev));
+    cap_.RequestStop(e == ENOSPC || e == EDQUOT ? "disk-full" : "error", false);
+    return;
+  }
+  size_ = committed_ = 0;
+  recordsInFile_ = 0;
+  openedAt_ = Clock::now();
+  current_ = path;
+  std::vector<uint8_t> hdr;
+  AppendFileHeader(hdr, fmt_, kLinkTypeEthernet, static_cast<uint32_t>(snaplen_));
+  if (fmt_ == FileFormat::kPcapng) {
+    for (auto& idb : cap_.IdbsSnapshot()) hdr.insert(hdr.end(), idb.begin(), idb.end());
+  }
+  owned_.push_back(std::move(hdr));
+  Push(owned_.back().data(), owned_.back().size());
+  files_.push_back(path);
+  cap_.files++;
+  {
+    std::lock_guard<std::mutex> lk(cap_.fileMu);
+    cap_.currentFile = path;
+  }
+  // The file ring: the newest file counts, so at most maxFiles exist at any time.
+  while (cfg_.maxFiles && files_.size() > cfg_.maxFiles) {
+    unlink(files_.front().c_str());
+    files_.pop_front();
+  }
+}
+
+void FileSink::Push(const uint8_t* data, size_t len) {
+  if (!len) return;
+  pending_.push_back(iovec{const_cast<uint8_t*>(data), len});
+  size_ += len;
+  if (pending_.size() >= 512) Flush();
+}
+
+void FileSink::Append(const uint8_t* data, size_t len, uint32_t records) {
+  while (len > 0 && !failed_) {
+    if (fd_ < 0) OpenNext();
+    if (failed_) return;
+    if (!cfg_.rotateBytes || size_ + len <= cfg_.rotateBytes) {
+      Push(data, len);
+      pendingRecords_ += records;
+      recordsInFile_ += records;
+      return;
+    }
+    // Split at record boundaries: take what fits (at least one record into a file).
+    size_t take = 0;
+    uint32_t n = 0;
+    while (take < len) {
+      uint32_t r = NextRecordLength(fmt_, data + take, len - take);
+      if (r == 0) break;  // cannot happen with our own encoding; be safe
+      if (size_ + take + r > cfg_.rotateBytes && recordsInFile_ + n > 0) break;
+      take += r;
+      n++;
+    }
+    if (take) {
+      Push(data, take);
+      pendingRecords_ += n;
+      recordsInFile_ += n;
+      data += take;
+      len -= take;
+      records -= std::min(records, n);
+    }
+    if (len) Rotate();
+  }
+}
+
+void FileSink::AppendBlock(const uint8_t* data, size_t len) {
+  if (fd_ < 0 || failed_) return;  // a file opened later gets every IDB in its header
+  Push(data, len);
+}
+
+void FileSink::Flush() {
+  if (pending_.empty() || fd_ < 0) {
+    pending_.clear();
+    return;
+  }
+  size_t total = 0;
+  for (auto& v : pending_) total += v.iov_len;
+  size_t idx = 0;
+  while (idx < pending_.size()) {
+    int cnt = static_cast<int>(std::min<size_t>(pending_.size() - idx, IOV_MAX));
+    ssize_t w = writev(fd_, &pending_[idx], cnt);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      // Whole records only: cut back to the last flush, which ended on a record boundary.
+      if (ftruncate(fd_, static_cast<off_t>(committed_)) != 0) {
+        // Nothing more we can do; the reader-side repair will cut the tail.
+      }
+      close(fd_);
+      fd_ = -1;
+      failed_ = true;
+      pending_.clear();
+      owned_.clear();
+      pendingRecords_ = 0;
+      Event ev;
+      ev.type = "error";
+      ev.code = kErrFile;
+      ev.path = current_;
+      ev.message = "write to " + current_ + " failed: " + Errno(e) + "; file closed at its last whole record (" +
+                   std::to_string(committed_) + " bytes)";
+      cap_.Emit(std::move(ev));
+      cap_.RequestStop(e == ENOSPC || e == EDQUOT ? "disk-full" : "error", false);
+      return;
+    }
+    size_t left = static_cast<size_t>(w);
+    while (left > 0 && idx < pending_.size()) {
+      iovec& v = pending_[idx];
+      if (left >= v.iov_len) {
+        left -= v.iov_len;
+        idx++;
+      } else {
+        v.iov_base = static_cast<uint8_t*>(v.iov_base) + left;
+        v.iov_len -= left;
+        left = 0;
+      }
+    }
+  }
+  committed_ += total;
+  cap_.bytesWritten += total;
+  cap_.packetsWritten += pendingRecords_;
+  pendingRecords_ = 0;
+  pending_.clear();
+  owned_.clear();
+}
+
+Clock::time_point FileSink::RotationDeadline() const {
+  if (!cfg_.rotateMs || fd_ < 0 || failed_) return Clock::time_point::max();
+  return openedAt_ + std::chrono::milliseconds(cfg_.rotateMs);
+}
+
+void FileSink::MaybeRotateByTime(Clock::time_point now) {
+  if (!cfg_.rotateMs || fd_ < 0 || failed_) return;
+  if (now < openedAt_ + std::chrono::milliseconds(cfg_.rotateMs)) return;
+  // An idle interval does not produce empty files: restart the window instead.
+  if (recordsInFile_ == 0) {
+    openedAt_ = now;
+    return;
+  }
+  Rotate();
+}
+
+void FileSink::Rotate() {
+  Flush();
+  if (failed_) return;
+  const std::string prev = current_;
+  Close(true);
+  if (failed_) return;
+  OpenNext();
+  if (failed_) return;
+  Event ev;
+  ev.type = "file-rotated";
+  ev.path = current_;
+  ev.previousPath = prev;
+  cap_.Emit(std::move(ev));
+}
+
+void FileSink::Close(bool writeIsb) {
+  if (fd_ < 0) return;
+  if (writeIsb && !failed_ && fmt_ == FileFormat::kPcapng) {
+    std::vector<uint8_t> isb;
+    cap_.IsbBlocks(isb);
+    owned_.push_back(std::move(isb));
+    Push(owned_.back().data(), owned_.back().size());
+  }
+  Flush();
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capture
+
+Capture::Capture(CaptureConfig cfg, EventSink sink) : cfg_(std::move(cfg)), sink_(std::move(sink)) {
+  if (cfg_.snaplen <= 0 || cfg_.snaplen > 262144) {
+    throw RtError(kErrInvalidArg, "snaplen must be between 1 and 262144");
+  }
+  // Validate the filter once up front so a typo fails the constructor, not a later interface.
+  CompileFilter(cfg_.filter, kLinkTypeEthernet, cfg_.snaplen);
+  if (cfg_.output.enabled) file_ = std::make_unique<FileSink>(*this, cfg_.output, cfg_.format, cfg_.snaplen);
+}
+
+Capture::~Capture() { Shutdown(); }
+
+std::unique_ptr<Interface> Capture::OpenInterface(const InterfaceSpec& spec, int id) {
+  auto itf = std::make_unique<Interface>();
+  itf->id = id;
+  itf->spec = spec;
+  itf->sock = OpenRxSocket(spec.name, spec.netns, cfg_.ring, cfg_.filter, cfg_.snaplen, spec.timestamps);
+  itf->wakeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (itf->wakeFd < 0) {
+    CloseRxSocket(itf->sock);
+    ThrowErrno(kErrSocket, "eventfd");
+  }
+  return itf;
+}
+
+void Capture::Start(const std::vector<InterfaceSpec>& initial) {
+  if (state_.load() != 0) throw RtError(kErrState, "capture already started");
+  std::vector<std::unique_ptr<Interface>> opened;
+  auto cleanup = [&] {
+    for (auto& i : opened) {
+      CloseRxSocket(i->sock);
+      if (i->wakeFd >= 0) close(i->wakeFd);
+    }
+  };
+  try {
+    for (size_t i = 0; i < initial.size(); i++) opened.push_back(OpenInterface(initial[i], static_cast<int>(i)));
+    {
+      std::lock_guard<std::mutex> lk(streamMu_);
+      for (auto& i : opened) {
+        std::vector<uint8_t> idb;
+        AppendIdb(idb, i->sock.linkType, static_cast<uint32_t>(cfg_.snaplen), i->spec.name, i->spec.description);
+        idbs_.push_back(std::move(idb));
+      }
+    }
+    if (file_) file_->OpenFirst();
+  } catch (...) {
+    cleanup();
+    std::lock_guard<std::mutex> lk(streamMu_);
+    idbs_.clear();
+    throw;
+  }
+  startedAt_ = Clock::now();
+  {
+    std::lock_guard<std::mutex> lk(ifMu_);
+    for (auto& i : opened) interfaces_.push_back(std::move(i));
+  }
+  state_ = 1;
+  writer_ = std::thread(&Capture::WriterLoop, this);
+  std::lock_guard<std::mutex> lk(ifMu_);
+  for (auto& i : interfaces_) LaunchReader(*i);
+}
+
+void Capture::LaunchReader(Interface& itf) {
+  {
+    std::lock_guard<std::mutex> lk(qMu_);
+    activeReaders_++;
+  }
+  itf.reader = std::thread(&Capture::ReaderLoop, this, std::ref(itf));
+}
+
+int Capture::AddInterface(const InterfaceSpec& spec) {
+  if (state_.load() != 1 || stopping_.load()) throw RtError(kErrState, "capture is not running");
+  JoinFinishedReaders();
+  int id;
+  {
+    std::lock_guard<std::mutex> lk(ifMu_);
+    id = static_cast<int>(interfaces_.size());
+  }
+  auto itf = OpenInterface(spec, id);
+  // The IDB goes through the spill queue ahead of the interface's first packets, so every
+  // file and stream sees it before any EPB that names its interface id.
+  Batch* idb = GetBatch(0);
+  idb->kind = Batch::Kind::kIdb;
+  std::vector<uint8_t> bytes;
+  AppendIdb(bytes, itf->sock.linkType, static_cast<uint32_t>(cfg_.snaplen), spec.name, spec.description);
+  if (idb->buf.size() < bytes.size()) idb->buf.resize(bytes.size());
+  memcpy(idb->buf.data(), bytes.data(), bytes.size());
+  idb->len = bytes.size();
+  idb->records = 0;
+  PushBatch(nullptr, idb);
+  std::lock_guard<std::mutex> lk(ifMu_);
+  interfaces_.push_back(std::move(itf));
+  LaunchReader(*interfaces_.back());
+  return id;
+}
+
+void Capture::RemoveInterface(int id) {
+  Interface* itf = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(ifMu_);
+    for (auto& i : interfaces_) {
+      if (i->id == id) itf = i.get();
+    }
+    if (!itf) throw RtError(kErrInvalidArg, "no interface with id " + std::to_string(id));
+    itf->graceful = true;
+    itf->stop = true;
+    Wake(itf->wakeFd);
+  }
+  // Joined outside ifMu_: the reader may take it (RequestStop) on its way out.
+  if (itf->reader.joinable()) itf->reader.join();
+  std::lock_guard<std::mutex> lk(ifMu_);
+  if (itf->wakeFd >= 0) close(itf->wakeFd);
+  itf->wakeFd = -1;
+}
+
+void Capture::JoinFinishedReaders() {
+  std::vector<Interface*> finished;
+  {
+    std::lock_guard<std::mutex> lk(ifMu_);
+    for (auto& i : interfaces_) {
+      if (i->done.load() && i->reader.joinable()) finished.push_back(i.get());
+    }
+  }
+  for (auto* i : finished) i->reader.join();
+  std::lock_guard<std::mutex> lk(ifMu_);
+  for (auto* i : finished) {
+    if (i->wakeFd >= 0) close(i->wakeFd);
+    i->wakeFd = -1;
+  }
+}
+
+void Capture::Stop(const std::string& reason) {
+  if (state_.load() == 0) throw RtError(kErrState, "capture was never started");
+  RequestStop(reason, true);
+}
+
+void Capture::RequestStop(const std::string& reason, bool graceful) {
+  {
+    std::lock_guard<std::mutex> lk(reasonMu_);
+    if (stopReason_.empty()) stopReason_ = reason;
+  }
+  int running = 1;
+  state_.compare_exchange_strong(running, 2);
+  stopping_ = true;
+  {
+    std::lock_guard<std::mutex> lk(ifMu_);
+    for (auto& i : interfaces_) {
+      if (!graceful) i->graceful = false;
+      Wake(i->wakeFd);
+    }
+  }
+  std::lock_guard<std::mutex> lk(qMu_);
+  qCv_.notify_all();
+}
+
+void Capture::Shutdown() {
+  if (state_.load() == 4) return;
+  const bool started = state_.load() != 0;
+  abort_ = true;
+  if (started) RequestStop("closed", false);
+  std::vector<Interface*> all;
+  {
+    std::lock_guard<std::mutex> lk(ifMu_);
+    for (auto& i : interfaces_) all.push_back(i.get());
+  }
+  for (auto* i : all) {
+    if (i->reader.joinable()) i->reader.join();
+  }
+  {
+    std::lock_guard<std::mutex> lk(qMu_);
+    qCv_.notify_all();
+  }
+  if (writer_.joinable()) writer_.join();
+  state_ = 4;
+  std::lock_guard<std::mutex> lk(ifMu_);
+  for (auto& i : interfaces_) {
+    std::lock_guard<std::mutex> sl(i->statsMu);
+    CloseRxSocket(i->sock);
+    if (i->wakeFd >= 0) close(i->wakeFd);
+    i->wakeFd = -1;
+  }
+  std::lock_guard<std::mutex> ql(qMu_);
+  for (Batch* b : queue_) delete b;
+  queue_.clear();
+  for (Batch* b : pool_) delete b;
+  pool_.clear();
+}
+
+Batch* Capture::GetBatch(size_t minCap) {
+  {
+    std::lock_guard<std::mutex> lk(qMu_);
+    for (size_t i = pool_.size(); i-- > 0;) {
+      if (pool_[i]->buf.size() >= minCap) {
+        Batch* b = pool_[i];
+        pool_.erase(pool_.begin() + static_cast<long>(i));
+        b->len = 0;
+        b->records = 0;
+        b->kind = Batch::Kind::kRecords;
+        return b;
+      }
+    }
+  }
+  auto* b = new Batch();
+  b->buf.resize(minCap);
+  return b;
+}
+
+void Capture::RecycleLocked(Batch* b) {
+  // Keep enough warm buffers to refill the spill queue without page faults, no more.
+  if (pool_.size() < 256 && b->buf.size() >= cfg_.ring.blockSize) {
+    pool_.push_back(b);
+  } else {
+    delete b;
+  }
+}
+
+void Capture::PushBatch(Interface* itf, Batch* b) {
+  {
+    std::lock_guard<std::mutex> lk(qMu_);
+    // Never block a reader: when the writer is this far behind, drop the block's records
+    // and count them, so the ring keeps being emptied.
+    if (itf && queuedBytes_ + b->len > cfg_.spillBytes) {
+      itf->spillDrops += b->records;
+      RecycleLocked(b);
+      return;
+    }
+    queue_.push_back(b);
+    queuedBytes_ += b->len;
+    if (itf) itf->queued += b->records;
+  }
+  qCv_.notify_one();
+}
+
+bool Capture::Admit(uint32_t caplen) {
+  const Limits& L = cfg_.limits;
+  if (L.packets) {
+    uint64_t n = admittedPackets_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (n > L.packets) return false;
+    if (n == L.packets) {
+      Event ev;
+      ev.type = "limit-reached";
+      ev.reason = "packet-limit";
+      Emit(std::move(ev));
+      RequestStop("packet-limit", false);
+    }
+  }
+  if (L.bytes) {
+    uint64_t b = admittedBytes_.fetch_add(caplen, std::memory_order_relaxed) + caplen;
+    if (b > L.bytes) {
+      if (b - caplen <= L.bytes) {  // the first packet to overflow reports it
+        Event ev;
+        ev.type = "limit-reached";
+        ev.reason = "byte-limit";
+        Emit(std::move(ev));
+        RequestStop("byte-limit", false);
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
+void Capture::WalkBlock(Interface& itf, tpacket_block_desc* bd, Batch*& batch) {
+  const uint32_t n = bd->hdr.bh1.num_pkts;
+  uint8_t* p = reinterpret_cast<uint8_t*>(bd) + bd->hdr.bh1.offset_to_first_pkt;
+  const size_t batchCap = cfg_.ring.blockSize;
+  uint64_t packets = 0, bytes = 0;
+  std::vector<uint8_t> vlanScratch;
+  for (uint32_t i = 0; i < n; i++) {
+    auto* h = reinterpret_cast<tpacket3_hdr*>(p);
+    p += h->tp_next_offset;
+    const uint8_t* data = reinterpret_cast<uint8_t*>(h) + h->tp_mac;
+    const auto* sll = reinterpret_cast<const sockaddr_ll*>(reinterpret_cast<uint8_t*>(h) +
+                                                           TPACKET_ALIGN(sizeof(tpacket3_hdr)));
+    uint32_t caplen = h->tp_snaplen;
+    uint32_t origLen = h->tp_len;
+    packets++;
+    bytes += origLen;
+    // The kernel strips an offloaded VLAN tag into the header; put it back as libpcap does,
+    // so the file shows the frame as it was on the wire.
+    if ((h->tp_status & TP_STATUS_VLAN_VALID) && caplen >= 12) {
+      uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) && h->hv1.tp_vlan_tpid ? h->hv1.tp_vlan_tpid
+                                                                                            : ETH_P_8021Q;
+      vlanScratch.resize(caplen + 4);
+      memcpy(vlanScratch.data(), data, 12);
+      vlanScratch[12] = static_cast<uint8_t>(tpid >> 8);
+      vlanScratch[13] = static_cast<uint8_t>(tpid);
+      vlanScratch[14] = static_cast<uint8_t>(h->hv1.tp_vlan_tci >> 8);
+      vlanScratch[15] = static_cast<uint8_t>(h->hv1.tp_vlan_tci);
+      memcpy(vlanScratch.data() + 16, data + 12, caplen - 12);
+      data = vlanScratch.data();
+      caplen += 4;
+      origLen += 4;
+    }
+    if (!Admit(caplen)) continue;
+    const uint32_t size = RecordSize(cfg_.format, caplen);
+    if (!batch || batch->buf.size() - batch->len < size) {
+      if (batch) PushBatch(&itf, batch);
+      batch = GetBatch(std::max<size_t>(size, batchCap));
+    }
+    const uint64_t ts = static_cast<uint64_t>(h->tp_sec) * 1000000000ull + h->tp_nsec;
+    batch->len += WriteRecord(cfg_.format, batch->buf.data() + batch->len, static_cast<uint32_t>(itf.id), ts, caplen,
+                              origLen, data, EpbFlagsFromPktType(sll->sll_pkttype));
+    batch->records++;
+  }
+  itf.packets.fetch_add(packets, std::memory_order_relaxed);
+  itf.bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void Capture::ReaderLoop(Interface& itf) {
+  const uint32_t blockSize = itf.sock.ring.blockSize;
+  const uint32_t blockCount = itf.sock.ring.blockCount;
+  uint32_t cur = 0;
+  Batch* batch = nullptr;
+  bool gone = false;
+  bool draining = false;
+  Clock::time_point drainUntil{};
+  pollfd pfd[2] = {{itf.sock.fd, POLLIN | POLLERR, 0}, {itf.wakeFd, POLLIN, 0}};
+
+  while (true) {
+    if (itf.stop.load() || stopping_.load()) {
+      if (abort_.load() || !itf.graceful.load()) break;
+      if (!draining) {
+        // Give the kernel one retire timeout to hand over the block it is filling.
+        draining = true;
+        drainUntil = Clock::now() + std::chrono::milliseconds(2 * cfg_.ring.retireTimeoutMs + 20);
+      }
+    }
+    auto* bd = reinterpret_cast<tpacket_block_desc*>(itf.sock.map + static_cast<size_t>(cur) * blockSize);
+    if (__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) {
+      WalkBlock(itf, bd, batch);
+      __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+      cur = (cur + 1) % blockCount;
+      // One batch per block keeps latency to the writer at one block.
+      if (batch && batch->len) {
+        PushBatch(&itf, batch);
+        batch = nullptr;
+      }
+      continue;
+    }
+    if (gone) break;
+    if (draining && Clock::now() >= drainUntil) break;
+    int r = poll(pfd, 2, draining ? 10 : 250);
+    if (r < 0 && errno != EINTR) break;
+    if (pfd[1].revents & POLLIN) {
+      uint64_t v;
+      ssize_t rd = read(itf.wakeFd, &v, sizeof(v));
+      (void)rd;
+    }
+    if (r == 0 || (pfd[0].revents & (POLLERR | POLLHUP))) {
+      // NETDEV_DOWN reports ENETDOWN once; NETDEV_UNREGISTER resets the bound ifindex to -1
+      // without another wake-up, so idle timeouts re-check it too.
+      int err = 0;
+      socklen_t elen = sizeof(err);
+      getsockopt(itf.sock.fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+      sockaddr_ll ll{};
+      socklen_t alen = sizeof(ll);
+      if (getsockname(itf.sock.fd, reinterpret_cast<sockaddr*>(&ll), &alen) != 0 || ll.sll_ifindex != itf.sock.ifindex) {
+        gone = true;  // one more pass drains blocks retired before the device went away
+      }
+    }
+  }
+  if (batch) {
+    if (batch->len) {
+      PushBatch(&itf, batch);
+    } else {
+      std::lock_guard<std::mutex> lk(qMu_);
+      RecycleLocked(batch);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lk(itf.statsMu);
+    itf.PollKernelStatsLocked();
+    itf.endState = gone ? "gone" : (itf.stop.load() ? "removed" : "stopped");
+    CloseRxSocket(itf.sock);
+  }
+  if (gone || itf.stop.load()) {
+    Event ev;
+    ev.type = "interface-removed";
+    ev.interfaceName = itf.spec.name;
+    ev.interfaceId = itf.id;
+    ev.reason = gone ? "gone" : "removed";
+    Emit(std::move(ev));
+  }
+  itf.done = true;
+  {
+    std::lock_guard<std::mutex> lk(qMu_);
+    activeReaders_--;
+  }
+  qCv_.notify_all();
+}
+
+void Capture::WriterLoop() {
+  std::vector<Batch*> work;
+  const auto durationEnd = cfg_.limits.durationMs ? startedAt_ + std::chrono::milliseconds(cfg_.limits.durationMs)
+                                                  : Clock::time_point::max();
+  while (true) {
+    bool finished;
+    {
+      std::unique_lock<std::mutex> lk(qMu_);
+      auto deadline = Clock::now() + 250ms;
+      deadline = std::min(deadline, durationEnd);
+      if (file_) deadline = std::min(deadline, file_->RotationDeadline());
+      qCv_.wait_until(lk, deadline, [&] { return !queue_.empty() || (stopping_.load() && activeReaders_ == 0); });
+      while (!queue_.empty()) {
+        Batch* b = queue_.front();
+        queue_.pop_front();
+        queuedBytes_ -= b->len;
+        work.push_back(b);
+      }
+      finished = stopping_.load() && activeReaders_ == 0;
+    }
+    if (!work.empty()) {
+      Process(work);
+      std::lock_guard<std::mutex> lk(qMu_);
+      for (Batch* b : work) RecycleLocked(b);
+      work.clear();
+    }
+    const auto now = Clock::now();
+    if (!stopping_.load() && now >= durationEnd) {
+      Event ev;
+      ev.type = "limit-reached";
+      ev.reason = "duration";
+      Emit(std::move(ev));
+      RequestStop("duration", true);
+    }
+    if (file_) file_->MaybeRotateByTime(now);
+    if (finished) break;
+  }
+  Finalize();
+}
+
+void Capture::Process(std::vector<Batch*>& work) {
+  for (Batch* b : work) {
+    if (b->kind == Batch::Kind::kIdb) {
+      std::vector<uint8_t> idb(b->buf.begin(), b->buf.begin() + static_cast<long>(b->len));
+      {
+        std::lock_guard<std::mutex> lk(streamMu_);
+        if (cfg_.format == FileFormat::kPcapng) {
+          for (auto& [id, s] : streams_) {
+            if (!s->ended) s->chunks.push_back(idb);
+          }
+        }
+        idbs_.push_back(std::move(idb));
+      }
+      if (file_ && cfg_.format == FileFormat::kPcapng) file_->AppendBlock(b->buf.data(), b->len);
+      continue;
+    }
+    FeedStreams(*b);
+    if (file_) file_->Append(b->buf.data(), b->len, b->records);
+  }
+  if (file_) file_->Flush();
+}
+
+void Capture::FeedStreams(const Batch& b) {
+  std::lock_guard<std::mutex> lk(streamMu_);
+  for (auto& [id, s] : streams_) {
+    if (s->ended) continue;
+    std::vector<uint8_t> chunk;
+    uint32_t taken = 0;
+    if (s->queued + b.len <= s->maxBytes) {
+      chunk.assign(b.buf.begin(), b.buf.begin() + static_cast<long>(b.len));
+      taken = b.records;
+    } else {
+      // Slow consumer: keep whole records that still fit, drop the rest for this stream only.
+      size_t off = 0;
+      while (off < b.len) {
+        uint32_t r = NextRecordLength(cfg_.format, b.buf.data() + off, b.len - off);
+        if (r == 0) break;
+        if (s->queued + chunk.size() + r <= s->maxBytes) {
+          chunk.insert(chunk.end(), b.buf.begin() + static_cast<long>(off), b.buf.begin() + static_cast<long>(off + r));
+          taken++;
+        } else {
+          s->drops++;
+          streamDrops_++;
+        }
+        off += r;
+      }
+    }
+    if (chunk.empty()) continue;
+    s->queued += chunk.size();
+    s->delivered += taken;
+    s->chunks.push_back(std::move(chunk));
+    if (s->waiting) {
+      s->waiting = false;
+      Event ev;
+      ev.type = "stream-data";
+      ev.streamId = id;
+      ev.critical = true;
+      Emit(std::move(ev));
+    }
+  }
+}
+
+void Capture::Finalize() {
+  if (file_) {
+    file_->Flush();
+    file_->Close(true);
+  }
+  {
+    std::lock_guard<std::mutex> lk(streamMu_);
+    for (auto& [id, s] : streams_) {
+      s->ended = true;
+      if (s->waiting) {
+        s->waiting = false;
+        Event ev;
+        ev.type = "stream-data";
+        ev.streamId = id;
+        ev.critical = true;
+        Emit(std::move(ev));
+      }
+    }
+  }
+  std::string reason;
+  {
+    std::lock_guard<std::mutex> lk(reasonMu_);
+    reason = stopReason_.empty() ? "stopped" : stopReason_;
+  }
+  state_ = 3;
+  Event ev;
+  ev.type = "stopped";
+  ev.reason = reason;
+  ev.critical = true;
+  Emit(std::move(ev));
+}
+
+std::vector<std::vector<uint8_t>> Capture::IdbsSnapshot() {
+  std::lock_guard<std::mutex> lk(streamMu_);
+  return idbs_;
+}
+
+void Capture::IsbBlocks(std::vector<uint8_t>& out) {
+  const uint64_t now = RealtimeNs();
+  std::lock_guard<std::mutex> lk(ifMu_);
+  size_t known;
+  {
+    std::lock_guard<std::mutex> sl(streamMu_);
+    known = idbs_.size();  // only interfaces whose IDB is already in the file
+  }
+  for (auto& i : interfaces_) {
+    if (static_cast<size_t>(i->id) >= known) continue;
+    IsbCounters c;
+    {
+      std::lock_guard<std::mutex> sl(i->statsMu);
+      i->PollKernelStatsLocked();
+      c.ifRecv = i->kernel.packets;
+      c.ifDrop = i->kernel.drops;
+    }
+    c.osDrop = i->spillDrops.load();
+    c.usrDeliv = i->queued.load();
+    AppendIsb(out, static_cast<uint32_t>(i->id), now, c);
+  }
+}
+
+CaptureStats Capture::Stats() {
+  if (state_.load() != 4) JoinFinishedReaders();
+  CaptureStats st;
+  st.state = StateName(state_.load());
+  {
+    std::lock_guard<std::mutex> lk(reasonMu_);
+    st.stopReason = stopReason_;
+  }
+  {
+    std::lock_guard<std::mutex> lk(ifMu_);
+    for (auto& i : interfaces_) {
+      InterfaceStats s;
+      s.id = i->id;
+      s.name = i->spec.name;
+      s.netns = i->spec.netns;
+      {
+        std::lock_guard<std::mutex> sl(i->statsMu);
+        i->PollKernelStatsLocked();
+        s.kernelPackets = i->kernel.packets;
+        s.kernelDrops = i->kernel.drops;
+        s.freezes = i->kernel.freezes;
+        s.state = i->done.load() ? i->endState : "active";
+      }
+      s.packets = i->packets.load();
+      s.bytes = i->bytes.load();
+      s.spillDrops = i->spillDrops.load();
+      st.packets += s.packets;
+      st.bytes += s.bytes;
+      st.kernelPackets += s.kernelPackets;
+      st.kernelDrops += s.kernelDrops;
+      st.freezes += s.freezes;
+      st.spillDrops += s.spillDrops;
+      st.interfaces.push_back(std::move(s));
+    }
+  }
+  st.packetsWritten = packetsWritten.load();
+  st.bytesWritten = bytesWritten.load();
+  st.files = files.load();
+  {
+    std::lock_guard<std::mutex> lk(fileMu);
+    st.currentFile = currentFile;
+  }
+  st.streamDrops = streamDrops_.load();
+  return st;
+}
+
+uint32_t Capture::OpenStream(size_t maxBytes) {
+  if (state_.load() == 4) throw RtError(kErrState, "capture is closed");
+  auto s = std::make_unique<Stream>();
+  s->maxBytes = maxBytes;
+  std::vector<uint8_t> hdr;
+  AppendFileHeader(hdr, cfg_.format, kLinkTypeEthernet, static_cast<uint32_t>(cfg_.snaplen));
+  std::lock_guard<std::mutex> lk(streamMu_);
+  if (cfg_.format == FileFormat::kPcapng) {
+    for (auto& idb : idbs_) hdr.insert(hdr.end(), idb.begin(), idb.end());
+  }
+  s->chunks.push_back(std::move(hdr));
+  s->ended = state_.load() >= 3;
+  uint32_t id = nextStreamId_++;
+  streams_[id] = std::move(s);
+  return id;
+}
+
+int Capture::ReadStream(uint32_t id, std::vector<uint8_t>& out) {
+  std::lock_guard<std::mutex> lk(streamMu_);
+  auto it = streams_.find(id);
+  if (it == streams_.end()) return -1;
+  Stream& s = *it->second;
+  if (!s.chunks.empty()) {
+    out = std::move(s.chunks.front());
+    s.chunks.pop_front();
+    s.queued = s.queued > out.size() ? s.queued - out.size() : 0;
+    return 1;
+  }
+  if (s.ended) return -1;
+  s.waiting = true;
+  return 0;
+}
+
+void Capture::CloseStream(uint32_t id) {
+  std::lock_guard<std::mutex> lk(streamMu_);
+  streams_.erase(id);
+}
+
+}  // namespace ringtap

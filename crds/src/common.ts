@@ -1,0 +1,265 @@
+// Spec and status pieces shared by several kinds: pod and node target sets, capture
+// limits/output/rotation/retention (PacketCapture and IPAMonitor), per-node status entries.
+import {
+  conditionsSchema,
+  counter,
+  labelSelectorSchema,
+  nodePhaseSchema,
+  nonEmptySelector,
+  observedGenerationSchema,
+  type Condition,
+  type LabelSelector,
+  type NodePhase,
+} from './meta.js';
+import {
+  byteSize,
+  dnsSubdomain,
+  duration,
+  enumStr,
+  ifName,
+  int,
+  mapList,
+  obj,
+  set,
+  str,
+  withRules,
+  type JSONSchemaProps,
+} from './schema.js';
+
+/** A Go-style duration string such as "5m" or "1h30m". */
+export type Duration = string;
+/** A byte count: an integer or a quantity string such as "100Mi". */
+export type ByteSize = number | string;
+
+export const MAX_SNAP_LENGTH = 262144;
+
+// ---- target sets ----------------------------------------------------------------------------
+
+/**
+ * Pods of the resource's own namespace. `names` and `selector` may be combined (their union);
+ * `all: true` is the explicit way to take every pod, because an empty selector `{}` would
+ * silently match the whole namespace and is rejected.
+ */
+export interface PodTargets {
+  selector?: LabelSelector;
+  names?: string[];
+  all?: boolean;
+}
+
+/** Node interfaces on nodes picked by selector, by name, or explicitly all nodes. */
+export interface NodeTargets {
+  selector?: LabelSelector;
+  names?: string[];
+  all?: boolean;
+  interfaces: string[];
+}
+
+const SELECT_RULE_MESSAGE_PODS =
+  'select pods with a non-empty selector (matchLabels or matchExpressions), with names, or with all: true; ' +
+  'an empty selector would match every pod in the namespace';
+const SELECT_RULE_MESSAGE_NODES =
+  'select nodes with a non-empty selector (matchLabels or matchExpressions), with names, or with all: true; ' +
+  'an empty selector would match every node';
+
+function selectionRules(what: 'pods' | 'nodes'): JSONSchemaProps['x-kubernetes-validations'] {
+  return [
+    {
+      rule: `(has(self.all) && self.all) || (has(self.names) && size(self.names) > 0) || (has(self.selector) && (${nonEmptySelector('self.selector')}))`,
+      message: what === 'pods' ? SELECT_RULE_MESSAGE_PODS : SELECT_RULE_MESSAGE_NODES,
+    },
+    {
+      rule: '!(has(self.all) && self.all) || (!has(self.selector) && !has(self.names))',
+      message: `all: true takes every ${what === 'pods' ? 'pod in the namespace' : 'node'}; it cannot be combined with selector or names`,
+    },
+  ];
+}
+
+export function podTargetsSchema(description: string): JSONSchemaProps {
+  return obj(
+    `${description} Only pods in the resource's own namespace can be selected. selector and names may be combined ` +
+      '(the union is taken); all: true selects every pod explicitly. An empty selector is rejected.',
+    {
+      selector: labelSelectorSchema('Pods whose labels match this selector. It must not be empty.'),
+      names: set('Names of pods in the same namespace.', dnsSubdomain('A pod name.'), 64),
+      all: { type: 'boolean', description: 'Select every pod in the namespace. Must be set explicitly; an empty selector is not enough.' },
+    },
+    [],
+    { 'x-kubernetes-validations': selectionRules('pods') },
+  );
+}
+
+export function nodeTargetsSchema(description: string): JSONSchemaProps {
+  return obj(
+    `${description} Node interfaces are a cluster administrator's business: the operator accepts them only from ` +
+      'namespaces it is configured to trust, and reports a Stalled condition otherwise.',
+    {
+      selector: labelSelectorSchema('Nodes whose labels match this selector. It must not be empty.'),
+      names: set('Names of nodes.', dnsSubdomain('A node name.'), 64),
+      all: { type: 'boolean', description: 'Select every node. Must be set explicitly; an empty selector is not enough.' },
+      interfaces: set(
+        "Names of the host interfaces to use on each selected node, e.g. eth0 or bond0. Interfaces a node lacks are reported in that node's status.",
+        ifName('An interface name.'),
+        16,
+        1,
+      ),
+    },
+    ['interfaces'],
+    { 'x-kubernetes-validations': selectionRules('nodes') },
+  );
+}
+
+// ---- capture limits, output, rotation, retention -------------------------------------------------
+
+export type CaptureFormat = 'pcapng' | 'pcap';
+
+/** The first limit reached stops the capture. */
+export interface CaptureLimits {
+  duration?: Duration;
+  maxPackets?: number;
+  maxBytes?: ByteSize;
+}
+
+export interface CaptureOutput {
+  format: CaptureFormat;
+}
+
+export interface CaptureRotation {
+  fileSize?: ByteSize;
+  fileDuration?: Duration;
+}
+
+export interface CaptureRetention {
+  maxFiles?: number;
+  maxAge?: Duration;
+  maxTotalBytes?: ByteSize;
+}
+
+export function snapLengthSchema(): JSONSchemaProps {
+  return int(
+    `How many bytes of each packet to keep (the snap length). Longer packets are truncated and keep their original ` +
+      `length in the file. 1 to ${MAX_SNAP_LENGTH}; the default keeps whole packets.`,
+    { minimum: 1, maximum: MAX_SNAP_LENGTH, default: MAX_SNAP_LENGTH },
+  );
+}
+
+export function limitsSchema(): JSONSchemaProps {
+  return withRules(
+    obj(
+      'When the capture stops by itself. The first limit reached stops the capture on every node, and status.stopReason ' +
+        'records which one. Set at least one limit, unless rotation and retention make the capture a bounded flight recorder.',
+      {
+        duration: duration('How long the capture runs, counted from when it started on the first node.'),
+        maxPackets: int('Stop after this many packets in total, counted after the filter.', { minimum: 1 }),
+        maxBytes: byteSize('Stop after this many bytes of packet data have been written in total.'),
+      },
+    ),
+    {
+      rule: 'has(self.duration) || has(self.maxPackets) || has(self.maxBytes)',
+      message: 'set at least one of duration, maxPackets or maxBytes, or remove limits',
+    },
+  );
+}
+
+export function outputSchema(): JSONSchemaProps {
+  return obj(
+    'How the capture is written. Files live under a directory the agent owns on each node; users never choose host paths.',
+    {
+      format: enumStr(
+        'The file format: pcapng (the default: one interface block per captured interface, nanosecond timestamps, ' +
+          'pod and node names in the interface descriptions) or pcap (classic libpcap format, microsecond timestamps).',
+        ['pcapng', 'pcap'],
+        'pcapng',
+      ),
+    },
+    [],
+    { default: { format: 'pcapng' } },
+  );
+}
+
+export function rotationSchema(): JSONSchemaProps {
+  return withRules(
+    obj('When to start a new file. Without rotation each node writes one file.', {
+      fileSize: byteSize('Start a new file when the current one reaches this size.'),
+      fileDuration: duration('Start a new file when the current one has been open this long.'),
+    }),
+    { rule: 'has(self.fileSize) || has(self.fileDuration)', message: 'set fileSize, fileDuration or both' },
+  );
+}
+
+export function retentionSchema(): JSONSchemaProps {
+  return withRules(
+    obj(
+      'Which rotated files to keep on each node: the oldest files are deleted first once any bound is exceeded. ' +
+        'With rotation and maxFiles or maxTotalBytes, a capture without limits is a bounded flight recorder that runs ' +
+        'until it is deleted.',
+      {
+        maxFiles: int('Keep at most this many files per node.', { minimum: 1, maximum: 100000 }),
+        maxAge: duration('Delete files older than this.'),
+        maxTotalBytes: byteSize('Keep at most this many bytes of files per node.'),
+      },
+    ),
+    { rule: 'has(self.maxFiles) || has(self.maxAge) || has(self.maxTotalBytes)', message: 'set at least one of maxFiles, maxAge or maxTotalBytes' },
+  );
+}
+
+/** CEL (on an object having limits/rotation/retention) true when the capture cannot grow without bound. */
+export const BOUNDED_RULE =
+  '(has(self.limits) && (has(self.limits.duration) || has(self.limits.maxPackets) || has(self.limits.maxBytes))) || ' +
+  '(has(self.rotation) && has(self.retention) && (has(self.retention.maxFiles) || has(self.retention.maxTotalBytes)))';
+
+export const FLIGHT_RECORDER_RULE =
+  'has(self.rotation) && has(self.retention) && (has(self.retention.maxFiles) || has(self.retention.maxTotalBytes))';
+
+// ---- status pieces ----------------------------------------------------------------------------------
+
+/** One node's share of a parent resource, aggregated from its NodeTask. */
+export interface NodeStatus {
+  node: string;
+  phase: NodePhase;
+  packets?: number;
+  bytes?: number;
+  drops?: number;
+  files?: number;
+  message?: string;
+}
+
+/** The fields every parent kind's status has (kstatus). */
+export interface CommonStatus<Phase extends string> {
+  observedGeneration?: number;
+  phase?: Phase;
+  conditions?: Condition[];
+}
+
+export function nodeStatusListSchema(subject: string, extra: Record<string, JSONSchemaProps> = {}): JSONSchemaProps {
+  return mapList(
+    `Per-node state of the ${subject}, aggregated by the operator from the node's NodeTask. One entry per node, keyed by node.`,
+    obj(
+      'The state of one node.',
+      {
+        node: str('The node name.', { maxLength: 253 }),
+        phase: nodePhaseSchema("The node's phase: Pending, Running, Completed, Failed or Stopped."),
+        packets: counter('Packets handled on this node.'),
+        bytes: counter('Bytes handled on this node.'),
+        drops: counter('Packets the kernel or the ring dropped on this node.'),
+        files: counter('Files currently kept on this node.'),
+        ...extra,
+        message: str('Why the node is in this phase, when it is not obvious (e.g. which interface is missing).', { maxLength: 1024 }),
+      },
+      ['node', 'phase'],
+    ),
+    ['node'],
+    5000,
+  );
+}
+
+export function commonStatusProps(subject: string, phases: readonly string[]): Record<string, JSONSchemaProps> {
+  return {
+    observedGeneration: observedGenerationSchema(),
+    phase: enumStr(`A one-word summary of the ${subject}'s lifecycle: ${phases.join(', ')}.`, phases),
+    conditions: conditionsSchema(subject),
+  };
+}
+
+export function nodeRef(description: string): JSONSchemaProps {
+  return dnsSubdomain(description);
+}

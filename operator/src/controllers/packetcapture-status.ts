@@ -1,0 +1,108 @@
+// PacketCapture status from what was observed: the capture, its resolved targets and its
+// NodeTasks' statuses. Pure, so it can be table-tested.
+import { kstatusConditions, type DesiredCondition } from '../runtime/conditions.js';
+
+export type TaskPhase = 'Pending' | 'Running' | 'Completed' | 'Failed' | 'Stopped';
+export interface ObservedTask {
+  node: string;
+  pods: number;
+  phase?: TaskPhase;
+  packets?: number;
+  bytes?: number;
+  drops?: number;
+  freezes?: number;
+  files?: number;
+  stopReason?: string;
+  message?: string;
+}
+
+export interface CaptureState {
+  /** Set when the spec cannot be acted on; the capture is Stalled with this reason. */
+  invalid?: { reason: string; message: string };
+  targetsFound: number;
+  tasks: ObservedTask[];
+  previousPhase?: string;
+}
+
+export interface DerivedStatus {
+  phase: 'Pending' | 'Running' | 'Completed' | 'Failed' | 'Stopped';
+  conditions: DesiredCondition[];
+  totals: { nodes: number; pods: number; packets: number; bytes: number; drops: number; freezes: number; files: number };
+  nodes: { node: string; phase: string; pods: number; packets: number; bytes: number; drops: number; files: number; message?: string }[];
+  stopReason?: string;
+  terminal: boolean;
+}
+
+const TERMINAL = new Set(['Completed', 'Failed', 'Stopped']);
+
+export function deriveCaptureStatus(s: CaptureState): DerivedStatus {
+  const tasks = [...s.tasks].sort((a, b) => a.node.localeCompare(b.node));
+  const sum = (f: (t: ObservedTask) => number | undefined) => tasks.reduce((acc, t) => acc + (f(t) ?? 0), 0);
+  const totals = {
+    nodes: tasks.length, pods: sum((t) => t.pods), packets: sum((t) => t.packets), bytes: sum((t) => t.bytes),
+    drops: sum((t) => t.drops), freezes: sum((t) => t.freezes), files: sum((t) => t.files),
+  };
+  const nodes = tasks.map((t) => ({
+    node: t.node, phase: t.phase ?? 'Pending', pods: t.pods, packets: t.packets ?? 0, bytes: t.bytes ?? 0,
+    drops: t.drops ?? 0, files: t.files ?? 0, ...(t.message ? { message: t.message } : {}),
+  }));
+
+  if (s.invalid) {
+    return {
+      phase: 'Failed', totals, nodes, terminal: false,
+      conditions: kstatusConditions({ ready: false, reconciling: false, stalled: true, ...s.invalid }),
+    };
+  }
+  // A finished capture stays finished: pods that come later do not restart it.
+  if (s.previousPhase && TERMINAL.has(s.previousPhase) && tasks.every((t) => TERMINAL.has(t.phase ?? ''))) {
+    const phase = s.previousPhase as DerivedStatus['phase'];
+    const stopReason = firstStopReason(tasks);
+    return {
+      phase, totals, nodes, terminal: true, ...(stopReason ? { stopReason } : {}),
+      conditions: kstatusConditions({ ready: phase === 'Completed', reconciling: false, stalled: phase === 'Failed', reason: phase, message: summary(phase, totals, stopReason) }),
+    };
+  }
+  if (tasks.length === 0 || s.targetsFound === 0) {
+    return {
+      phase: 'Pending', totals, nodes, terminal: false,
+      conditions: kstatusConditions({ ready: false, reconciling: false, stalled: false, reason: 'NoTargets', message: 'no pod or node interface matches the capture\'s targets; waiting for one to appear' }),
+    };
+  }
+  const phases = tasks.map((t) => t.phase ?? 'Pending');
+  if (phases.every((p) => TERMINAL.has(p))) {
+    const failed = phases.includes('Failed');
+    const phase = failed ? 'Failed' : phases.every((p) => p === 'Stopped') ? 'Stopped' : 'Completed';
+    const stopReason = firstStopReason(tasks);
+    const failMsg = tasks.filter((t) => t.phase === 'Failed').map((t) => `${t.node}: ${t.message ?? 'failed'}`).join('; ');
+    return {
+      phase, totals, nodes, terminal: true, ...(stopReason ? { stopReason } : {}),
+      conditions: kstatusConditions({
+        ready: !failed, reconciling: false, stalled: failed, reason: failed ? 'NodeFailed' : phase,
+        message: failed ? failMsg : summary(phase, totals, stopReason),
+      }),
+    };
+  }
+  if (phases.includes('Running') || phases.some((p) => TERMINAL.has(p))) {
+    const waiting = tasks.filter((t) => (t.phase ?? 'Pending') === 'Pending').map((t) => t.node);
+    return {
+      phase: 'Running', totals, nodes, terminal: false,
+      conditions: kstatusConditions({
+        ready: waiting.length === 0, reconciling: waiting.length > 0,
+        stalled: false, reason: waiting.length ? 'NodesStarting' : 'Capturing',
+        message: waiting.length ? `waiting for the agents on ${waiting.join(', ')}` : `capturing on ${tasks.length} node(s): ${totals.packets} packets, ${totals.drops} drops`,
+      }),
+    };
+  }
+  return {
+    phase: 'Pending', totals, nodes, terminal: false,
+    conditions: kstatusConditions({ ready: false, reconciling: true, stalled: false, reason: 'NodesStarting', message: `waiting for the agents on ${tasks.map((t) => t.node).join(', ')}` }),
+  };
+}
+
+function firstStopReason(tasks: ObservedTask[]): string | undefined {
+  return tasks.map((t) => t.stopReason).find((r) => r !== undefined && r !== '');
+}
+
+function summary(phase: string, totals: DerivedStatus['totals'], stopReason?: string): string {
+  return `${phase.toLowerCase()}${stopReason ? ` (${stopReason})` : ''}: ${totals.packets} packets, ${totals.bytes} bytes, ${totals.drops} drops in ${totals.files} file(s) on ${totals.nodes} node(s)`;
+}

@@ -1,0 +1,368 @@
+// The PacketCapture controller. Three concerns, each a small step of one level-based
+// reconcile keyed by namespace/name:
+//   placement   resolve targets to pods/interfaces per node; one NodeTask per node
+//   status      aggregate the NodeTasks' statuses into the capture's status
+//   cleanup     on deletion, ask agents to clean up, wait (bounded), drop the finalizer
+// RBAC this controller needs (the chart grants exactly these):
+//   ringtap.dev packetcaptures: get list watch update patch; packetcaptures/status: patch;
+//   packetcaptures/finalizers: update; nodetasks: get list watch create patch delete;
+//   core pods, nodes: get list watch; events.k8s.io events: create.
+import { createHash } from 'node:crypto';
+import type { Logger } from '../runtime/log.js';
+import type { Controller, Result } from '../runtime/controller.js';
+import { mergeConditions, nowTime, type Condition } from '../runtime/conditions.js';
+import type { EventRecorder } from '../runtime/events.js';
+import type { Informer } from '../runtime/informer.js';
+import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../runtime/kube.js';
+import { statusWrites } from '../runtime/metrics.js';
+import { effectiveFilter, type PacketMatch } from './bpf.js';
+import { deriveCaptureStatus, type ObservedTask, type TaskPhase } from './packetcapture-status.js';
+import { matchesSelector, type LabelSelector } from './selectors.js';
+
+export const GROUP = 'ringtap.dev';
+export const VERSION = 'v1alpha1';
+export const PacketCaptureType: ResourceType = { group: GROUP, version: VERSION, plural: 'packetcaptures', kind: 'PacketCapture', namespaced: true };
+export const NodeTaskType: ResourceType = { group: GROUP, version: VERSION, plural: 'nodetasks', kind: 'NodeTask', namespaced: true };
+
+export const FINALIZER = 'ringtap.dev/cleanup';
+export const LABEL_NODE = 'ringtap.dev/node';
+export const LABEL_PARENT_KIND = 'ringtap.dev/parent-kind';
+export const LABEL_PARENT_NAME = 'ringtap.dev/parent-name';
+const CLEANUP_TIMEOUT_MS = 60_000;
+const STATUS_MIN_INTERVAL_MS = 1_000;
+
+interface PodTargets { selector?: LabelSelector; names?: string[] }
+interface NodeTargets { nodeSelector?: LabelSelector; interfaces?: string[] }
+export interface PacketCapture extends KubeObject {
+  spec: {
+    targets: { pods?: PodTargets; nodes?: NodeTargets };
+    capturePoint?: 'pod' | 'hostVeth';
+    podInterfaces?: string[];
+    filter?: string;
+    match?: PacketMatch;
+    snapLength?: number;
+    limits?: { duration?: string; maxPackets?: number; maxBytes?: number | string };
+    output?: { format?: 'pcapng' | 'pcap' };
+    rotation?: Record<string, unknown>;
+    retention?: Record<string, unknown>;
+    timestamps?: 'software' | 'hardware';
+  };
+  status?: {
+    observedGeneration?: number;
+    phase?: string;
+    conditions?: Condition[];
+    startTime?: string;
+    completionTime?: string;
+    stopReason?: string;
+  };
+}
+
+export interface TaskPod { name: string; namespace: string; uid: string; ips: string[] }
+export interface NodeTask extends KubeObject {
+  spec: {
+    node: string;
+    parent: { kind: string; name: string; namespace?: string; uid: string; generation: number };
+    cleanup?: boolean;
+    packetCapture?: {
+      pods?: TaskPod[];
+      interfaces?: string[];
+      capturePoint?: string;
+      podInterfaces?: string[];
+      filter?: string;
+      snapLength?: number;
+      limits?: PacketCapture['spec']['limits'];
+      output?: PacketCapture['spec']['output'];
+      rotation?: Record<string, unknown>;
+      retention?: Record<string, unknown>;
+      timestamps?: string;
+    };
+  };
+  status?: {
+    phase?: TaskPhase;
+    counters?: { packets?: number; bytes?: number; drops?: number; freezes?: number };
+    files?: unknown[];
+    stopReason?: string;
+    message?: string;
+    lastUpdateTime?: string;
+    cleanedUp?: boolean;
+  };
+}
+
+interface Pod extends KubeObject {
+  spec?: { nodeName?: string };
+  status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
+}
+interface Node extends KubeObject {
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+/** Validates a BPF filter; returns libpcap's message when it does not compile. */
+export type FilterValidator = (filter: string, snapLength: number) => string | undefined;
+
+export interface PacketCaptureDeps {
+  client: KubeClient;
+  captures: Informer<PacketCapture>;
+  tasks: Informer<NodeTask>;
+  pods: Informer<Pod>;
+  nodes: Informer<Node>;
+  events: EventRecorder;
+  validateFilter: FilterValidator;
+  trustedNamespaces: ReadonlySet<string>;
+}
+
+/** A NodeTask's name: stable per (capture, node), short enough for any node name. */
+export function taskName(captureName: string, node: string): string {
+  const h = createHash('sha256').update(`${captureName}\0${node}`).digest('hex').slice(0, 8);
+  return `${captureName.slice(0, 40)}-${node.slice(0, 12)}-${h}`.replace(/-+/g, '-');
+}
+
+/** Parses a Go-style duration ("90s", "5m", "1h30m", "250ms") into milliseconds. */
+export function parseDuration(d: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
+  let total = 0, seen = '';
+  for (let m = re.exec(d); m; m = re.exec(d)) {
+    seen += m[0];
+    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  }
+  if (seen !== d || d === '') throw new Error(`invalid duration "${d}"`);
+  return total;
+}
+
+export class PacketCaptureController {
+  private lastStatusWrite = new Map<string, number>();
+
+  constructor(private deps: PacketCaptureDeps, private controller: Controller) {}
+
+  /** Wires informer events to capture keys. */
+  register(): void {
+    const { captures, tasks, pods, nodes } = this.deps;
+    captures.onChange((_t, c) => this.controller.enqueue(`${c.metadata.namespace}/${c.metadata.name}`));
+    tasks.onChange((_t, task) => {
+      const p = task.spec?.parent;
+      if (p?.kind === 'PacketCapture') this.controller.enqueue(`${task.metadata.namespace}/${p.name}`);
+    });
+    // A pod change may add it to or remove it from any capture of its namespace.
+    pods.onChange((_t, pod, old) => {
+      for (const c of captures.list(pod.metadata.namespace)) {
+        if (this.podSelected(c, pod) || (old && this.podSelected(c, old)) || pod.metadata.deletionTimestamp) {
+          this.controller.enqueue(`${c.metadata.namespace}/${c.metadata.name}`);
+        }
+      }
+    });
+    nodes.onChange(() => {
+      for (const c of captures.list()) if (c.spec.targets?.nodes) this.controller.enqueue(`${c.metadata.namespace}/${c.metadata.name}`);
+    });
+  }
+
+  private podSelected(c: PacketCapture, pod: Pod): boolean {
+    const t = c.spec.targets?.pods;
+    if (!t) return false;
+    return (t.names?.includes(pod.metadata.name) ?? false) || (t.selector !== undefined && matchesSelector(t.selector, pod.metadata.labels));
+  }
+
+  reconcile = async (key: string, log: Logger): Promise<Result | void> => {
+    const [namespace, name] = key.split('/') as [string, string];
+    const cached = this.deps.captures.get(namespace, name);
+    if (!cached) return; // deleted: its NodeTasks go with it (owner references)
+    const capture = structuredClone(cached);
+    const myTasks = this.deps.tasks.list(namespace).filter((t) => t.spec?.parent?.kind === 'PacketCapture' && t.spec.parent.uid === capture.metadata.uid);
+
+    if (capture.metadata.deletionTimestamp) return this.cleanup(capture, myTasks, log);
+    if (!capture.metadata.finalizers?.includes(FINALIZER)) {
+      await this.deps.client.mergePatch(PacketCaptureType, namespace, name, {
+        metadata: { finalizers: [...(capture.metadata.finalizers ?? []), FINALIZER], resourceVersion: capture.metadata.resourceVersion },
+      });
+      return; // the update event brings us back
+    }
+
+    // Validation the schema cannot do.
+    const filter = effectiveFilter(capture.spec.filter, capture.spec.match);
+    const snap = capture.spec.snapLength ?? 262144;
+    let invalid: { reason: string; message: string } | undefined;
+    if (filter) {
+      const err = this.deps.validateFilter(filter, snap);
+      if (err) invalid = { reason: 'InvalidFilter', message: `spec.filter: ${err}` };
+    }
+    if (!invalid && capture.spec.targets?.nodes && !this.deps.trustedNamespaces.has(namespace)) {
+      invalid = {
+        reason: 'UntrustedNamespace',
+        message: `spec.targets.nodes: node interfaces may be captured only from a trusted namespace (${[...this.deps.trustedNamespaces].join(', ')}); namespace ${namespace} is not one`,
+      };
+    }
+
+    const terminal = ['Completed', 'Failed', 'Stopped'].includes(capture.status?.phase ?? '') && capture.status?.observedGeneration === capture.metadata.generation && !invalid && myTasks.length > 0;
+    let targetsFound = 0;
+    if (invalid) {
+      // Nothing may run on a spec we refuse.
+      for (const t of myTasks) await this.deps.client.delete(NodeTaskType, namespace, t.metadata.name);
+    } else if (!terminal) {
+      targetsFound = await this.place(capture, filter, myTasks, log);
+    } else {
+      targetsFound = myTasks.length;
+    }
+
+    const current = this.deps.tasks.list(namespace).filter((t) => t.spec?.parent?.uid === capture.metadata.uid);
+    return this.writeStatus(capture, invalid, targetsFound, invalid ? [] : current, log);
+  };
+
+  /** Writes one NodeTask per node with targets, deletes the rest; returns the number of targets. */
+  private async place(capture: PacketCapture, filter: string, existing: NodeTask[], log: Logger): Promise<number> {
+    const ns = capture.metadata.namespace!;
+    const byNode = new Map<string, { pods: TaskPod[]; interfaces: string[] }>();
+    const slot = (node: string) => {
+      let s = byNode.get(node);
+      if (!s) byNode.set(node, (s = { pods: [], interfaces: [] }));
+      return s;
+    };
+    for (const pod of this.deps.pods.list(ns)) {
+      if (!this.podSelected(capture, pod) || pod.metadata.deletionTimestamp) continue;
+      const node = pod.spec?.nodeName;
+      if (!node || pod.status?.phase !== 'Running') continue;
+      const ips = pod.status.podIPs?.map((p) => p.ip) ?? (pod.status.podIP ? [pod.status.podIP] : []);
+      slot(node).pods.push({ name: pod.metadata.name, namespace: ns, uid: pod.metadata.uid!, ips });
+    }
+    const nt = capture.spec.targets?.nodes;
+    if (nt) {
+      for (const node of this.deps.nodes.list()) {
+        if (matchesSelector(nt.nodeSelector ?? {}, node.metadata.labels)) slot(node.metadata.name).interfaces.push(...(nt.interfaces ?? []));
+      }
+    }
+    let targets = 0;
+    const owner: OwnerReference = {
+      apiVersion: `${GROUP}/${VERSION}`, kind: 'PacketCapture', name: capture.metadata.name, uid: capture.metadata.uid!, controller: true, blockOwnerDeletion: true,
+    };
+    const wanted = new Set<string>();
+    for (const [node, work] of [...byNode].sort(([a], [b]) => a.localeCompare(b))) {
+      work.pods.sort((a, b) => a.name.localeCompare(b.name) || a.uid.localeCompare(b.uid));
+      targets += work.pods.length + work.interfaces.length;
+      const name = taskName(capture.metadata.name, node);
+      wanted.add(name);
+      const spec: NodeTask['spec'] = {
+        node,
+        parent: { kind: 'PacketCapture', name: capture.metadata.name, namespace: ns, uid: capture.metadata.uid!, generation: capture.metadata.generation ?? 1 },
+        packetCapture: {
+          pods: work.pods,
+          interfaces: work.interfaces,
+          capturePoint: capture.spec.capturePoint ?? 'pod',
+          ...(capture.spec.podInterfaces ? { podInterfaces: capture.spec.podInterfaces } : {}),
+          filter,
+          snapLength: capture.spec.snapLength ?? 262144,
+          ...(capture.spec.limits ? { limits: capture.spec.limits } : {}),
+          output: capture.spec.output ?? { format: 'pcapng' },
+          ...(capture.spec.rotation ? { rotation: capture.spec.rotation } : {}),
+          ...(capture.spec.retention ? { retention: capture.spec.retention } : {}),
+          timestamps: capture.spec.timestamps ?? 'software',
+        },
+      };
+      const prev = existing.find((t) => t.metadata.name === name);
+      if (prev && JSON.stringify(prev.spec) === JSON.stringify({ ...prev.spec, ...spec })) continue;
+      this.recordChurn(capture, node, prev?.spec.packetCapture?.pods ?? [], work.pods);
+      await this.deps.client.apply<NodeTask>(NodeTaskType, {
+        metadata: {
+          name, namespace: ns, ownerReferences: [owner],
+          labels: { [LABEL_NODE]: node, [LABEL_PARENT_KIND]: 'PacketCapture', [LABEL_PARENT_NAME]: capture.metadata.name.slice(0, 63) },
+        },
+        spec,
+      });
+      log.info({ node, task: name, pods: work.pods.length, interfaces: work.interfaces.length }, prev ? 'updated NodeTask' : 'created NodeTask');
+    }
+    for (const t of existing) {
+      if (wanted.has(t.metadata.name)) continue;
+      this.recordChurn(capture, t.spec.node, t.spec.packetCapture?.pods ?? [], []);
+      await this.deps.client.delete(NodeTaskType, ns, t.metadata.name, { uid: t.metadata.uid });
+      log.info({ node: t.spec.node, task: t.metadata.name }, 'deleted NodeTask: node has no targets left');
+    }
+    return targets;
+  }
+
+  private recordChurn(capture: PacketCapture, node: string, before: TaskPod[], after: TaskPod[]): void {
+    const b = new Set(before.map((p) => p.uid)), a = new Set(after.map((p) => p.uid));
+    const ref = { ...capture, apiVersion: `${GROUP}/${VERSION}`, kind: 'PacketCapture' };
+    for (const p of after) if (!b.has(p.uid)) void this.deps.events.record(ref, 'Normal', 'PodJoined', `pod ${p.name} (uid ${p.uid}) on node ${node} joined the capture`);
+    for (const p of before) if (!a.has(p.uid)) void this.deps.events.record(ref, 'Normal', 'PodLeft', `pod ${p.name} (uid ${p.uid}) on node ${node} left the capture`);
+  }
+
+  private async writeStatus(capture: PacketCapture, invalid: { reason: string; message: string } | undefined, targetsFound: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {
+    const key = `${capture.metadata.namespace}/${capture.metadata.name}`;
+    const observed: ObservedTask[] = tasks.map((t) => ({
+      node: t.spec.node,
+      pods: t.spec.packetCapture?.pods?.length ?? 0,
+      ...(t.status?.phase ? { phase: t.status.phase } : {}),
+      packets: t.status?.counters?.packets ?? 0,
+      bytes: t.status?.counters?.bytes ?? 0,
+      drops: t.status?.counters?.drops ?? 0,
+      freezes: t.status?.counters?.freezes ?? 0,
+      files: t.status?.files?.length ?? 0,
+      ...(t.status?.stopReason ? { stopReason: t.status.stopReason } : {}),
+      ...(t.status?.message ? { message: t.status.message } : {}),
+    }));
+    const d = deriveCaptureStatus({ ...(invalid ? { invalid } : {}), targetsFound, tasks: observed, ...(capture.status?.phase ? { previousPhase: capture.status.phase } : {}) });
+    const now = nowTime();
+    const prev = capture.status ?? {};
+    const startTime = prev.startTime ?? (d.phase === 'Running' || d.terminal ? now : undefined);
+    const status = {
+      observedGeneration: capture.metadata.generation,
+      phase: d.phase,
+      conditions: mergeConditions(prev.conditions, d.conditions, capture.metadata.generation, now),
+      totals: d.totals,
+      nodes: d.nodes,
+      ...(startTime ? { startTime } : {}),
+      ...(d.terminal ? { completionTime: prev.completionTime ?? now } : {}),
+      ...(d.stopReason ? { stopReason: d.stopReason } : {}),
+    };
+    let result: Result | undefined;
+    // The duration deadline: come back when it passes, to see the agents' final counts.
+    const dur = capture.spec.limits?.duration;
+    if (dur && startTime && !d.terminal) {
+      const left = Date.parse(startTime) + parseDuration(dur) - Date.now();
+      result = { requeueAfterMs: Math.max(left + 2_000, 1_000) };
+    }
+    const comparable = (s: Record<string, unknown>) => JSON.stringify({ ...s, conditions: (s.conditions as Condition[] | undefined)?.map((c) => ({ ...c, lastTransitionTime: '' })) });
+    if (comparable(status) === comparable(prev as Record<string, unknown>)) return result;
+
+    // Coalesce: at most one status write per capture per second.
+    const since = Date.now() - (this.lastStatusWrite.get(key) ?? 0);
+    if (since < STATUS_MIN_INTERVAL_MS) return { requeueAfterMs: STATUS_MIN_INTERVAL_MS - since };
+    try {
+      await this.deps.client.apply(PacketCaptureType, { metadata: { name: capture.metadata.name, namespace: capture.metadata.namespace }, status } as KubeObject, { subresource: 'status' });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      if (isConflict(err)) return { requeueAfterMs: 100 };
+      throw err;
+    }
+    this.lastStatusWrite.set(key, Date.now());
+    statusWrites.inc({ kind: 'PacketCapture' });
+    if (prev.phase !== d.phase) {
+      log.info({ from: prev.phase ?? '', to: d.phase }, 'phase changed');
+      const c = d.conditions.find((x) => x.type === (invalid ? 'Stalled' : 'Ready'))!;
+      void this.deps.events.record({ ...capture, apiVersion: `${GROUP}/${VERSION}`, kind: 'PacketCapture' }, invalid || d.phase === 'Failed' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
+    }
+    return result;
+  }
+
+  /** Deletion: ask each agent to clean up, wait for them (bounded), then let the capture go. */
+  private async cleanup(capture: PacketCapture, tasks: NodeTask[], log: Logger): Promise<Result | void> {
+    if (!capture.metadata.finalizers?.includes(FINALIZER)) return;
+    const ns = capture.metadata.namespace!;
+    const pending: string[] = [];
+    for (const t of tasks) {
+      if (t.status?.cleanedUp) continue;
+      // An agent that is gone (its node deleted) cannot acknowledge: do not wait for it.
+      if (!this.deps.nodes.get(undefined, t.spec.node)) continue;
+      pending.push(t.spec.node);
+      if (!t.spec.cleanup) {
+        await this.deps.client.apply<NodeTask>(NodeTaskType, { metadata: { name: t.metadata.name, namespace: ns }, spec: { ...t.spec, cleanup: true } });
+      }
+    }
+    const waited = Date.now() - Date.parse(capture.metadata.deletionTimestamp!);
+    if (pending.length > 0 && waited < CLEANUP_TIMEOUT_MS) {
+      log.info({ waitingFor: pending }, 'waiting for agents to clean up');
+      return { requeueAfterMs: 1_000 };
+    }
+    if (pending.length > 0) log.warn({ nodes: pending, waitedMs: waited }, 'agents did not acknowledge cleanup in time; removing the finalizer anyway');
+    const finalizers = capture.metadata.finalizers.filter((f) => f !== FINALIZER);
+    await this.deps.client.mergePatch(PacketCaptureType, ns, capture.metadata.name, { metadata: { finalizers, resourceVersion: capture.metadata.resourceVersion } });
+    this.lastStatusWrite.delete(`${ns}/${capture.metadata.name}`);
+    log.info('finalizer removed');
+  }
+}

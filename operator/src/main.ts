@@ -1,0 +1,115 @@
+// The ringtap operator process: leader-elected, runs the controllers, serves /metrics,
+// /healthz and /readyz, and shuts down cleanly on SIGTERM (releasing its lease).
+//
+// Configuration (flags override environment):
+//   --kubeconfig PATH           else $KUBECONFIG, else in-cluster
+//   --namespace NS              the operator's namespace (lease, default trusted namespace); $RINGTAP_NAMESPACE, default ringtap-system
+//   --trusted-namespaces a,b    namespaces whose captures may target node interfaces; default: the operator's namespace
+//   --metrics-bind-address A    host:port of /metrics, /healthz, /readyz; default 127.0.0.1:8080
+//   --leader-elect=false        run without a lease (tests, single replica)
+//   --lease-name NAME           default ringtap-operator
+import { KubeConfig } from '@kubernetes/client-node';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { PacketCaptureController, PacketCaptureType, NodeTaskType, type NodeTask, type PacketCapture } from './controllers/packetcapture.js';
+import { Controller } from './runtime/controller.js';
+import { EventRecorder } from './runtime/events.js';
+import { startHealthServer } from './runtime/http.js';
+import { Informer } from './runtime/informer.js';
+import { KubeClient, NodeType, PodType, type KubeObject } from './runtime/kube.js';
+import { LeaderElector } from './runtime/leader.js';
+import { newLogger } from './runtime/log.js';
+import { compileFilter } from '../../agent/src/filter.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    kubeconfig: { type: 'string' },
+    namespace: { type: 'string' },
+    'trusted-namespaces': { type: 'string' },
+    'metrics-bind-address': { type: 'string' },
+    'leader-elect': { type: 'string', default: 'true' },
+    'lease-name': { type: 'string', default: 'ringtap-operator' },
+    identity: { type: 'string' },
+  },
+  allowPositionals: false,
+});
+
+const namespace = flags.namespace ?? process.env.RINGTAP_NAMESPACE ?? 'ringtap-system';
+const identity = flags.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+const log = newLogger('operator', { identity });
+const trusted = new Set((flags['trusted-namespaces'] ?? process.env.RINGTAP_TRUSTED_NAMESPACES ?? namespace).split(',').map((s) => s.trim()).filter(Boolean));
+
+const kc = new KubeConfig();
+const kubeconfigPath = flags.kubeconfig ?? process.env.KUBECONFIG;
+if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
+else kc.loadFromCluster();
+const client = new KubeClient(kc, 'ringtap-operator');
+
+let ready = false;
+let controllers: Controller[] = [];
+let informers: Informer<KubeObject>[] = [];
+
+async function startControllers(): Promise<void> {
+  const captures = new Informer<PacketCapture>(client, PacketCaptureType, log);
+  const tasks = new Informer<NodeTask>(client, NodeTaskType, log, { labelSelector: 'ringtap.dev/parent-kind' });
+  const pods = new Informer<KubeObject>(client, PodType, log);
+  const nodes = new Informer<KubeObject>(client, NodeType, log);
+  informers = [captures, tasks, pods, nodes] as Informer<KubeObject>[];
+  const ctl = new Controller('packetcapture', async (key, l) => pc.reconcile(key, l), log, 2);
+  const pc = new PacketCaptureController({
+    client, captures, tasks, pods: pods as never, nodes: nodes as never,
+    events: new EventRecorder(client, 'ringtap.dev/operator', identity, log),
+    validateFilter: (filter, snap) => {
+      try {
+        compileFilter(filter, snap);
+        return undefined;
+      } catch (err) {
+        return err instanceof Error ? err.message : String(err);
+      }
+    },
+    trustedNamespaces: trusted,
+  }, ctl);
+  pc.register();
+  // Caches first: a reconcile must never see a half-filled world.
+  await Promise.all(informers.map((i) => i.start()));
+  ctl.start();
+  controllers = [ctl];
+  ready = true;
+  log.info({ trustedNamespaces: [...trusted] }, 'controllers started');
+}
+
+async function shutdown(code: number): Promise<never> {
+  ready = false;
+  log.info('shutting down');
+  await Promise.race([
+    Promise.all(controllers.map((c) => c.stop())),
+    new Promise((r) => setTimeout(r, 5_000)),
+  ]);
+  for (const i of informers) i.stop();
+  await elector?.release();
+  process.exit(code);
+}
+
+const elector = flags['leader-elect'] === 'false'
+  ? undefined
+  : new LeaderElector(client, { namespace, name: flags['lease-name']!, identity }, log);
+
+await startHealthServer(flags['metrics-bind-address'] ?? process.env.RINGTAP_METRICS_ADDR ?? '127.0.0.1:8080', {
+  healthy: () => true,
+  ready: () => ready,
+});
+process.on('SIGTERM', () => void shutdown(0));
+process.on('SIGINT', () => void shutdown(0));
+
+if (elector) {
+  await elector.run(() => void startControllers().catch((err) => {
+    log.fatal({ err: String(err) }, 'starting controllers failed');
+    void shutdown(1);
+  }), () => {
+    // Crash-only: a process that lost its lease must not keep reconciling.
+    log.fatal('leadership lost; exiting');
+    process.exit(1);
+  });
+} else {
+  await startControllers();
+}

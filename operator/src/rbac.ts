@@ -1,0 +1,54 @@
+// The operator's and agents' RBAC: the one source for the Helm chart and the local cluster.
+// Each rule is here because a controller named beside it needs it.
+export interface PolicyRule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
+
+export const operatorClusterRules: PolicyRule[] = [
+  // PacketCapture (and the other kinds'): read specs, add/remove the finalizer, write status.
+  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures', 'portmirrors', 'pppbridges', 'ipamonitors'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
+  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures/status', 'portmirrors/status', 'pppbridges/status', 'ipamonitors/status'], verbs: ['get', 'patch', 'update'] },
+  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures/finalizers', 'portmirrors/finalizers', 'pppbridges/finalizers', 'ipamonitors/finalizers'], verbs: ['update'] },
+  // NodeTasks: the operator writes their spec; agents write their status.
+  { apiGroups: ['ringtap.dev'], resources: ['nodetasks'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] },
+  // Placement reads pods and nodes.
+  { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
+  // Phase transitions and target churn are recorded as Events.
+  { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+];
+
+/** In the operator's own namespace: its leader-election Lease. */
+export const operatorNamespaceRules: PolicyRule[] = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+];
+
+export const agentClusterRules: PolicyRule[] = [
+  // Its own node's NodeTasks (the admission policy limits status writes to its node).
+  { apiGroups: ['ringtap.dev'], resources: ['nodetasks'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['ringtap.dev'], resources: ['nodetasks/status'], verbs: ['get', 'patch', 'update'] },
+  // The node capability report lives on its Node object.
+  { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+  { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+  // Download and stream requests are authenticated and authorized through the API server.
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
+];
+
+/** The RBAC objects for one installation, as the chart renders them. */
+export function rbacObjects(namespace: string): object[] {
+  const sa = (name: string) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
+  const binding = (kind: 'ClusterRoleBinding' | 'RoleBinding', name: string, roleKind: string, subject: string) => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1', kind,
+    metadata: kind === 'RoleBinding' ? { name, namespace } : { name },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: roleKind, name },
+    subjects: [{ kind: 'ServiceAccount', name: subject, namespace }],
+  });
+  return [
+    sa('ringtap-operator'),
+    sa('ringtap-agent'),
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'ringtap-operator' }, rules: operatorClusterRules },
+    binding('ClusterRoleBinding', 'ringtap-operator', 'ClusterRole', 'ringtap-operator'),
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'ringtap-operator', namespace }, rules: operatorNamespaceRules },
+    binding('RoleBinding', 'ringtap-operator', 'Role', 'ringtap-operator'),
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'ringtap-agent' }, rules: agentClusterRules },
+    binding('ClusterRoleBinding', 'ringtap-agent', 'ClusterRole', 'ringtap-agent'),
+  ];
+}

@@ -1,0 +1,32 @@
+// Kubernetes Events (events.k8s.io/v1) for phase transitions and target churn. Recording an
+// event never fails a reconcile: a lost event is logged, not retried.
+import { V1MicroTime } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from './log.js';
+import { EventType, type KubeClient, type KubeObject } from './kube.js';
+
+export class EventRecorder {
+  constructor(private client: KubeClient, private controller: string, private instance: string, private log: Logger) {}
+
+  async record(regarding: KubeObject & { apiVersion: string; kind: string }, type: 'Normal' | 'Warning', reason: string, note: string): Promise<void> {
+    const namespace = regarding.metadata.namespace ?? 'default';
+    try {
+      await this.client.create(EventType, {
+        metadata: { name: `${regarding.metadata.name}.${randomBytes(8).toString('hex')}`, namespace },
+        eventTime: new V1MicroTime().toISOString(),
+        reportingController: this.controller,
+        reportingInstance: this.instance,
+        action: reason,
+        reason,
+        type,
+        note: note.slice(0, 1024),
+        regarding: {
+          apiVersion: regarding.apiVersion, kind: regarding.kind, name: regarding.metadata.name,
+          namespace: regarding.metadata.namespace, uid: regarding.metadata.uid,
+        },
+      } as KubeObject);
+    } catch (err) {
+      this.log.warn({ err: String(err), reason }, 'recording an event failed');
+    }
+  }
+}

@@ -1,0 +1,142 @@
+// A thin typed seam over the Kubernetes REST API. The generated client stays out of our
+// code: every call here names its path, its verb and, for patches, the right content type.
+import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: OwnerReference[];
+  deletionTimestamp?: string;
+  creationTimestamp?: string;
+}
+export interface OwnerReference {
+  apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean;
+}
+export interface KubeObject { apiVersion?: string; kind?: string; metadata: ObjectMeta }
+export interface KubeList<T> { metadata: { resourceVersion: string; continue?: string }; items: T[] }
+
+/** Identifies a resource type: core ('' group) or a named group. */
+export interface ResourceType { group: string; version: string; plural: string; kind: string; namespaced: boolean }
+
+export function apiVersionOf(t: ResourceType): string {
+  return t.group ? `${t.group}/${t.version}` : t.version;
+}
+
+export function resourcePath(t: ResourceType, namespace?: string, name?: string, subresource?: string): string {
+  let p = t.group ? `/apis/${t.group}/${t.version}` : `/api/${t.version}`;
+  if (t.namespaced && namespace) p += `/namespaces/${encodeURIComponent(namespace)}`;
+  p += `/${t.plural}`;
+  if (name) p += `/${encodeURIComponent(name)}`;
+  if (subresource) p += `/${subresource}`;
+  return p;
+}
+
+/** An error answered by the API server, with its HTTP code and Status reason. */
+export class KubeError extends Error {
+  constructor(readonly code: number, readonly reason: string, message: string, readonly details?: unknown) {
+    super(message);
+    this.name = 'KubeError';
+  }
+}
+export const isNotFound = (e: unknown): boolean => e instanceof KubeError && e.code === 404;
+export const isConflict = (e: unknown): boolean => e instanceof KubeError && e.code === 409;
+export const isAlreadyExists = (e: unknown): boolean => e instanceof KubeError && e.code === 409 && e.reason === 'AlreadyExists';
+export const isGone = (e: unknown): boolean => e instanceof KubeError && e.code === 410;
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+export class KubeClient {
+  readonly watcher: Watch;
+  constructor(readonly config: KubeConfig, readonly fieldManager: string) {
+    this.watcher = new Watch(config);
+  }
+
+  async request<T>(method: HttpMethod, path: string, opts: { query?: Query; body?: unknown; contentType?: string } = {}): Promise<T> {
+    const cluster = this.config.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    const url = new URL(cluster.server + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const ctx = new RequestContext(url.toString(), method);
+    await this.config.applySecurityAuthentication(ctx);
+    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
+    const res = await fetch(url, {
+      method,
+      headers,
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      dispatcher: ctx.getDispatcher() as never,
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      let status: { reason?: string; message?: string; details?: unknown } = {};
+      try { status = JSON.parse(text); } catch { /* not a Status */ }
+      throw new KubeError(res.status, status.reason ?? res.statusText, status.message ?? `${method} ${path}: HTTP ${res.status}`, status.details);
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  get<T extends KubeObject>(t: ResourceType, namespace: string | undefined, name: string): Promise<T> {
+    return this.request<T>(HttpMethod.GET, resourcePath(t, namespace, name));
+  }
+
+  list<T extends KubeObject>(t: ResourceType, namespace?: string, query: Query = {}): Promise<KubeList<T>> {
+    return this.request<KubeList<T>>(HttpMethod.GET, resourcePath(t, namespace), { query });
+  }
+
+  create<T extends KubeObject>(t: ResourceType, obj: T): Promise<T> {
+    return this.request<T>(HttpMethod.POST, resourcePath(t, obj.metadata.namespace), { body: { apiVersion: apiVersionOf(t), kind: t.kind, ...obj }, query: { fieldManager: this.fieldManager } });
+  }
+
+  /** Server-side apply of the fields in obj, owned by this client's field manager. */
+  apply<T extends KubeObject>(t: ResourceType, obj: T, opts: { subresource?: 'status'; force?: boolean } = {}): Promise<T> {
+    return this.request<T>(HttpMethod.PATCH, resourcePath(t, obj.metadata.namespace, obj.metadata.name, opts.subresource), {
+      body: { apiVersion: apiVersionOf(t), kind: t.kind, ...obj },
+      contentType: 'application/apply-patch+yaml',
+      query: { fieldManager: this.fieldManager, force: opts.force ?? true },
+    });
+  }
+
+  /** PUT of a whole object carrying the resourceVersion it was read at: 409 if it changed since. */
+  replace<T extends KubeObject>(t: ResourceType, obj: T, subresource?: string): Promise<T> {
+    return this.request<T>(HttpMethod.PUT, resourcePath(t, obj.metadata.namespace, obj.metadata.name, subresource), {
+      body: { apiVersion: apiVersionOf(t), kind: t.kind, ...obj }, query: { fieldManager: this.fieldManager },
+    });
+  }
+
+  mergePatch<T extends KubeObject>(t: ResourceType, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
+    return this.request<T>(HttpMethod.PATCH, resourcePath(t, namespace, name, subresource), {
+      body: patch, contentType: 'application/merge-patch+json', query: { fieldManager: this.fieldManager },
+    });
+  }
+
+  jsonPatch<T extends KubeObject>(t: ResourceType, namespace: string | undefined, name: string, ops: unknown[], subresource?: string): Promise<T> {
+    return this.request<T>(HttpMethod.PATCH, resourcePath(t, namespace, name, subresource), {
+      body: ops, contentType: 'application/json-patch+json', query: { fieldManager: this.fieldManager },
+    });
+  }
+
+  async delete(t: ResourceType, namespace: string | undefined, name: string, opts: { uid?: string; propagationPolicy?: string } = {}): Promise<void> {
+    try {
+      await this.request(HttpMethod.DELETE, resourcePath(t, namespace, name), {
+        body: { kind: 'DeleteOptions', apiVersion: 'v1', ...(opts.uid ? { preconditions: { uid: opts.uid } } : {}), propagationPolicy: opts.propagationPolicy ?? 'Background' },
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}
+
+// Core types used by ringtap's controllers.
+export const PodType: ResourceType = { group: '', version: 'v1', plural: 'pods', kind: 'Pod', namespaced: true };
+export const NodeType: ResourceType = { group: '', version: 'v1', plural: 'nodes', kind: 'Node', namespaced: false };
+export const NamespaceType: ResourceType = { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false };
+export const EventType: ResourceType = { group: 'events.k8s.io', version: 'v1', plural: 'events', kind: 'Event', namespaced: true };
+export const LeaseType: ResourceType = { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true };
