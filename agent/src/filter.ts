@@ -8,7 +8,7 @@ interface FilterBinding { compileFilter(text: string, linkType: number, snapLeng
 
 let binding: FilterBinding | undefined;
 function native(): FilterBinding {
-  binding ??= createRequire(import.meta.url)('../native/index.cjs') as FilterBinding;
+  binding ??= createRequire(import.meta.url)('@ringtap/native') as FilterBinding;
   return binding;
 }
 

@@ -54,7 +54,7 @@ export function buildCRD(def: KindDefinition): CustomResourceDefinition {
     properties: {
       apiVersion: { type: 'string', description: `APIVersion defines the versioned schema of this object: ${GROUP}/${VERSION}.` },
       kind: { type: 'string', description: `Kind is the type of this object: ${def.kind}.` },
-      metadata: { type: 'object', description: 'Standard object metadata.' },
+      metadata: { type: 'object' },
       spec: def.spec,
       status: def.status,
     },

@@ -370,12 +370,13 @@ const parent = withRules(
     ['kind', 'name', 'uid', 'generation'],
   ),
   {
-    rule: "(self.kind in ['PacketCapture', 'PortMirror']) == has(self.namespace)",
+    // `namespace` is a CEL reserved word: Kubernetes exposes the field as __namespace__.
+    rule: "(self.kind in ['PacketCapture', 'PortMirror']) == has(self.__namespace__)",
     message: 'namespace is required for PacketCapture and PortMirror parents and must be empty for PPPBridge and IPAMonitor parents',
     fieldPath: '.namespace',
   },
   {
-    rule: 'self.kind == oldSelf.kind && self.name == oldSelf.name && self.uid == oldSelf.uid && has(self.namespace) == has(oldSelf.namespace) && (!has(self.namespace) || self.namespace == oldSelf.namespace)',
+    rule: 'self.kind == oldSelf.kind && self.name == oldSelf.name && self.uid == oldSelf.uid && has(self.__namespace__) == has(oldSelf.__namespace__) && (!has(self.__namespace__) || self.__namespace__ == oldSelf.__namespace__)',
     message: 'parent kind, name, namespace and uid are immutable; only generation may change',
   },
 );

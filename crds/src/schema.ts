@@ -74,7 +74,9 @@ export function str(description: string, extra: Extra & { maxLength: number }): 
 }
 
 export function enumStr<T extends string>(description: string, values: readonly T[], def?: T): JSONSchemaProps {
-  const s: JSONSchemaProps = { type: 'string', description, enum: [...values] };
+  // maxLength is redundant for validation but lets the CEL cost estimator bound rules that read the field.
+  const maxLength = Math.max(...values.map((v) => v.length));
+  const s: JSONSchemaProps = { type: 'string', description, enum: [...values], maxLength };
   if (def !== undefined) s.default = def;
   return s;
 }

@@ -105,7 +105,7 @@ describe('ServiceAccount tokens and RBAC', () => {
     const tr = await core.createNamespacedServiceAccountToken({
       namespace: ns, name: 'reader', body: { spec: { audiences: [], expirationSeconds: 600 } },
     });
-    const asReader = tokenConfig(tr.status!.token).makeApiClient(k8s.CoreV1Api);
+    const asReader = tokenConfig(tr.status?.token ?? "").makeApiClient(k8s.CoreV1Api);
 
     const list = await asReader.listNamespacedConfigMap({ namespace: ns });
     expect(Array.isArray(list.items)).toBe(true);

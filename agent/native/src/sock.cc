@@ -1,6 +1,9 @@
 // AF_PACKET plumbing: BPF compilation, namespace hopping, TPACKET_V3 RX sockets.
 #include "sock.h"
 
+// net/if.h must precede the linux/ headers (linux/if.h defers to it when it comes first).
+#include <net/if.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/ethtool.h>
@@ -8,7 +11,6 @@
 #include <linux/if_ether.h>
 #include <linux/net_tstamp.h>
 #include <linux/sockios.h>
-#include <net/if.h>
 #include <pcap/pcap.h>
 #include <sched.h>
 #include <sys/ioctl.h>

@@ -15,8 +15,10 @@ import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
 import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../runtime/kube.js';
 import { statusWrites } from '../runtime/metrics.js';
-import { effectiveFilter, type PacketMatch } from './bpf.js';
-import { deriveCaptureStatus, type ObservedTask, type TaskPhase } from './packetcapture-status.js';
+import type { NodeTaskSpec, NodeTaskStatus, PacketCaptureSpec, PacketCaptureStatus, PacketCaptureWork, ResolvedPod } from '../../../crds/src/index.js';
+import { effectiveFilter } from './bpf.js';
+import { deriveCaptureStatus, type ObservedTask } from './packetcapture-status.js';
+import { parseBytes, parseDurationMs } from './units.js';
 import { matchesSelector, type LabelSelector } from './selectors.js';
 
 export const GROUP = 'ringtap.dev';
@@ -31,62 +33,8 @@ export const LABEL_PARENT_NAME = 'ringtap.dev/parent-name';
 const CLEANUP_TIMEOUT_MS = 60_000;
 const STATUS_MIN_INTERVAL_MS = 1_000;
 
-interface PodTargets { selector?: LabelSelector; names?: string[] }
-interface NodeTargets { nodeSelector?: LabelSelector; interfaces?: string[] }
-export interface PacketCapture extends KubeObject {
-  spec: {
-    targets: { pods?: PodTargets; nodes?: NodeTargets };
-    capturePoint?: 'pod' | 'hostVeth';
-    podInterfaces?: string[];
-    filter?: string;
-    match?: PacketMatch;
-    snapLength?: number;
-    limits?: { duration?: string; maxPackets?: number; maxBytes?: number | string };
-    output?: { format?: 'pcapng' | 'pcap' };
-    rotation?: Record<string, unknown>;
-    retention?: Record<string, unknown>;
-    timestamps?: 'software' | 'hardware';
-  };
-  status?: {
-    observedGeneration?: number;
-    phase?: string;
-    conditions?: Condition[];
-    startTime?: string;
-    completionTime?: string;
-    stopReason?: string;
-  };
-}
-
-export interface TaskPod { name: string; namespace: string; uid: string; ips: string[] }
-export interface NodeTask extends KubeObject {
-  spec: {
-    node: string;
-    parent: { kind: string; name: string; namespace?: string; uid: string; generation: number };
-    cleanup?: boolean;
-    packetCapture?: {
-      pods?: TaskPod[];
-      interfaces?: string[];
-      capturePoint?: string;
-      podInterfaces?: string[];
-      filter?: string;
-      snapLength?: number;
-      limits?: PacketCapture['spec']['limits'];
-      output?: PacketCapture['spec']['output'];
-      rotation?: Record<string, unknown>;
-      retention?: Record<string, unknown>;
-      timestamps?: string;
-    };
-  };
-  status?: {
-    phase?: TaskPhase;
-    counters?: { packets?: number; bytes?: number; drops?: number; freezes?: number };
-    files?: unknown[];
-    stopReason?: string;
-    message?: string;
-    lastUpdateTime?: string;
-    cleanedUp?: boolean;
-  };
-}
+export type PacketCapture = KubeObject & { spec: PacketCaptureSpec; status?: PacketCaptureStatus };
+export type NodeTask = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
 
 interface Pod extends KubeObject {
   spec?: { nodeName?: string };
@@ -114,18 +62,6 @@ export interface PacketCaptureDeps {
 export function taskName(captureName: string, node: string): string {
   const h = createHash('sha256').update(`${captureName}\0${node}`).digest('hex').slice(0, 8);
   return `${captureName.slice(0, 40)}-${node.slice(0, 12)}-${h}`.replace(/-+/g, '-');
-}
-
-/** Parses a Go-style duration ("90s", "5m", "1h30m", "250ms") into milliseconds. */
-export function parseDuration(d: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/g;
-  let total = 0, seen = '';
-  for (let m = re.exec(d); m; m = re.exec(d)) {
-    seen += m[0];
-    total += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  }
-  if (seen !== d || d === '') throw new Error(`invalid duration "${d}"`);
-  return total;
 }
 
 export class PacketCaptureController {
@@ -157,7 +93,7 @@ export class PacketCaptureController {
   private podSelected(c: PacketCapture, pod: Pod): boolean {
     const t = c.spec.targets?.pods;
     if (!t) return false;
-    return (t.names?.includes(pod.metadata.name) ?? false) || (t.selector !== undefined && matchesSelector(t.selector, pod.metadata.labels));
+    return t.all === true || (t.names?.includes(pod.metadata.name) ?? false) || (t.selector !== undefined && matchesSelector(t.selector, pod.metadata.labels));
   }
 
   reconcile = async (key: string, log: Logger): Promise<Result | void> => {
@@ -208,7 +144,7 @@ export class PacketCaptureController {
   /** Writes one NodeTask per node with targets, deletes the rest; returns the number of targets. */
   private async place(capture: PacketCapture, filter: string, existing: NodeTask[], log: Logger): Promise<number> {
     const ns = capture.metadata.namespace!;
-    const byNode = new Map<string, { pods: TaskPod[]; interfaces: string[] }>();
+    const byNode = new Map<string, { pods: ResolvedPod[]; interfaces: string[] }>();
     const slot = (node: string) => {
       let s = byNode.get(node);
       if (!s) byNode.set(node, (s = { pods: [], interfaces: [] }));
@@ -224,7 +160,8 @@ export class PacketCaptureController {
     const nt = capture.spec.targets?.nodes;
     if (nt) {
       for (const node of this.deps.nodes.list()) {
-        if (matchesSelector(nt.nodeSelector ?? {}, node.metadata.labels)) slot(node.metadata.name).interfaces.push(...(nt.interfaces ?? []));
+        const picked = nt.all === true || (nt.names?.includes(node.metadata.name) ?? false) || (nt.selector !== undefined && matchesSelector(nt.selector, node.metadata.labels));
+        if (picked) slot(node.metadata.name).interfaces.push(...nt.interfaces);
       }
     }
     let targets = 0;
@@ -240,19 +177,7 @@ export class PacketCaptureController {
       const spec: NodeTask['spec'] = {
         node,
         parent: { kind: 'PacketCapture', name: capture.metadata.name, namespace: ns, uid: capture.metadata.uid!, generation: capture.metadata.generation ?? 1 },
-        packetCapture: {
-          pods: work.pods,
-          interfaces: work.interfaces,
-          capturePoint: capture.spec.capturePoint ?? 'pod',
-          ...(capture.spec.podInterfaces ? { podInterfaces: capture.spec.podInterfaces } : {}),
-          filter,
-          snapLength: capture.spec.snapLength ?? 262144,
-          ...(capture.spec.limits ? { limits: capture.spec.limits } : {}),
-          output: capture.spec.output ?? { format: 'pcapng' },
-          ...(capture.spec.rotation ? { rotation: capture.spec.rotation } : {}),
-          ...(capture.spec.retention ? { retention: capture.spec.retention } : {}),
-          timestamps: capture.spec.timestamps ?? 'software',
-        },
+        packetCapture: resolveWork(capture, work.pods, work.interfaces, filter),
       };
       const prev = existing.find((t) => t.metadata.name === name);
       if (prev && JSON.stringify(prev.spec) === JSON.stringify({ ...prev.spec, ...spec })) continue;
@@ -275,7 +200,7 @@ export class PacketCaptureController {
     return targets;
   }
 
-  private recordChurn(capture: PacketCapture, node: string, before: TaskPod[], after: TaskPod[]): void {
+  private recordChurn(capture: PacketCapture, node: string, before: ResolvedPod[], after: ResolvedPod[]): void {
     const b = new Set(before.map((p) => p.uid)), a = new Set(after.map((p) => p.uid));
     const ref = { ...capture, apiVersion: `${GROUP}/${VERSION}`, kind: 'PacketCapture' };
     for (const p of after) if (!b.has(p.uid)) void this.deps.events.record(ref, 'Normal', 'PodJoined', `pod ${p.name} (uid ${p.uid}) on node ${node} joined the capture`);
@@ -303,7 +228,7 @@ export class PacketCaptureController {
     const status = {
       observedGeneration: capture.metadata.generation,
       phase: d.phase,
-      conditions: mergeConditions(prev.conditions, d.conditions, capture.metadata.generation, now),
+      conditions: mergeConditions(prev.conditions as Condition[] | undefined, d.conditions, capture.metadata.generation, now),
       totals: d.totals,
       nodes: d.nodes,
       ...(startTime ? { startTime } : {}),
@@ -314,7 +239,7 @@ export class PacketCaptureController {
     // The duration deadline: come back when it passes, to see the agents' final counts.
     const dur = capture.spec.limits?.duration;
     if (dur && startTime && !d.terminal) {
-      const left = Date.parse(startTime) + parseDuration(dur) - Date.now();
+      const left = Date.parse(startTime) + parseDurationMs(dur) - Date.now();
       result = { requeueAfterMs: Math.max(left + 2_000, 1_000) };
     }
     const comparable = (s: Record<string, unknown>) => JSON.stringify({ ...s, conditions: (s.conditions as Condition[] | undefined)?.map((c) => ({ ...c, lastTransitionTime: '' })) });
@@ -351,7 +276,8 @@ export class PacketCaptureController {
       if (!this.deps.nodes.get(undefined, t.spec.node)) continue;
       pending.push(t.spec.node);
       if (!t.spec.cleanup) {
-        await this.deps.client.apply<NodeTask>(NodeTaskType, { metadata: { name: t.metadata.name, namespace: ns }, spec: { ...t.spec, cleanup: true } });
+        // A merge patch of this one field: an apply would have to restate the whole object.
+        await this.deps.client.mergePatch(NodeTaskType, ns, t.metadata.name, { spec: { cleanup: true } });
       }
     }
     const waited = Date.now() - Date.parse(capture.metadata.deletionTimestamp!);
@@ -365,4 +291,44 @@ export class PacketCaptureController {
     this.lastStatusWrite.delete(`${ns}/${capture.metadata.name}`);
     log.info('finalizer removed');
   }
+}
+
+/** The per-node work: the capture's spec with every user quantity resolved to numbers. */
+export function resolveWork(capture: PacketCapture, pods: ResolvedPod[], interfaces: string[], filter: string): PacketCaptureWork {
+  const s = capture.spec;
+  const l = s.limits, r = s.rotation, k = s.retention;
+  const durationMs = l?.duration ? parseDurationMs(l.duration) : undefined;
+  const startTime = capture.status?.startTime;
+  return {
+    pods,
+    interfaces,
+    capturePoint: s.capturePoint ?? 'pod',
+    ...(s.podInterfaces ? { podInterfaces: s.podInterfaces } : {}),
+    filter,
+    snapLength: s.snapLength ?? 262144,
+    ...(l ? {
+      limits: {
+        ...(durationMs !== undefined ? { durationSeconds: Math.ceil(durationMs / 1000) } : {}),
+        // An absolute deadline survives agent restarts and pods that join late.
+        ...(durationMs !== undefined && startTime ? { stopAt: new Date(Date.parse(startTime) + durationMs).toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
+        ...(l.maxPackets !== undefined ? { maxPackets: l.maxPackets } : {}),
+        ...(l.maxBytes !== undefined ? { maxBytes: parseBytes(l.maxBytes) } : {}),
+      },
+    } : {}),
+    output: { format: s.output?.format ?? 'pcapng' },
+    ...(r ? {
+      rotation: {
+        ...(r.fileSize !== undefined ? { fileSizeBytes: parseBytes(r.fileSize) } : {}),
+        ...(r.fileDuration ? { fileDurationSeconds: Math.ceil(parseDurationMs(r.fileDuration) / 1000) } : {}),
+      },
+    } : {}),
+    ...(k ? {
+      retention: {
+        ...(k.maxFiles !== undefined ? { maxFiles: k.maxFiles } : {}),
+        ...(k.maxAge ? { maxAgeSeconds: Math.ceil(parseDurationMs(k.maxAge) / 1000) } : {}),
+        ...(k.maxTotalBytes !== undefined ? { maxTotalBytes: parseBytes(k.maxTotalBytes) } : {}),
+      },
+    } : {}),
+    timestamps: s.timestamps ?? 'software',
+  };
 }

@@ -1,0 +1,320 @@
+// Typed facade over the native ring engine (agent/native). The addon does all packet work on
+// its own threads; this module only configures it, reads counters and relays events.
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+
+import { LiveStream } from './engine/live-stream.js';
+
+/** Stable error codes carried as `error.code` by everything the addon throws or rejects with. */
+export const NativeErrorCode = {
+  noSuchInterface: 'ERR_RINGTAP_NO_SUCH_INTERFACE',
+  badFilter: 'ERR_RINGTAP_BAD_FILTER',
+  netns: 'ERR_RINGTAP_NETNS',
+  socket: 'ERR_RINGTAP_SOCKET',
+  ring: 'ERR_RINGTAP_RING',
+  hwTimestampUnsupported: 'ERR_RINGTAP_HWTSTAMP_UNSUPPORTED',
+  unsupportedLinkType: 'ERR_RINGTAP_UNSUPPORTED_LINK_TYPE',
+  invalidArgument: 'ERR_RINGTAP_INVALID_ARGUMENT',
+  file: 'ERR_RINGTAP_FILE',
+  state: 'ERR_RINGTAP_STATE',
+  transmit: 'ERR_RINGTAP_TRANSMIT',
+  badCaptureFile: 'ERR_RINGTAP_BAD_CAPTURE_FILE',
+} as const;
+export type NativeErrorCode = (typeof NativeErrorCode)[keyof typeof NativeErrorCode];
+
+export interface NativeError extends Error {
+  code: NativeErrorCode | 'ERR_RINGTAP_INTERNAL';
+}
+
+/** Duck-typed: errors made by the addon belong to the main realm (not `instanceof Error` under vm/Jest). */
+export function isNativeError(e: unknown, code?: NativeErrorCode): e is NativeError {
+  if (typeof e !== 'object' || e === null) return false;
+  const c = (e as { code?: unknown }).code;
+  return typeof c === 'string' && c.startsWith('ERR_RINGTAP_') && (!code || c === code);
+}
+
+export const LINKTYPE_ETHERNET = 1;
+export const MAX_SNAPLEN = 262144;
+
+export type CaptureFormat = 'pcapng' | 'pcap';
+
+export interface InterfaceSpec {
+  /** Interface name inside its namespace, e.g. "eth0". */
+  name: string;
+  /** Network namespace path (/proc/PID/ns/net or /run/netns/NAME); omitted = the agent's own. */
+  netns?: string;
+  /** Free text for the pcapng if_description, e.g. "node=n1 pod=ns/name uid=...". */
+  description?: string;
+  /** 'hardware' fails with ERR_RINGTAP_HWTSTAMP_UNSUPPORTED where the device cannot. */
+  timestamps?: 'software' | 'hardware';
+}
+
+export interface RingOptions {
+  /** Bytes per ring block; a multiple of the page size, larger than the snap length. Default 1 MiB. */
+  blockSize?: number;
+  /** Blocks per ring. Default 64. */
+  blockCount?: number;
+  /** TPACKET_V3 frame size hint (only used for tp_frame_nr). Default 2048. */
+  frameSize?: number;
+  /** A partly filled block is handed over after this long. Default 50 ms. */
+  retireTimeoutMs?: number;
+}
+
+export interface OutputOptions {
+  directory: string;
+  /** Files are named <prefix>-<sequence, 6 digits>.pcapng|.pcap. Default "capture". */
+  prefix?: string;
+  /** First sequence number, so a restarted agent resumes in a new segment. Default 0. */
+  startSequence?: number;
+  /** Rotate before a file would exceed this many bytes (record boundaries). */
+  rotateBytes?: number;
+  /** Rotate a file that holds packets after this many seconds. */
+  rotateSeconds?: number;
+  /** Keep at most this many files (the oldest is deleted). */
+  maxFiles?: number;
+  /** If the first file exists, cut its torn tail and append (pcapng: as a new section). */
+  append?: boolean;
+}
+
+export interface CaptureLimits {
+  /** Packets after the filter. */
+  packets?: number;
+  /** Captured bytes (caplen sum) after the filter. */
+  bytes?: number;
+  durationSeconds?: number;
+}
+
+export interface CaptureOptions {
+  interfaces?: InterfaceSpec[];
+  /** BPF filter text (tcpdump syntax); empty = everything. */
+  filter?: string;
+  /** Default 262144. */
+  snaplen?: number;
+  /** Default pcapng. */
+  format?: CaptureFormat;
+  ring?: RingOptions;
+  /** Omit to capture for live streams only. */
+  output?: OutputOptions;
+  limits?: CaptureLimits;
+  /** User-space buffer between ring readers and the file writer. Default 128 MiB. */
+  spillBytes?: number;
+}
+
+export type StopReason = 'packet-limit' | 'byte-limit' | 'duration' | 'disk-full' | 'error' | 'stopped' | 'closed';
+
+export type CaptureEvent =
+  | { type: 'interface-removed'; interfaceName: string; interfaceId: number; reason: 'gone' | 'removed' }
+  | { type: 'limit-reached'; reason: 'packet-limit' | 'byte-limit' | 'duration' }
+  | { type: 'file-rotated'; path: string; previousPath: string }
+  | { type: 'error'; code: string; message: string; path?: string }
+  | { type: 'stopped'; reason: StopReason };
+
+export interface InterfaceStats {
+  id: number;
+  name: string;
+  netns?: string;
+  state: 'active' | 'gone' | 'removed' | 'stopped';
+  /** Packets seen in the ring (after the filter) and their wire bytes. */
+  packets: number;
+  bytes: number;
+  /** PACKET_STATISTICS, accumulated: kernelPackets includes kernelDrops. */
+  kernelPackets: number;
+  kernelDrops: number;
+  freezes: number;
+  /** Dropped because the spill buffer was full (the writer fell behind). */
+  spillDrops: number;
+}
+
+export interface CaptureStats {
+  state: 'created' | 'running' | 'stopping' | 'stopped' | 'closed';
+  stopReason?: StopReason;
+  interfaces: InterfaceStats[];
+  packets: number;
+  bytes: number;
+  kernelPackets: number;
+  kernelDrops: number;
+  freezes: number;
+  spillDrops: number;
+  packetsWritten: number;
+  bytesWritten: number;
+  files: number;
+  currentFile?: string;
+  streamDrops: number;
+  eventsDropped: number;
+}
+
+export interface StreamOptions {
+  /** Bytes queued for this consumer before whole packets are dropped. Default 8 MiB. */
+  maxBytes?: number;
+}
+
+export interface RepairResult {
+  format: CaptureFormat;
+  validBytes: number;
+  removedBytes: number;
+  packets: number;
+}
+
+export interface TransmitOptions {
+  interface: string;
+  netns?: string;
+  /** Whole Ethernet frames, sent round-robin. */
+  frames: Buffer[];
+  count: number;
+  /** Packets per second; omitted or 0 = as fast as possible. */
+  ratePps?: number;
+  /** PACKET_QDISC_BYPASS. Default true. */
+  qdiscBypass?: boolean;
+  ringFrames?: number;
+}
+
+export interface TransmitResult {
+  sent: number;
+  seconds: number;
+}
+
+type RawEvent = { type: string; streamId?: number } & Record<string, unknown>;
+
+interface NativeCapture {
+  start(): void;
+  addInterface(spec: InterfaceSpec): number;
+  removeInterface(id: number): void;
+  stop(): void;
+  stats(): CaptureStats;
+  openStream(opts: StreamOptions): number;
+  readStream(id: number): Buffer | null | undefined;
+  closeStream(id: number): void;
+  close(): void;
+}
+
+interface NativeAddon {
+  libpcapVersion(): string;
+  compileFilter(text: string, linkType: number, snaplen: number): { instructions: string[] };
+  repairCaptureFile(path: string, truncate: boolean): RepairResult;
+  transmit(opts: TransmitOptions): Promise<TransmitResult>;
+  Capture: new (options: CaptureOptions, onEvent: (e: RawEvent) => void) => NativeCapture;
+}
+
+let addon: NativeAddon | undefined;
+function native(): NativeAddon {
+  addon ??= createRequire(import.meta.url)('../native/index.cjs') as NativeAddon;
+  return addon;
+}
+
+export function libpcapVersion(): string {
+  return native().libpcapVersion();
+}
+
+/** Compiles a filter with libpcap; throws ERR_RINGTAP_BAD_FILTER with libpcap's message. */
+export function compileFilter(
+  text: string,
+  opts: { linkType?: number; snaplen?: number } = {},
+): { instructions: string[] } {
+  return native().compileFilter(text, opts.linkType ?? LINKTYPE_ETHERNET, opts.snaplen ?? MAX_SNAPLEN);
+}
+
+/** Scans a pcapng/pcap file and (by default) truncates it to its last whole record. */
+export function repairCaptureFile(path: string, opts: { truncate?: boolean } = {}): RepairResult {
+  return native().repairCaptureFile(path, opts.truncate ?? true);
+}
+
+/** Sends frames through a TX_RING on an interface (in a namespace); resolves when all left. */
+export function transmit(opts: TransmitOptions): Promise<TransmitResult> {
+  return native().transmit(opts);
+}
+
+interface RingCaptureEvents {
+  event: [CaptureEvent];
+  stopped: [StopReason];
+}
+
+/**
+ * One capture: a set of interfaces (each its own TPACKET_V3 ring and reader thread), one
+ * filter, one file series and any number of live streams. Lifetime is explicit: call close().
+ */
+export class RingCapture extends EventEmitter<RingCaptureEvents> {
+  private readonly handle: NativeCapture;
+  private readonly streams = new Map<number, LiveStream>();
+  private stopReason: StopReason | undefined;
+  private readonly stoppedPromise: Promise<StopReason>;
+  private resolveStopped!: (r: StopReason) => void;
+  private closed = false;
+
+  constructor(options: CaptureOptions) {
+    super();
+    this.stoppedPromise = new Promise((resolve) => (this.resolveStopped = resolve));
+    this.handle = new (native().Capture)(options, (e) => this.onNativeEvent(e));
+  }
+
+  /** Opens every initial interface (synchronously: errors are thrown here) and starts capturing. */
+  start(): void {
+    this.handle.start();
+  }
+
+  /** Adds an interface to the running capture; it gets a new IDB. Returns its interface id. */
+  addInterface(spec: InterfaceSpec): number {
+    return this.handle.addInterface(spec);
+  }
+
+  /** Drains and closes one interface; its "interface-removed" event follows. */
+  removeInterface(id: number): void {
+    this.handle.removeInterface(id);
+  }
+
+  /** Stops gracefully (rings drained, files closed with statistics) and resolves with the reason. */
+  stop(): Promise<StopReason> {
+    if (!this.stopReason && !this.closed) this.handle.stop();
+    return this.stoppedPromise;
+  }
+
+  /** Resolves once the capture has stopped, for whatever reason. */
+  get stopped(): Promise<StopReason> {
+    return this.stoppedPromise;
+  }
+
+  stats(): CaptureStats {
+    return this.handle.stats();
+  }
+
+  /** A live byte stream: file header and IDBs first, then packets as they are captured. */
+  openStream(opts: StreamOptions = {}): LiveStream {
+    const id = this.handle.openStream(opts);
+    const s = new LiveStream(this.handle, id, (sid) => this.streams.delete(sid));
+    this.streams.set(id, s);
+    return s;
+  }
+
+  /** Stops every thread and closes every fd now. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [...this.streams.values()]) s.destroy();
+    this.handle.close();
+    if (!this.stopReason) {
+      this.stopReason = 'closed';
+      this.resolveStopped('closed');
+    }
+  }
+
+  private onNativeEvent(raw: RawEvent): void {
+    // Runs on the JS thread via the addon's thread-safe function; must never throw into it.
+    try {
+      if (raw.type === 'stream-data') {
+        this.streams.get(raw.streamId ?? -1)?.notify();
+        return;
+      }
+      const e = raw as unknown as CaptureEvent;
+      if (e.type === 'stopped' && !this.stopReason) {
+        this.stopReason = e.reason;
+        this.resolveStopped(e.reason);
+        for (const s of this.streams.values()) s.notify();
+      }
+      this.emit('event', e);
+      if (e.type === 'stopped') this.emit('stopped', e.reason);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+}
