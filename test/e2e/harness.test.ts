@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { findHostVeth, podInterfaces, resolvePodNetns } from '../../agent/src/podnetns.js';
-import { addNode, addPod, cluster, delNode, delPod, inNetns, readEnvFile, runDir, type SimNode, type SimPod } from '../support/cluster.js';
+import { addNode, addPod, cluster, delNode, delPod, inNetns, readEnvFile, type SimNode, type SimPod } from '../support/cluster.js';
 import { uniqueName } from '../support/kube.js';
 
 const execFileP = promisify(execFile);

@@ -36,7 +36,7 @@ export async function cluster(args: string[], env: NodeJS.ProcessEnv = process.e
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`hack/cluster ${args.join(' ')} failed: ${e.stderr ?? e.message}`);
+    throw new Error(`hack/cluster ${args.join(" ")} failed: ${e.stderr ?? e.message}`, { cause: err });
   }
 }
 

@@ -19,7 +19,7 @@ import type { NodeTaskSpec, NodeTaskStatus, PacketCaptureSpec, PacketCaptureStat
 import { effectiveFilter } from './bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './packetcapture-status.js';
 import { parseBytes, parseDurationMs } from './units.js';
-import { matchesSelector, type LabelSelector } from './selectors.js';
+import { matchesSelector } from './selectors.js';
 
 export const GROUP = 'ringtap.dev';
 export const VERSION = 'v1alpha1';

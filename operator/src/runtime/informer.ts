@@ -124,7 +124,7 @@ export class Informer<T extends KubeObject> {
     relists.inc({ resource: this.name, reason });
     const items: T[] = [];
     let cont: string | undefined;
-    let rv = '';
+    let rv: string;
     do {
       const page: KubeList<T> = await this.client.list<T>(this.type, this.opts.namespace, {
         labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, limit: 500, continue: cont,
