@@ -58,20 +58,39 @@ export class KubeClient {
     this.watcher = new Watch(config);
   }
 
+  private authCache?: { at: number; headers: Record<string, string>; dispatcher: unknown };
+
+  /**
+   * Credentials and one connection pool, reused across requests: client-node builds a new
+   * agent (and so a new TLS connection) for every request context. Refreshed every minute so
+   * that rotated tokens (projected ServiceAccount tokens) are picked up.
+   */
+  private async auth(): Promise<{ headers: Record<string, string>; dispatcher: unknown }> {
+    if (this.authCache && Date.now() - this.authCache.at < 60_000) return this.authCache;
+    const cluster = this.config.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    const ctx = new RequestContext(cluster.server, HttpMethod.GET);
+    await this.config.applySecurityAuthentication(ctx);
+    const old = this.authCache?.dispatcher as { close?: () => Promise<void> } | undefined;
+    this.authCache = { at: Date.now(), headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() };
+    // Let requests in flight on the old pool finish; it closes when they have.
+    void old?.close?.().catch(() => undefined);
+    return this.authCache;
+  }
+
   async request<T>(method: HttpMethod, path: string, opts: { query?: Query; body?: unknown; contentType?: string } = {}): Promise<T> {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const url = new URL(cluster.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const ctx = new RequestContext(url.toString(), method);
-    await this.config.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
+    const auth = await this.auth();
+    const headers: Record<string, string> = { ...auth.headers, accept: 'application/json' };
     if (opts.body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
     const res = await fetch(url, {
       method,
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      dispatcher: ctx.getDispatcher() as never,
+      dispatcher: auth.dispatcher as never,
       signal: AbortSignal.timeout(30_000),
     });
     const text = await res.text();
