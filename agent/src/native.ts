@@ -197,7 +197,7 @@ interface NativeAddon {
 
 let addon: NativeAddon | undefined;
 function native(): NativeAddon {
-  addon ??= createRequire(import.meta.url)('../native/index.cjs') as NativeAddon;
+  addon ??= createRequire(import.meta.url)('@ringtap/native') as NativeAddon;
   return addon;
 }
 

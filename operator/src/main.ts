@@ -19,7 +19,7 @@ import { Informer } from './runtime/informer.js';
 import { KubeClient, NodeType, PodType, type KubeObject } from './runtime/kube.js';
 import { LeaderElector } from './runtime/leader.js';
 import { newLogger } from './runtime/log.js';
-import { compileFilter } from '../../agent/src/filter.js';
+import { compileFilter, isNativeError, NativeErrorCode } from '../../agent/src/native.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -61,10 +61,12 @@ async function startControllers(): Promise<void> {
     events: new EventRecorder(client, 'ringtap.dev/operator', identity, log),
     validateFilter: (filter, snap) => {
       try {
-        compileFilter(filter, snap);
+        compileFilter(filter, { snaplen: snap });
         return undefined;
       } catch (err) {
-        return err instanceof Error ? err.message : String(err);
+        // Only libpcap's verdict makes a filter invalid; any other failure is ours, and retried.
+        if (isNativeError(err, NativeErrorCode.badFilter)) return err.message;
+        throw err;
       }
     },
     trustedNamespaces: trusted,

@@ -1,0 +1,117 @@
+// What this node's kernel and hardware can do, published on the Node object so that users
+// (kubectl get nodes -L ringtap.dev/tc-mirror ...) and the operator see it. Built from the
+// kernel's own configuration (/proc/config.gz) where it exists, else from what /proc, /sys
+// and /dev show; each capability says why it is missing.
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+export interface Capability { available: boolean; reason?: string }
+export interface NodeCapabilities {
+  kernel: string;
+  tpacketV3: Capability;
+  fanout: Capability;
+  afXdp: Capability;
+  pppKernelBridge: Capability;
+  tcMirror: Capability;
+  vxlan: Capability;
+  gre: Capability;
+  erspan: Capability;
+  ipa: Capability & { version?: string; devices?: string[] };
+}
+
+export interface ProbeInput {
+  kernelRelease: string;
+  /** Lines of the kernel config (CONFIG_X=y|m), or undefined when the kernel does not expose it. */
+  config?: string;
+  /** First column of /proc/net/protocols. */
+  protocols: string[];
+  devPpp: boolean;
+  /** Names under /dev that look like IPA monitor devices. */
+  ipaDevices: string[];
+  ipaVersion?: string;
+}
+
+function kernelAtLeast(rel: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  if (!m) return false;
+  return Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor);
+}
+
+/** Pure: the capabilities that follow from what was probed. */
+export function capabilitiesFrom(p: ProbeInput): NodeCapabilities {
+  const cfg = new Map<string, string>();
+  for (const line of p.config?.split('\n') ?? []) {
+    const m = /^(CONFIG_[A-Z0-9_]+)=(.*)$/.exec(line);
+    if (m) cfg.set(m[1]!, m[2]!);
+  }
+  const known = p.config !== undefined;
+  const has = (k: string) => cfg.get(k) === 'y' || cfg.get(k) === 'm';
+  const need = (keys: string[], what: string): Capability => {
+    if (!known) return { available: false, reason: `cannot tell: the kernel exposes no configuration (/proc/config.gz) to check ${keys.join(', ')}` };
+    const missing = keys.filter((k) => !has(k));
+    return missing.length ? { available: false, reason: `kernel lacks ${what} (${missing.join(', ')})` } : { available: true };
+  };
+  const packet = p.protocols.includes('PACKET');
+  const v3 = packet && kernelAtLeast(p.kernelRelease, 3, 2);
+  const ppp = need(['CONFIG_PPP', 'CONFIG_PPPOE', 'CONFIG_PPPOL2TP'], 'PPP');
+  const pppKernelBridge: Capability = !ppp.available ? ppp
+    : !p.devPpp ? { available: false, reason: 'kernel lacks PPP: /dev/ppp is missing' }
+      : !kernelAtLeast(p.kernelRelease, 5, 11) ? { available: false, reason: `kernel ${p.kernelRelease} predates PPPIOCBRIDGECHAN (5.11)` }
+        : { available: true };
+  const tc = known ? need(['CONFIG_NET_SCH_INGRESS', 'CONFIG_NET_ACT_MIRRED', 'CONFIG_NET_CLS_BPF'], 'tc clsact mirroring') : { available: false, reason: 'cannot tell: no kernel configuration' };
+  const ipaFound = p.ipaDevices.length > 0 || p.ipaVersion !== undefined;
+  return {
+    kernel: p.kernelRelease,
+    tpacketV3: v3 ? { available: true } : { available: false, reason: packet ? `kernel ${p.kernelRelease} predates TPACKET_V3 (3.2)` : 'kernel lacks AF_PACKET' },
+    fanout: v3 ? { available: true } : { available: false, reason: 'needs AF_PACKET with TPACKET_V3' },
+    afXdp: p.protocols.includes('XDP') ? { available: true } : { available: false, reason: 'kernel lacks AF_XDP (CONFIG_XDP_SOCKETS)' },
+    pppKernelBridge,
+    tcMirror: tc,
+    vxlan: need(['CONFIG_VXLAN'], 'VXLAN'),
+    gre: need(['CONFIG_NET_IPGRE'], 'GRE'),
+    erspan: need(['CONFIG_NET_IPGRE', 'CONFIG_IPV6_GRE'], 'GRE/ERSPAN'),
+    ipa: ipaFound
+      ? { available: true, ...(p.ipaVersion ? { version: p.ipaVersion } : {}), devices: p.ipaDevices }
+      : { available: false, reason: 'no Qualcomm IPA hardware (no ipa platform device, no /dev/qcom_ipa*_monitor or /dev/ipa_adpl)' },
+  };
+}
+
+/** Probes this machine. */
+export async function probeCapabilities(): Promise<NodeCapabilities> {
+  let config: string | undefined;
+  if (existsSync('/proc/config.gz')) {
+    config = (await execFileP('zcat', ['/proc/config.gz'], { maxBuffer: 64 << 20 })).stdout;
+  } else if (existsSync(`/boot/config-${release()}`)) {
+    config = readFileSync(`/boot/config-${release()}`, 'utf8');
+  }
+  const protocols = readFileSync('/proc/net/protocols', 'utf8').split('\n').slice(1).map((l) => l.split(/\s+/)[0] ?? '').filter(Boolean);
+  const ipaDevices = readdirSync('/dev').filter((d) => /^qcom_ipa\d+_monitor$/.test(d) || d === 'ipa_adpl').map((d) => `/dev/${d}`);
+  let ipaVersion: string | undefined;
+  for (const base of ['/sys/bus/platform/devices']) {
+    if (!existsSync(base)) continue;
+    for (const d of readdirSync(base).filter((x) => /(^|\.)ipa$/.test(x))) {
+      try { ipaVersion = readFileSync(`${base}/${d}/version`, 'utf8').trim(); } catch { /* no version attribute */ }
+    }
+  }
+  return capabilitiesFrom({ kernelRelease: release(), config, protocols, devPpp: existsSync('/dev/ppp'), ipaDevices, ...(ipaVersion ? { ipaVersion } : {}) });
+}
+
+export const CAPABILITY_ANNOTATION = 'ringtap.dev/capabilities';
+
+/** Node labels, one per capability ("true"/"false"), for kubectl -L and node selectors. */
+export function capabilityLabels(c: NodeCapabilities): Record<string, string> {
+  const b = (x: Capability) => String(x.available);
+  return {
+    'ringtap.dev/tpacket-v3': b(c.tpacketV3),
+    'ringtap.dev/af-xdp': b(c.afXdp),
+    'ringtap.dev/ppp-kernel-bridge': b(c.pppKernelBridge),
+    'ringtap.dev/tc-mirror': b(c.tcMirror),
+    'ringtap.dev/vxlan': b(c.vxlan),
+    'ringtap.dev/gre': b(c.gre),
+    'ringtap.dev/ipa': b(c.ipa),
+  };
+}

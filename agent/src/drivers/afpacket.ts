@@ -1,0 +1,282 @@
+// The afpacket driver: carries out a NodeTask's packetCapture with the native ring engine.
+// Targets (pods' interfaces inside their network namespaces, their host-side veths, or node
+// interfaces) become interfaces of one RingCapture, each with its own IDB. Targets that are
+// not there yet, or went away, are looked for again every couple of seconds: a restarted pod
+// or a recreated interface joins the same capture with a new IDB.
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import type { NodeTaskSpec, PacketCaptureWork, ResolvedPod, StopReason as ApiStopReason } from '../../../crds/src/index.js';
+import type { NodeCapabilities } from '../capabilities.js';
+import { captureDir, listCaptureFiles, nextSequence, removeCaptureDir, retentionVictims } from '../files.js';
+import { RingCapture, repairCaptureFile, type CaptureEvent, type InterfaceSpec, type StopReason } from '../native.js';
+import { findHostVeth, podInterfaces, resolvePodNetns } from '../podnetns.js';
+import type { Driver, DriverTask, TaskContext } from './driver.js';
+
+const RESOLVE_INTERVAL_MS = 2_000;
+const STATS_INTERVAL_MS = 1_000;
+
+export class AfPacketDriver implements Driver {
+  readonly name = 'afpacket';
+
+  async probe(caps: NodeCapabilities): Promise<{ ok: boolean; reason?: string }> {
+    return caps.tpacketV3.available ? { ok: true } : { ok: false, ...(caps.tpacketV3.reason ? { reason: caps.tpacketV3.reason } : {}) };
+  }
+
+  async remove(): Promise<void> {}
+
+  handles(spec: NodeTaskSpec): boolean {
+    return spec.packetCapture !== undefined;
+  }
+
+  async start(spec: NodeTaskSpec, ctx: TaskContext): Promise<DriverTask> {
+    const t = new PacketCaptureTask(spec, ctx);
+    await t.start();
+    return t;
+  }
+}
+
+/** One wanted target: a pod (by UID) or a node interface. */
+interface Target { key: string; label: string; pod?: ResolvedPod; nodeInterface?: string }
+interface Attached { ids: Map<string, number>; netns?: string }
+
+const API_STOP_REASON: Record<StopReason, ApiStopReason | undefined> = {
+  'packet-limit': 'PacketLimitReached', 'byte-limit': 'ByteLimitReached', duration: 'DurationReached',
+  'disk-full': 'Failed', error: 'Failed', stopped: undefined, closed: undefined,
+};
+
+class PacketCaptureTask implements DriverTask {
+  private work: PacketCaptureWork;
+  private capture?: RingCapture;
+  private attached = new Map<string, Attached>();
+  private failures = new Map<string, string>();
+  private resolveTimer?: NodeJS.Timeout;
+  private statsTimer?: NodeJS.Timeout;
+  private readonly dir: string;
+  private readonly prefix: string;
+  private readonly base: { packets: number; bytes: number; drops: number; freezes: number };
+  private finished = false;
+  private diskFull?: string;
+  private startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+  constructor(private spec: NodeTaskSpec, private ctx: TaskContext) {
+    this.work = spec.packetCapture!;
+    const p = spec.parent;
+    this.dir = captureDir(ctx.dataDir, p.namespace ?? '_cluster', p.name, ctx.node);
+    this.prefix = p.name;
+    // Counts never go backwards: a restarted agent adds to what the task already reported.
+    const c = ctx.previous?.counters ?? {};
+    this.base = { packets: c.packets ?? 0, bytes: c.bytes ?? 0, drops: c.drops ?? 0, freezes: c.freezes ?? 0 };
+  }
+
+  async start(): Promise<void> {
+    if (this.spec.cleanup) return; // started only to clean up (see stop)
+    mkdirSync(this.dir, { recursive: true, mode: 0o750 });
+    const files = listCaptureFiles(this.dir, this.prefix);
+    // A previous agent may have died mid-write: keep its whole records, drop a torn tail.
+    const last = files[files.length - 1];
+    if (last) {
+      try {
+        repairCaptureFile(last.path);
+      } catch (err) {
+        this.ctx.reporter.log.warn({ file: last.path, err: String(err) }, 'could not repair the last capture file');
+      }
+    }
+    const w = this.work;
+    const limits: { packets?: number; bytes?: number; durationSeconds?: number } = {};
+    let done: ApiStopReason | undefined;
+    if (w.limits?.maxPackets !== undefined) {
+      limits.packets = w.limits.maxPackets - this.base.packets;
+      if (limits.packets <= 0) done = 'PacketLimitReached';
+    }
+    if (w.limits?.maxBytes !== undefined) {
+      limits.bytes = w.limits.maxBytes - this.base.bytes;
+      if (limits.bytes <= 0) done = 'ByteLimitReached';
+    }
+    const stopAtMs = w.limits?.stopAt ? Date.parse(w.limits.stopAt) : this.ctx.previous?.startTime && w.limits?.durationSeconds
+      ? Date.parse(this.ctx.previous.startTime) + w.limits.durationSeconds * 1000 : undefined;
+    if (stopAtMs !== undefined) {
+      const left = (stopAtMs - Date.now()) / 1000;
+      if (left <= 0) done = 'DurationReached';
+      else limits.durationSeconds = Math.max(1, Math.ceil(left));
+    } else if (w.limits?.durationSeconds !== undefined) {
+      limits.durationSeconds = w.limits.durationSeconds;
+    }
+    if (done) {
+      this.finish(done, `limit already reached before this agent started`);
+      return;
+    }
+    this.capture = new RingCapture({
+      filter: w.filter ?? '',
+      snaplen: w.snapLength,
+      format: w.output.format,
+      output: {
+        directory: this.dir,
+        prefix: this.prefix,
+        startSequence: nextSequence(files),
+        ...(w.rotation?.fileSizeBytes ? { rotateBytes: w.rotation.fileSizeBytes } : {}),
+        ...(w.rotation?.fileDurationSeconds ? { rotateSeconds: w.rotation.fileDurationSeconds } : {}),
+        ...(w.retention?.maxFiles ? { maxFiles: w.retention.maxFiles } : {}),
+      },
+      limits,
+    });
+    this.capture.on('event', (e) => this.onEvent(e));
+    this.capture.start();
+    this.ctx.reporter.update({ phase: 'Running', startTime: this.ctx.previous?.startTime ?? this.startedAt, counters: { ...this.base } }, true);
+    await this.resolveTargets();
+    this.resolveTimer = setInterval(() => void this.resolveTargets(), RESOLVE_INTERVAL_MS);
+    this.statsTimer = setInterval(() => this.report(), STATS_INTERVAL_MS);
+  }
+
+  async update(spec: NodeTaskSpec): Promise<void> {
+    this.spec = spec;
+    this.work = spec.packetCapture!;
+    await this.resolveTargets();
+  }
+
+  private wanted(): Target[] {
+    const t: Target[] = [];
+    for (const pod of this.work.pods ?? []) t.push({ key: `pod:${pod.uid}`, label: `${pod.namespace}/${pod.name}`, pod });
+    for (const name of this.work.interfaces ?? []) t.push({ key: `if:${name}`, label: name, nodeInterface: name });
+    return t;
+  }
+
+  /** Attaches wanted targets that are not attached yet; detaches those no longer wanted. */
+  private async resolveTargets(): Promise<void> {
+    const cap = this.capture;
+    if (!cap || this.finished) return;
+    const wanted = this.wanted();
+    const keys = new Set(wanted.map((t) => t.key));
+    for (const [key, a] of this.attached) {
+      if (keys.has(key)) continue;
+      for (const id of a.ids.values()) {
+        try { cap.removeInterface(id); } catch { /* already gone */ }
+      }
+      this.attached.delete(key);
+    }
+    for (const target of wanted) {
+      const have = this.attached.get(target.key);
+      if (have && have.ids.size > 0) continue;
+      try {
+        const specs = await this.interfacesOf(target);
+        const a: Attached = { ids: new Map(), ...(specs[0]?.netns ? { netns: specs[0].netns } : {}) };
+        for (const s of specs) a.ids.set(s.name, cap.addInterface(s));
+        this.attached.set(target.key, a);
+        this.failures.delete(target.key);
+        this.ctx.reporter.log.info({ target: target.label, interfaces: specs.map((s) => s.name) }, 'target attached');
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        const msg = `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
+        if (this.failures.get(target.key) !== msg) this.ctx.reporter.log.warn({ target: target.label, err: msg }, 'target not attached; will retry');
+        this.failures.set(target.key, msg);
+      }
+    }
+    this.report();
+  }
+
+  private async interfacesOf(t: Target): Promise<InterfaceSpec[]> {
+    const node = this.ctx.node;
+    if (t.nodeInterface) {
+      // The agent runs in the node's network namespace; /sys/class/net shows its interfaces.
+      if (!existsSync(`/sys/class/net/${t.nodeInterface}`)) {
+        throw Object.assign(new Error(`node interface ${t.nodeInterface} does not exist`), { code: 'ERR_RINGTAP_NO_SUCH_INTERFACE' });
+      }
+      return [{ name: t.nodeInterface, description: `node=${node} interface=${t.nodeInterface}` }];
+    }
+    const pod = t.pod!;
+    const ns = await resolvePodNetns(pod.uid);
+    const desc = (ifname: string) => `node=${node} pod=${pod.namespace}/${pod.name} uid=${pod.uid} interface=${ifname}`;
+    if (this.work.capturePoint === 'hostVeth') {
+      const veth = await findHostVeth(ns.netnsPath, 'eth0');
+      return [{ name: veth, description: desc(`${veth} (host side of eth0)`) }];
+    }
+    const only = this.work.podInterfaces?.length ? new Set(this.work.podInterfaces) : undefined;
+    const ifs = (await podInterfaces(ns.netnsPath)).filter((i) => (only ? only.has(i.name) : i.name !== 'lo'));
+    if (ifs.length === 0) throw Object.assign(new Error(`pod ${pod.namespace}/${pod.name} has no interface to capture`), { code: 'ERR_RINGTAP_NO_SUCH_INTERFACE' });
+    return ifs.map((i) => ({ name: i.name, netns: ns.netnsPath, description: desc(i.name) }));
+  }
+
+  private onEvent(e: CaptureEvent): void {
+    const log = this.ctx.reporter.log;
+    switch (e.type) {
+      case 'interface-removed':
+        for (const [key, a] of this.attached) {
+          for (const [name, id] of a.ids) if (id === e.interfaceId) a.ids.delete(name);
+          if (a.ids.size === 0) this.attached.delete(key);
+        }
+        if (e.reason === 'gone') log.info({ interface: e.interfaceName }, 'interface gone; its ring is closed, the file stays valid');
+        break;
+      case 'error':
+        if (/ENOSPC|EDQUOT|no space|quota/i.test(`${e.code} ${e.message}`)) this.diskFull = e.message;
+        log.error({ code: e.code, err: e.message, path: e.path }, 'capture error');
+        break;
+      case 'file-rotated':
+        this.applyRetention();
+        break;
+      case 'stopped': {
+        const reason = API_STOP_REASON[e.reason];
+        if (e.reason === 'disk-full') this.finish('Failed', `DiskFull: the disk of ${this.dir} is full; the capture stopped and its files are complete up to the last whole packet${this.diskFull ? ` (${this.diskFull})` : ''}`);
+        else if (e.reason === 'error') this.finish('Failed', 'the capture stopped on an error; see the agent log');
+        else if (reason) this.finish(reason, undefined);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private applyRetention(): void {
+    const r = this.work.retention;
+    if (!r) return;
+    const files = listCaptureFiles(this.dir, this.prefix);
+    const current = this.capture?.stats().currentFile;
+    for (const f of retentionVictims(files, { ...(r.maxFiles !== undefined ? { maxFiles: r.maxFiles } : {}), ...(r.maxTotalBytes !== undefined ? { maxTotalBytes: r.maxTotalBytes } : {}), ...(r.maxAgeSeconds !== undefined ? { maxAgeMs: r.maxAgeSeconds * 1000 } : {}) }, Date.now(), current)) {
+      rmSync(f.path, { force: true });
+    }
+  }
+
+  private report(urgent = false): void {
+    const s = this.capture?.stats();
+    const files = listCaptureFiles(this.dir, this.prefix).slice(-64).map((f) => ({ name: f.name, size: f.size }));
+    const targets = this.wanted().map((t) => {
+      const a = this.attached.get(t.key);
+      const fail = this.failures.get(t.key);
+      return a && a.ids.size > 0
+        ? { name: t.label, state: 'Attached' as const, message: [...a.ids.keys()].join(',') }
+        : { name: t.label, state: fail ? 'Failed' as const : 'Detached' as const, ...(fail ? { message: fail.slice(0, 512) } : {}) };
+    }).slice(0, 256);
+    this.ctx.reporter.update({
+      counters: {
+        packets: this.base.packets + (s?.packets ?? 0),
+        bytes: this.base.bytes + (s?.bytes ?? 0),
+        drops: this.base.drops + (s?.kernelDrops ?? 0) + (s?.spillDrops ?? 0),
+        freezes: this.base.freezes + (s?.freezes ?? 0),
+      },
+      files,
+      targets,
+    }, urgent);
+  }
+
+  private finish(reason: ApiStopReason, message: string | undefined): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearInterval(this.resolveTimer);
+    clearInterval(this.statsTimer);
+    this.report();
+    this.ctx.reporter.update({
+      phase: reason === 'Failed' ? 'Failed' : 'Completed', stopReason: reason,
+      ...(message ? { message } : { message: '' }),
+    }, true);
+  }
+
+  async stop(opts: { cleanup: boolean }): Promise<void> {
+    clearInterval(this.resolveTimer);
+    clearInterval(this.statsTimer);
+    if (this.capture) {
+      const wasFinished = this.finished;
+      this.finished = true;
+      await Promise.race([this.capture.stop(), new Promise((r) => setTimeout(r, 5_000))]);
+      if (!wasFinished && !opts.cleanup) this.report(true);
+      this.capture.close();
+    }
+    if (opts.cleanup) removeCaptureDir(this.dir);
+  }
+}

@@ -1,0 +1,83 @@
+// The agent's driver framework, in the shape of the sfc driverlink: a primary (the agent)
+// and secondary drivers that it probes and removes, tells about link state, MTU and renames,
+// and hands work (NodeTasks) to. A driver declares what it can handle and what the node must
+// have for it; the agent publishes every driver's capabilities on the Node.
+import type { NodeTaskSpec, NodeTaskStatus } from '../../../crds/src/index.js';
+import type { Logger } from '../../../operator/src/runtime/log.js';
+import type { NodeCapabilities } from '../capabilities.js';
+
+export interface LinkEvent {
+  type: 'add' | 'delete' | 'up' | 'down' | 'rename' | 'mtu';
+  /** The network namespace the link lives in ('' for the agent's own). */
+  netns: string;
+  ifindex: number;
+  name: string;
+  previousName?: string;
+  mtu?: number;
+}
+
+/** What a running task reports upward; the runner coalesces it into NodeTask status writes. */
+export interface TaskReporter {
+  /** Replace the task's observed status (merged over the last one). */
+  update(status: Partial<NodeTaskStatus>, urgent?: boolean): void;
+  log: Logger;
+}
+
+/** One NodeTask being carried out by a driver. */
+export interface DriverTask {
+  /** The NodeTask's spec changed (e.g. pods joined or left). */
+  update(spec: NodeTaskSpec): Promise<void>;
+  /** Stop the work; with cleanup, also remove what it left (files, tc state, sockets). */
+  stop(opts: { cleanup: boolean }): Promise<void>;
+  onLink?(ev: LinkEvent): void;
+}
+
+export interface TaskContext {
+  namespace: string;
+  name: string;
+  uid: string;
+  node: string;
+  dataDir: string;
+  /** The status the NodeTask carried when this agent took it over (restart safety). */
+  previous?: NodeTaskStatus;
+  reporter: TaskReporter;
+}
+
+export interface Driver {
+  readonly name: string;
+  /** Called once at start: may the driver run on this node? */
+  probe(caps: NodeCapabilities): Promise<{ ok: boolean; reason?: string }>;
+  /** Called on shutdown, after every task of the driver stopped. */
+  remove(): Promise<void>;
+  handles(spec: NodeTaskSpec): boolean;
+  start(spec: NodeTaskSpec, ctx: TaskContext): Promise<DriverTask>;
+  onLink?(ev: LinkEvent): void;
+}
+
+export class DriverRegistry {
+  private drivers: { driver: Driver; ok: boolean; reason?: string }[] = [];
+
+  constructor(private log: Logger) {}
+
+  async register(driver: Driver, caps: NodeCapabilities): Promise<void> {
+    const r = await driver.probe(caps);
+    this.drivers.push({ driver, ...r });
+    this.log.info({ driver: driver.name, usable: r.ok, reason: r.reason }, 'driver probed');
+  }
+
+  /** The driver for a task, or why there is none. */
+  driverFor(spec: NodeTaskSpec): { driver?: Driver; reason?: string } {
+    const d = this.drivers.find((x) => x.driver.handles(spec));
+    if (!d) return { reason: 'no driver on this agent handles this kind of task' };
+    if (!d.ok) return { reason: `driver ${d.driver.name} cannot run on this node: ${d.reason ?? 'probe failed'}` };
+    return { driver: d.driver };
+  }
+
+  link(ev: LinkEvent): void {
+    for (const d of this.drivers) if (d.ok) d.driver.onLink?.(ev);
+  }
+
+  async removeAll(): Promise<void> {
+    for (const d of this.drivers) await d.driver.remove().catch((err: unknown) => this.log.warn({ driver: d.driver.name, err: String(err) }, 'driver remove failed'));
+  }
+}

@@ -1,0 +1,64 @@
+// The ringtap node agent: one per node, privileged. Watches only its node's NodeTasks, runs
+// them through its drivers, writes only their status, and publishes the node's capabilities.
+//
+// Environment:
+//   NODE_NAME (required)        the node this agent serves
+//   KUBECONFIG                  else in-cluster config
+//   RINGTAP_DATA_DIR            capture files; default /var/lib/ringtap
+//   RINGTAP_METRICS_ADDR        host:port of /metrics, /healthz, /readyz; default 127.0.0.1:9090
+import { KubeConfig } from '@kubernetes/client-node';
+import { mkdirSync } from 'node:fs';
+import { startHealthServer } from '../../operator/src/runtime/http.js';
+import { KubeClient, NodeType } from '../../operator/src/runtime/kube.js';
+import { newLogger } from '../../operator/src/runtime/log.js';
+import { CAPABILITY_ANNOTATION, capabilityLabels, probeCapabilities } from './capabilities.js';
+import { AfPacketDriver } from './drivers/afpacket.js';
+import { DriverRegistry } from './drivers/driver.js';
+import { TaskRunner } from './tasks.js';
+
+const node = process.env.NODE_NAME;
+if (!node) {
+  console.error('agent: NODE_NAME is required (the downward API spec.nodeName in the DaemonSet)');
+  process.exit(2);
+}
+const log = newLogger('agent', { node });
+const dataDir = process.env.RINGTAP_DATA_DIR ?? '/var/lib/ringtap';
+mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+
+const kc = new KubeConfig();
+if (process.env.KUBECONFIG) kc.loadFromFile(process.env.KUBECONFIG);
+else kc.loadFromCluster();
+const client = new KubeClient(kc, `ringtap-agent/${node}`);
+
+const caps = await probeCapabilities();
+log.info({ capabilities: caps }, 'node capabilities');
+try {
+  await client.mergePatch(NodeType, undefined, node, {
+    metadata: { labels: capabilityLabels(caps), annotations: { [CAPABILITY_ANNOTATION]: JSON.stringify(caps) } },
+  });
+} catch (err) {
+  log.warn({ err: String(err) }, 'publishing the node capabilities failed');
+}
+
+const registry = new DriverRegistry(log);
+await registry.register(new AfPacketDriver(), caps);
+
+const runner = new TaskRunner(client, registry, node, dataDir, log);
+let ready = false;
+await startHealthServer(process.env.RINGTAP_METRICS_ADDR ?? '127.0.0.1:9090', { healthy: () => true, ready: () => ready });
+await runner.start();
+ready = true;
+log.info({ dataDir }, 'agent started');
+
+let stopping = false;
+async function shutdown(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  ready = false;
+  log.info('shutting down: stopping tasks, files stay for the next agent');
+  await Promise.race([runner.stop(), new Promise((r) => setTimeout(r, 10_000))]);
+  await registry.removeAll();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown());
+process.on('SIGINT', () => void shutdown());

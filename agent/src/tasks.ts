@@ -1,0 +1,180 @@
+// The NodeTask runner: one per agent. It watches only this node's NodeTasks (field selector
+// spec.node), keeps one driver task per NodeTask, and writes only those NodeTasks' status,
+// with server-side apply under its own field manager, coalesced to one write per task every
+// 2 s (terminal states are written at once).
+import type { NodeTaskSpec, NodeTaskStatus } from '../../crds/src/index.js';
+import { Controller } from '../../operator/src/runtime/controller.js';
+import { Informer } from '../../operator/src/runtime/informer.js';
+import { isNotFound, type KubeClient, type KubeObject } from '../../operator/src/runtime/kube.js';
+import type { Logger } from '../../operator/src/runtime/log.js';
+import { statusWrites } from '../../operator/src/runtime/metrics.js';
+import { NodeTaskType } from '../../operator/src/controllers/packetcapture.js';
+import type { DriverRegistry, DriverTask, TaskReporter } from './drivers/driver.js';
+
+export type NodeTask = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
+
+const STATUS_INTERVAL_MS = 2_000;
+const TERMINAL = new Set(['Completed', 'Failed', 'Stopped']);
+
+/** Accumulates a task's status and applies it, at most once per interval. */
+export class StatusReporter implements TaskReporter {
+  private current: NodeTaskStatus;
+  private lastWrite = 0;
+  private timer?: NodeJS.Timeout;
+  private writing = Promise.resolve();
+  private closed = false;
+
+  constructor(private client: KubeClient, private ns: string, private name: string, initial: NodeTaskStatus | undefined, readonly log: Logger) {
+    this.current = { ...(initial ?? {}) };
+  }
+
+  get status(): NodeTaskStatus {
+    return this.current;
+  }
+
+  update(status: Partial<NodeTaskStatus>, urgent = false): void {
+    if (this.closed) return;
+    this.current = { ...this.current, ...status };
+    const terminal = TERMINAL.has(this.current.phase ?? '');
+    const wait = urgent || terminal ? 0 : Math.max(0, this.lastWrite + STATUS_INTERVAL_MS - Date.now());
+    if (wait === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      void this.flush();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => { this.timer = undefined; void this.flush(); }, wait);
+    }
+  }
+
+  /** Writes what is pending now; resolves when written. */
+  flush(): Promise<void> {
+    this.writing = this.writing.then(async () => {
+      this.lastWrite = Date.now();
+      const status = { ...this.current, lastUpdateTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') };
+      try {
+        await this.client.apply({ ...NodeTaskType }, { metadata: { name: this.name, namespace: this.ns }, status } as KubeObject, { subresource: 'status' });
+        statusWrites.inc({ kind: 'NodeTask' });
+      } catch (err) {
+        if (isNotFound(err)) return;
+        this.log.warn({ err: String(err) }, 'writing NodeTask status failed; will retry');
+        if (!this.timer && !this.closed) this.timer = setTimeout(() => { this.timer = undefined; void this.flush(); }, STATUS_INTERVAL_MS);
+      }
+    });
+    return this.writing;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+}
+
+interface Running { uid: string; generation: number; specJson: string; task?: DriverTask; reporter: StatusReporter; stopping?: boolean }
+
+export class TaskRunner {
+  readonly informer: Informer<NodeTask>;
+  private controller: Controller;
+  private running = new Map<string, Running>();
+
+  constructor(private client: KubeClient, private registry: DriverRegistry, private node: string, private dataDir: string, private log: Logger) {
+    this.informer = new Informer<NodeTask>(client, NodeTaskType, log, { fieldSelector: `spec.node=${node}` });
+    this.controller = new Controller('nodetask', (key, l) => this.reconcile(key, l), log, 4);
+    this.informer.onChange((_t, o) => this.controller.enqueue(`${o.metadata.namespace}/${o.metadata.name}`));
+  }
+
+  async start(): Promise<void> {
+    await this.informer.start();
+    this.controller.start();
+  }
+
+  /** Stops every task (without cleanup: files stay for the next agent) and writes final counts. */
+  async stop(): Promise<void> {
+    await this.controller.stop();
+    this.informer.stop();
+    for (const r of this.running.values()) {
+      await r.task?.stop({ cleanup: false }).catch(() => undefined);
+      await r.reporter.flush();
+      r.reporter.close();
+    }
+  }
+
+  private async reconcile(key: string, log: Logger): Promise<void> {
+    const [ns, name] = key.split('/') as [string, string];
+    const t = this.informer.get(ns, name);
+    let r = this.running.get(key);
+    if (r && (!t || t.metadata.uid !== r.uid)) {
+      // Deleted (or replaced by a new object of the same name): stop and drop what it left.
+      log.info('NodeTask gone; stopping and cleaning up');
+      this.running.delete(key);
+      r.reporter.close();
+      await r.task?.stop({ cleanup: true });
+      r = undefined;
+    }
+    if (!t) return;
+    const spec = t.spec;
+    if (spec.node !== this.node) return; // not ours; the field selector should never let this in
+
+    if (spec.cleanup) {
+      if (t.status?.cleanedUp && !r) return;
+      if (r) {
+        this.running.delete(key);
+        await r.task?.stop({ cleanup: true });
+        r.reporter.update({ phase: 'Stopped', stopReason: 'Deleted', cleanedUp: true }, true);
+        await r.reporter.flush();
+        r.reporter.close();
+      } else {
+        const rep = new StatusReporter(this.client, ns, name, t.status, log);
+        const { driver } = this.registry.driverFor(spec);
+        if (driver) {
+          // Nothing runs, but a previous agent may have left files: start-and-clean removes them.
+          const task = await driver.start({ ...spec, cleanup: true }, this.ctx(t, rep)).catch(() => undefined);
+          await task?.stop({ cleanup: true });
+        }
+        rep.update({ phase: 'Stopped', stopReason: 'Deleted', cleanedUp: true }, true);
+        await rep.flush();
+        rep.close();
+      }
+      log.info('cleaned up');
+      return;
+    }
+
+    if (!r) {
+      // A task that already finished (before an agent restart) stays finished.
+      if (TERMINAL.has(t.status?.phase ?? '')) return;
+      const reporter = new StatusReporter(this.client, ns, name, t.status, log);
+      const { driver, reason } = this.registry.driverFor(spec);
+      if (!driver) {
+        reporter.update({ phase: 'Failed', message: reason ?? 'no driver' }, true);
+        return;
+      }
+      r = { uid: t.metadata.uid!, generation: spec.parent.generation, specJson: JSON.stringify(spec), reporter };
+      this.running.set(key, r);
+      try {
+        r.task = await driver.start(spec, this.ctx(t, reporter));
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        log.error({ err: e.message, code: e.code }, 'starting the task failed');
+        reporter.update({ phase: 'Failed', message: `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}` }, true);
+        this.running.delete(key);
+      }
+      return;
+    }
+    const json = JSON.stringify(spec);
+    if (json !== r.specJson && r.task) {
+      r.specJson = json;
+      await r.task.update(spec);
+    }
+  }
+
+  private ctx(t: NodeTask, reporter: StatusReporter) {
+    return {
+      namespace: t.metadata.namespace!, name: t.metadata.name, uid: t.metadata.uid!, node: this.node, dataDir: this.dataDir,
+      ...(t.status ? { previous: t.status } : {}), reporter,
+    };
+  }
+
+  /** Tasks currently running, for metrics and link events. */
+  tasks(): DriverTask[] {
+    return [...this.running.values()].flatMap((r) => (r.task ? [r.task] : []));
+  }
+}
