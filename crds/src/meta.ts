@@ -100,7 +100,7 @@ export function labelSelectorSchema(description: string): JSONSchemaProps {
         values: arr(
           'The values for In and NotIn (at least one); must be empty for Exists and DoesNotExist.',
           str('A label value.', { maxLength: 63, pattern: LABEL_VALUE_PATTERN }),
-          { maxItems: 64 },
+          { maxItems: 64, 'x-kubernetes-list-type': 'atomic' },
         ),
       },
       ['key', 'operator'],

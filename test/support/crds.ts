@@ -15,14 +15,15 @@ export function installCRDs(kc: k8s.KubeConfig, timeoutMs = 30_000): Promise<voi
   const key = `${kc.getCurrentCluster()?.server ?? ''}|${kc.getCurrentUser()?.name ?? ''}`;
   let p = installed.get(key);
   if (!p) {
-    p = doInstall(kc, timeoutMs);
+    p = applyCRDs(kc, timeoutMs);
     installed.set(key, p);
     p.catch(() => installed.delete(key));
   }
   return p;
 }
 
-async function doInstall(kc: k8s.KubeConfig, timeoutMs: number): Promise<void> {
+/** One uncached install: apply, then wait for Established and discovery. */
+export async function applyCRDs(kc: k8s.KubeConfig, timeoutMs = 30_000): Promise<void> {
   const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
   const crds = allCRDs();
   await Promise.all(

@@ -111,7 +111,7 @@ void FileSink::OpenFirst() {
       AppendShb(hdr);
       for (auto& idb : cap_.IdbsSnapshot()) hdr.insert(hdr.end(), idb.begin(), idb.end());
       owned_.push_back(std::move(hdr));
-      Push(owned_.back().data(), owned_.back().size());
+      Push(owned_.back().data(), owned_.back().size(), false);
     }
   } else {
     OpenNext();
@@ -147,7 +147,7 @@ void FileSink::OpenNext() {
     for (auto& idb : cap_.IdbsSnapshot()) hdr.insert(hdr.end(), idb.begin(), idb.end());
   }
   owned_.push_back(std::move(hdr));
-  Push(owned_.back().data(), owned_.back().size());
+  Push(owned_.back().data(), owned_.back().size(), false);
   files_.push_back(path);
   cap_.files++;
   {
@@ -161,9 +161,9 @@ void FileSink::OpenNext() {
   }
 }
 
-void FileSink::Push(const uint8_t* data, size_t len) {
+void FileSink::Push(const uint8_t* data, size_t len, bool records) {
   if (!len) return;
-  pending_.push_back(iovec{const_cast<uint8_t*>(data), len});
+  pending_.push_back(Chunk{data, len, records});
   size_ += len;
   if (pending_.size() >= 512) Flush();
 }
@@ -173,7 +173,7 @@ void FileSink::Append(const uint8_t* data, size_t len, uint32_t records) {
     if (fd_ < 0) OpenNext();
     if (failed_) return;
     if (!cfg_.rotateBytes || size_ + len <= cfg_.rotateBytes) {
-      Push(data, len);
+      Push(data, len, true);
       pendingRecords_ += records;
       recordsInFile_ += records;
       return;
@@ -189,7 +189,7 @@ void FileSink::Append(const uint8_t* data, size_t len, uint32_t records) {
       n++;
     }
     if (take) {
-      Push(data, take);
+      Push(data, take, true);
       pendingRecords_ += n;
       recordsInFile_ += n;
       data += take;
@@ -202,7 +202,7 @@ void FileSink::Append(const uint8_t* data, size_t len, uint32_t records) {
 
 void FileSink::AppendBlock(const uint8_t* data, size_t len) {
   if (fd_ < 0 || failed_) return;  // a file opened later gets every IDB in its header
-  Push(data, len);
+  Push(data, len, false);
 }
 
 void FileSink::Flush() {
@@ -210,38 +210,27 @@ void FileSink::Flush() {
     pending_.clear();
     return;
   }
+  std::vector<iovec> iov;
+  iov.reserve(pending_.size());
   size_t total = 0;
-  for (auto& v : pending_) total += v.iov_len;
+  for (auto& c : pending_) {
+    iov.push_back(iovec{const_cast<uint8_t*>(c.data), c.len});
+    total += c.len;
+  }
   size_t idx = 0;
-  while (idx < pending_.size()) {
-    int cnt = static_cast<int>(std::min<size_t>(pending_.size() - idx, IOV_MAX));
-    ssize_t w = writev(fd_, &pending_[idx], cnt);
+  size_t written = 0;
+  while (idx < iov.size()) {
+    int cnt = static_cast<int>(std::min<size_t>(iov.size() - idx, IOV_MAX));
+    ssize_t w = writev(fd_, &iov[idx], cnt);
     if (w < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      // Whole records only: cut back to the last flush, which ended on a record boundary.
-      if (ftruncate(fd_, static_cast<off_t>(committed_)) != 0) {
-        // Nothing more we can do; the reader-side repair will cut the tail.
-      }
-      close(fd_);
-      fd_ = -1;
-      failed_ = true;
-      pending_.clear();
-      owned_.clear();
-      pendingRecords_ = 0;
-      Event ev;
-      ev.type = "error";
-      ev.code = kErrFile;
-      ev.path = current_;
-      ev.message = "write to " + current_ + " failed: " + Errno(e) + "; file closed at its last whole record (" +
-                   std::to_string(committed_) + " bytes)";
-      cap_.Emit(std::move(ev));
-      cap_.RequestStop(e == ENOSPC || e == EDQUOT ? "disk-full" : "error", false);
+      FailWrite(errno, written);
       return;
     }
+    written += static_cast<size_t>(w);
     size_t left = static_cast<size_t>(w);
-    while (left > 0 && idx < pending_.size()) {
-      iovec& v = pending_[idx];
+    while (left > 0 && idx < iov.size()) {
+      iovec& v = iov[idx];
       if (left >= v.iov_len) {
         left -= v.iov_len;
         idx++;
@@ -258,6 +247,59 @@ void FileSink::Flush() {
   pendingRecords_ = 0;
   pending_.clear();
   owned_.clear();
+}
+
+void FileSink::FailWrite(int err, size_t written) {
+  // Whole records only: keep every record that reached the file completely and cut the
+  // rest. Header/IDB/ISB chunks count only when whole.
+  uint64_t cut = committed_;
+  uint64_t packets = 0;
+  size_t left = written;
+  for (auto& c : pending_) {
+    if (left >= c.len) {
+      cut += c.len;
+      left -= c.len;
+      if (c.records) {
+        for (size_t off = 0; off < c.len;) {
+          uint32_t r = NextRecordLength(fmt_, c.data + off, c.len - off);
+          if (r == 0) break;
+          if (fmt_ == FileFormat::kPcap || IsPacketBlock(c.data + off)) packets++;
+          off += r;
+        }
+      }
+      continue;
+    }
+    if (c.records) {
+      for (size_t off = 0;;) {
+        uint32_t r = NextRecordLength(fmt_, c.data + off, c.len - off);
+        if (r == 0 || off + r > left) break;
+        if (fmt_ == FileFormat::kPcap || IsPacketBlock(c.data + off)) packets++;
+        off += r;
+        cut += r;
+      }
+    }
+    break;
+  }
+  if (ftruncate(fd_, static_cast<off_t>(cut)) != 0) {
+    // Nothing more to do here; RepairCaptureFile cuts a torn tail on the next open.
+  }
+  cap_.bytesWritten += cut - committed_;
+  cap_.packetsWritten += packets;
+  committed_ = cut;
+  close(fd_);
+  fd_ = -1;
+  failed_ = true;
+  pending_.clear();
+  owned_.clear();
+  pendingRecords_ = 0;
+  Event ev;
+  ev.type = "error";
+  ev.code = kErrFile;
+  ev.path = current_;
+  ev.message = "write to " + current_ + " failed: " + Errno(err) + "; file closed at its last whole record (" +
+               std::to_string(cut) + " bytes)";
+  cap_.Emit(std::move(ev));
+  cap_.RequestStop(err == ENOSPC || err == EDQUOT ? "disk-full" : "error", false);
 }
 
 Clock::time_point FileSink::RotationDeadline() const {
@@ -297,7 +339,7 @@ void FileSink::Close(bool writeIsb) {
     std::vector<uint8_t> isb;
     cap_.IsbBlocks(isb);
     owned_.push_back(std::move(isb));
-    Push(owned_.back().data(), owned_.back().size());
+    Push(owned_.back().data(), owned_.back().size(), false);
   }
   Flush();
   if (fd_ >= 0) close(fd_);

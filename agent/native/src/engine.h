@@ -144,7 +144,15 @@ class FileSink {
   std::string PathFor(uint64_t seq) const;
   void OpenNext();
   void Rotate();
-  void Push(const uint8_t* data, size_t len);
+  void Push(const uint8_t* data, size_t len, bool records);
+  void FailWrite(int err, size_t written);
+
+  // A piece of the next writev: packet records (cut-able at record boundaries) or an opaque block.
+  struct Chunk {
+    const uint8_t* data;
+    size_t len;
+    bool records;
+  };
 
   Capture& cap_;
   OutputConfig cfg_;
@@ -156,7 +164,7 @@ class FileSink {
   uint64_t committed_ = 0;  // bytes known to be on disk, always at a record boundary
   uint64_t recordsInFile_ = 0;
   Clock::time_point openedAt_;
-  std::vector<iovec> pending_;
+  std::vector<Chunk> pending_;
   std::vector<std::vector<uint8_t>> owned_;  // headers/ISBs referenced by pending_
   uint32_t pendingRecords_ = 0;
   std::deque<std::string> files_;  // the file ring, oldest first

@@ -58,6 +58,12 @@ void AppendFileHeader(std::vector<uint8_t>& out, FileFormat f, int linkType, uin
 // bytes hold it. Only for data we encoded ourselves (host order, already valid).
 uint32_t NextRecordLength(FileFormat f, const uint8_t* p, size_t avail);
 
+inline bool IsPacketBlock(const uint8_t* p) {
+  uint32_t type;
+  memcpy(&type, p, 4);
+  return type == kPcapngEpb;
+}
+
 // Result of scanning a capture file for its last whole record.
 struct RepairResult {
   FileFormat format = FileFormat::kPcapng;

@@ -105,6 +105,8 @@ TxResult Transmit(const TxConfig& cfg, const std::atomic<bool>& cancel) {
   const uint32_t dataOff = TPACKET_ALIGN(sizeof(tpacket2_hdr));
   auto frameAt = [&](uint32_t i) { return reinterpret_cast<tpacket2_hdr*>(s.map + static_cast<size_t>(i) * s.frameSize); };
 
+  // Frames per sendto(): amortizes the syscall without holding a large burst back.
+  const uint32_t kBatch = std::min<uint32_t>(1024, s.frameNr / 2);
   TxResult res;
   uint32_t idx = 0;
   uint64_t queued = 0;
@@ -126,7 +128,7 @@ TxResult Transmit(const TxConfig& cfg, const std::atomic<bool>& cancel) {
       }
     }
     uint32_t n = 0;
-    while (queued < allowed && n < 256) {
+    while (queued < allowed && n < kBatch) {
       tpacket2_hdr* h = frameAt(idx);
       const uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
       if (st & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING)) break;  // ring full: let sendto drain it
@@ -143,8 +145,9 @@ TxResult Transmit(const TxConfig& cfg, const std::atomic<bool>& cancel) {
       n++;
     }
     if (!failure.empty()) break;
-    // Blocking sendto hands every SEND_REQUEST frame to the driver and waits for completion.
-    if (sendto(s.fd, nullptr, 0, 0, nullptr, 0) < 0) {
+    // With frames queued, MSG_DONTWAIT hands them to the driver without waiting for their
+    // completion (we refill other frames meanwhile); only a full ring waits in the kernel.
+    if (sendto(s.fd, nullptr, 0, n ? MSG_DONTWAIT : 0, nullptr, 0) < 0) {
       if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) {
         std::this_thread::sleep_for(std::chrono::microseconds(50));
         continue;

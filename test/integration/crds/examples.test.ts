@@ -1,9 +1,9 @@
 // Every example in crds/examples is accepted by the real API server exactly as written,
 // and the schema defaults fill in what the examples leave out.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import type * as k8s from '@kubernetes/client-node';
+import * as k8s from '@kubernetes/client-node';
 import { KIND_DEFINITIONS, type Kind, type PacketCapture, type PPPBridge, type IPAMonitor, type PortMirror } from '../../../crds/src/index.js';
-import { installCRDs } from '../../support/crds.js';
+import { applyCRDs, installCRDs } from '../../support/crds.js';
 import { adminConfig, apiMessage, createNamespace, deleteNamespace } from '../../support/kube.js';
 import { exampleFiles, isNamespaced, loadExample, Objects, type Obj } from './objects.js';
 
@@ -45,7 +45,7 @@ describe('crds/examples', () => {
     try {
       got = await objects.create(o);
     } catch (err) {
-      throw new Error(`${file} was rejected: ${apiMessage(err)}`);
+      throw new Error(`${file} was rejected: ${apiMessage(err)}`, { cause: err });
     }
     expect(got.metadata.name).toBe(o.metadata.name);
     created.set(file, got);
@@ -78,5 +78,18 @@ describe('schema defaults', () => {
     const c = created.get('ipamonitor-with-capture.yaml') as unknown as IPAMonitor;
     expect(c.spec.nodeSelector).toEqual({ matchLabels: { 'ringtap.dev/ipa': 'true' } });
     expect(c.spec.capture).toMatchObject({ output: { format: 'pcapng' }, snapLength: 256 });
+  });
+});
+
+describe('installCRDs', () => {
+  test('re-applying unchanged CRDs is a fast no-op that does not bump their generation', async () => {
+    const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+    const before = await ext.readCustomResourceDefinition({ name: 'packetcaptures.ringtap.dev' });
+    const started = Date.now();
+    await applyCRDs(kc);
+    expect(Date.now() - started).toBeLessThan(2000);
+    const after = await ext.readCustomResourceDefinition({ name: 'packetcaptures.ringtap.dev' });
+    expect(after.metadata?.generation).toBe(before.metadata?.generation);
+    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
   });
 });

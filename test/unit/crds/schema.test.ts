@@ -93,7 +93,7 @@ describe('crds/examples', () => {
 // walk above, a field present in the types but missing from the schema fails here.
 const meta = { name: 'x' };
 const ts = '2026-11-23T12:00:00Z';
-const samples: { kind: Kind; spec: unknown; status: unknown }[] = [
+const samples: { kind: Kind; spec: unknown; status?: unknown }[] = [
   ((): PacketCapture => ({
     apiVersion: 'ringtap.dev/v1alpha1',
     kind: 'PacketCapture',

@@ -23,7 +23,7 @@ async function captureFlows(pair: VethPair, dir: string, format: 'pcapng' | 'pca
   const cap = new RingCapture({
     interfaces: [{ name: pair.ifB, netns: pair.nsPathB, description: `node=n1 pod=test/${pair.nsB} uid=1234` }],
     format,
-    ring: { blockSize: 1 << 20, blockCount: 4, retireTimeoutMs: 20 },
+    ring: { blockSize: 1 << 20, blockCount: 16, retireTimeoutMs: 20 },
     output: { directory: dir, prefix: 'flows' },
   });
   try {
@@ -115,7 +115,7 @@ describe('capture on a veth in a namespace', () => {
     const cap = new RingCapture({
       interfaces: [{ name: pair.ifB, netns: pair.nsPathB }],
       filter: 'icmp',
-      ring: { blockCount: 2, retireTimeoutMs: 10 },
+      ring: { blockCount: 16, retireTimeoutMs: 20 },
       output: { directory: dir, prefix: 'icmp' },
     });
     try {

@@ -16,7 +16,7 @@ import { flowFrames, removeDir, tcpdumpLines, tempDir, tsharkFields, waitFor } f
 
 afterAll(() => destroyAll());
 
-const RING = { blockSize: 1 << 20, blockCount: 4, retireTimeoutMs: 10 };
+const RING = { blockSize: 1 << 20, blockCount: 16, retireTimeoutMs: 20 };
 
 function open(pair: VethPair, opts: Omit<CaptureOptions, 'interfaces'>): { cap: RingCapture; events: CaptureEvent[] } {
   const cap = new RingCapture({ interfaces: [{ name: pair.ifB, netns: pair.nsPathB }], ring: RING, ...opts });

@@ -31,7 +31,7 @@ describe('BPF filter', () => {
       'ip[8] = 17 or udp[8] = 0x42',
     ];
     const iface = { name: pair.ifB, netns: pair.nsPathB };
-    const ring = { blockSize: 1 << 20, blockCount: 2, retireTimeoutMs: 10 };
+    const ring = { blockSize: 1 << 20, blockCount: 16, retireTimeoutMs: 20 };
     const all = new RingCapture({ interfaces: [iface], ring, output: { directory: dir, prefix: 'all' } });
     const filtered = filters.map(
       (f, i) => new RingCapture({ interfaces: [iface], ring, filter: f, output: { directory: dir, prefix: `f${i}` } }),
@@ -83,7 +83,7 @@ describe('BPF filter', () => {
       interfaces: [{ name: pair.ifB, netns: pair.nsPathB }],
       snaplen: 96,
       filter: 'udp',
-      ring: { blockCount: 2, retireTimeoutMs: 10 },
+      ring: { blockCount: 16, retireTimeoutMs: 20 },
       output: { directory: dir, prefix: 'snap' },
     });
     try {

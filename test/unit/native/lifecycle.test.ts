@@ -21,7 +21,7 @@ beforeAll(() => {
 });
 afterAll(() => destroyAll());
 
-const RING = { blockSize: 1 << 20, blockCount: 2, retireTimeoutMs: 10 };
+const RING = { blockSize: 1 << 20, blockCount: 8, retireTimeoutMs: 20 };
 
 describe('errors carry stable codes and clear messages', () => {
   test('a nonexistent interface', () => {

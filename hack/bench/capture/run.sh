@@ -1,0 +1,222 @@
+#!/usr/bin/env bash
+# Capture benchmark (not a test): ringtap vs tcpdump -w vs netsniff-ng, all writing files.
+#
+# Topology: namespaces rtbg<pid> (generator) and rtbc<pid> (capturer) joined by a veth pair;
+# frames are UDP to a foreign MAC (PACKET_OTHERHOST, dropped by ip_rcv like SPAN traffic).
+# Generator pinned to CPU0, capturer to CPU1 (see shared/notes/capture-baseline.md §2).
+#
+# For each frame size (64, 1514) and tool, offered rates rise until the loss
+# (kernel drops plus packets missing from the file, against the veth's rx counter) reaches
+# 0.1 %; the highest rate below that is the tool's zero-loss rate. CPU seconds per million
+# packets are taken at a common rate. The filesystem's sequential write bandwidth is measured
+# in the same run. The last line is:
+#   ratio ringtap/tcpdump zero-loss rate: 64B=X 1514B=Y
+#
+# Env: DUR (s per run, default 3), GEN (ringtap|trafgen, default ringtap), WORK (scratch dir
+# on the filesystem under test, default /tmp), RATES64 / RATES1514 (space-separated pps).
+set -euo pipefail
+cd "$(dirname "$0")"
+HERE=$PWD
+ROOT=$(cd ../../.. && pwd)
+NODE=$ROOT/node_modules/.bin/node
+DUR=${DUR:-3}
+GEN=${GEN:-ringtap}
+WORK=$(mktemp -d "${WORK:-/tmp}/ringtap-bench.XXXXXX")
+RATES64=${RATES64:-"100000 200000 300000 400000 500000 600000"}
+RATES1514=${RATES1514:-"25000 50000 75000 100000 150000 200000 250000 300000 350000"}
+SIZES=${SIZES:-"64 1514"}
+TOOLS=${TOOLS:-"ringtap tcpdump netsniff"}
+NSG=rtbg$$
+NSC=rtbc$$
+IFG=rtbg$$
+IFC=rtbc$$
+CPIDS=()
+
+cleanup() {
+  # Only our own children that are still running (a reaped pid may have been reused).
+  for p in "${CPIDS[@]:-}"; do
+    [ -n "$p" ] && [ "$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null)" = "$$" ] && kill "$p" 2>/dev/null || true
+  done
+  ip netns del "$NSG" 2>/dev/null || true
+  ip netns del "$NSC" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+log() { echo "# $*" >&2; }
+
+[ -f "$ROOT/agent/native/build/Release/ringtap_native.node" ] || { echo "build the addon first: npm run build:native" >&2; exit 1; }
+for t in trafgen tcpdump netsniff-ng taskset python3; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 1; }; done
+
+# --- topology ------------------------------------------------------------------------------
+ip netns add "$NSG"
+ip netns add "$NSC"
+ip link add "$IFG" netns "$NSG" type veth peer name "$IFC" netns "$NSC"
+for ns in "$NSG" "$NSC"; do
+  ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$ns" link set lo up
+done
+ip -n "$NSG" addr add 10.213.0.1/30 dev "$IFG"
+ip -n "$NSC" addr add 10.213.0.2/30 dev "$IFC"
+ip -n "$NSG" link set "$IFG" up
+ip -n "$NSC" link set "$IFC" up
+GMAC=$(ip -n "$NSG" -br link show "$IFG" | awk '{print $3}')
+
+# Frame bytes (hex, for our TX sender) and the trafgen config for each size.
+frame_hex() {
+  python3 - "$GMAC" "$1" <<'EOF'
+import struct, sys
+smac = bytes(int(x, 16) for x in sys.argv[1].split(':'))
+size = int(sys.argv[2])
+dmac = bytes([2, 0, 0, 0, 0, 2])
+payload = b'\x41' * (size - 42)
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+src, dst = bytes([10, 213, 0, 1]), bytes([10, 213, 0, 2])
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, size - 14, 0, 0x4000, 64, 17, 0, src, dst)
+ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+udp = struct.pack('!HHHH', 40000, 9, size - 34, 0) + payload
+c = csum(src + dst + struct.pack('!BBH', 0, 17, size - 34) + udp) or 0xffff
+udp = udp[:6] + struct.pack('!H', c) + udp[8:]
+print((dmac + smac + b'\x08\x00' + ip + udp).hex())
+EOF
+}
+for s in 64 1514; do
+  echo "{ eth(da=02:00:00:00:00:02, sa=$GMAC), ipv4(saddr=10.213.0.1, daddr=10.213.0.2, ttl=64), udp(sport=40000, dport=9), fill(0x41, $((s - 42))) }" >"$WORK/udp$s.cfg"
+  frame_hex "$s" >"$WORK/udp$s.hex"
+done
+
+rx() { ip netns exec "$NSC" cat "/sys/class/net/$IFC/statistics/rx_packets"; }
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }  # utime+stime, USER_HZ
+HZ=$(getconf CLK_TCK)
+
+# generate SIZE RATE COUNT: blocks until sent. RATE "max" = as fast as possible.
+generate() {
+  local size=$1 rate=$2 count=$3
+  if [ "$GEN" = trafgen ]; then
+    local b=(-b "${rate}pps"); [ "$rate" = max ] && b=(-b 5000000pps)
+    ip netns exec "$NSG" taskset -c 0 trafgen -o "$IFG" -i "$WORK/udp$size.cfg" -P 1 --no-sock-mem -Q -n "$count" "${b[@]}" >/dev/null 2>&1
+  else
+    local r=$rate; [ "$rate" = max ] && r=0
+    ip netns exec "$NSG" taskset -c 0 "$NODE" "$HERE/ringtap-tx.mjs" "$IFG" "$(cat "$WORK/udp$size.hex")" "$count" "$r" >/dev/null
+  fi
+}
+
+# generator_max GEN SIZE: offered pps with no capturer, over a DUR window.
+generator_max() {
+  local gen=$1 size=$2 pid
+  local count=$((2000000 * DUR))
+  if [ "$gen" = trafgen ]; then
+    ip netns exec "$NSG" taskset -c 0 trafgen -o "$IFG" -i "$WORK/udp$size.cfg" -P 1 --no-sock-mem -Q -n "$count" -b 5000000pps >/dev/null 2>&1 &
+  else
+    ip netns exec "$NSG" taskset -c 0 "$NODE" "$HERE/ringtap-tx.mjs" "$IFG" "$(cat "$WORK/udp$size.hex")" "$count" 0 >/dev/null 2>&1 &
+  fi
+  pid=$!
+  CPIDS+=("$pid")
+  sleep 1
+  local a b t0 t1
+  a=$(rx); t0=$(date +%s.%N)
+  sleep "$DUR"
+  b=$(rx); t1=$(date +%s.%N)
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  sleep 1
+  awk -v a="$a" -v b="$b" -v t0="$t0" -v t1="$t1" 'BEGIN{printf "%.0f", (b-a)/(t1-t0)}'
+}
+
+# measure TOOL SIZE RATE -> "loss_pct offered_pps captured cpu_s_per_mpkt"
+measure() {
+  local tool=$1 size=$2 rate=$3 out=$WORK/out log=$WORK/cap.log pid
+  rm -rf "$out"; mkdir -p "$out"; : >"$log"
+  case $tool in
+    ringtap) ip netns exec "$NSC" taskset -c 1 "$NODE" "$HERE/ringtap-capture.mjs" "$IFC" "$out" >"$log" 2>&1 & ;;
+    tcpdump) ip netns exec "$NSC" taskset -c 1 tcpdump -i "$IFC" -w "$out/x.pcap" -B 65536 -s 0 -n >"$log" 2>&1 & ;;
+    netsniff) ip netns exec "$NSC" taskset -c 1 netsniff-ng --in "$IFC" --out "$out/x.pcap" --silent -A -Q -S 256MiB >"$log" 2>&1 & ;;
+  esac
+  pid=$!
+  CPIDS+=("$pid")
+  local i
+  for i in $(seq 300); do grep -qE 'listening on|Running|ready' "$log" && break; sleep 0.1; done
+  # The process that does the work (ip netns exec execs, so $pid is the tool itself).
+  sleep 0.5
+  local r0 c0 r1 c1 count t0 t1 n
+  if [ "$rate" = max ]; then count=$((700000 * DUR)); else count=$((rate * DUR)); fi
+  r0=$(rx); c0=$(ticks "$pid"); t0=$(date +%s.%N)
+  generate "$size" "$rate" "$count"
+  t1=$(date +%s.%N)
+  sleep 1.5  # let the last blocks retire and the writers catch up
+  r1=$(rx); c1=$(ticks "$pid")
+  kill -INT "$pid"
+  wait "$pid" 2>/dev/null || true
+  tr -d '\r' <"$log" >"$log.txt"
+  case $tool in
+    ringtap) n=$(sed -n 's/.*written=\([0-9]*\).*/\1/p' "$log.txt") ;;
+    tcpdump) n=$(awk '/packets captured/{print $1}' "$log.txt") ;;
+    netsniff) n=$(awk '/packets passed filter/{print $1}' "$log.txt") ;;
+  esac
+  n=${n:-0}
+  rm -rf "$out"
+  awk -v r=$((r1 - r0)) -v n="$n" -v c=$((c1 - c0)) -v hz="$HZ" -v t0="$t0" -v t1="$t1" 'BEGIN{
+    loss = r > 0 ? 100 * (r - n) / r : 100; if (loss < 0) loss = 0;
+    printf "%.3f %.0f %d %.2f\n", loss, r / (t1 - t0), n, (n > 0 ? (c / hz) / (n / 1e6) : 0) }'
+}
+
+# --- filesystem bandwidth ------------------------------------------------------------------
+log "filesystem sequential write bandwidth ($WORK)"
+FSBW=$(dd if=/dev/zero of="$WORK/dd.bin" bs=1M count=2048 conv=fdatasync 2>&1 | awk '/copied/{for(i=1;i<=NF;i++) if ($i ~ /^[0-9.]+$/) v=$i; u=$NF; print v, u}')
+rm -f "$WORK/dd.bin"
+
+# --- generator limits ----------------------------------------------------------------------
+declare -A GENMAX
+for g in trafgen ringtap; do
+  for s in 64 1514; do
+    log "generator limit: $g ${s}B"
+    GENMAX[$g/$s]=$(generator_max "$g" "$s")
+  done
+done
+
+# --- ladders -------------------------------------------------------------------------------
+declare -A BEST CPU
+RESULTS=()
+COMMON64=300000
+COMMON1514=50000
+for s in $SIZES; do
+  if [ "$s" = 64 ]; then rates="$RATES64 max"; common=$COMMON64; else rates=$RATES1514; common=$COMMON1514; fi
+  for tool in $TOOLS; do
+    BEST[$tool/$s]=0
+    for rate in $rates; do
+      log "$tool ${s}B at $rate pps"
+      read -r loss offered captured cpu < <(measure "$tool" "$s" "$rate")
+      RESULTS+=("$s $tool $rate $offered $captured $loss $cpu")
+      [ "$rate" = "$common" ] && CPU[$tool/$s]=$cpu
+      if awk -v l="$loss" 'BEGIN{exit !(l < 0.1)}'; then
+        BEST[$tool/$s]=$offered
+      else
+        break
+      fi
+    done
+  done
+done
+
+# --- report --------------------------------------------------------------------------------
+echo "filesystem sequential write: $FSBW"
+echo "generator limit (pps, no capturer): trafgen 64B=${GENMAX[trafgen/64]} 1514B=${GENMAX[trafgen/1514]}; ringtap TX_RING 64B=${GENMAX[ringtap/64]} 1514B=${GENMAX[ringtap/1514]} (ladder generator: $GEN)"
+echo
+printf '%-5s %-9s %8s %11s %10s %8s %14s\n' size tool rate offered_pps captured loss_% cpu_s/Mpkt
+for r in "${RESULTS[@]}"; do
+  read -r s tool rate offered captured loss cpu <<<"$r"
+  printf '%-5s %-9s %8s %11s %10s %8s %14s\n' "$s" "$tool" "$rate" "$offered" "$captured" "$loss" "$cpu"
+done
+echo
+printf '%-5s %-9s %22s %26s\n' size tool zero_loss_rate_pps "cpu_s/Mpkt@common_rate"
+for s in $SIZES; do
+  c=$COMMON64; [ "$s" = 1514 ] && c=$COMMON1514
+  for tool in $TOOLS; do
+    printf '%-5s %-9s %22s %26s\n' "$s" "$tool" "${BEST[$tool/$s]:-n/a}" "${CPU[$tool/$s]:-n/a}@${c}"
+  done
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo "ratio ringtap/tcpdump zero-loss rate: 64B=$(ratio "${BEST[ringtap/64]:-0}" "${BEST[tcpdump/64]:-0}") 1514B=$(ratio "${BEST[ringtap/1514]:-0}" "${BEST[tcpdump/1514]:-0}")"
