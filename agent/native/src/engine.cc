@@ -688,7 +688,16 @@ void Capture::ReaderLoop(Interface& itf) {
       }
       continue;
     }
-    if (gone) break;
+    if (gone) {
+      // The device is unregistered, so the kernel writes no more into the block it was filling
+      // and will never retire it: take its packets now (num_pkts counts them as they land), or
+      // the last packets of a deleted pod would be lost.
+      if (__atomic_load_n(&bd->hdr.bh1.num_pkts, __ATOMIC_ACQUIRE) > 0) {
+        WalkBlock(itf, bd, batch);
+        __atomic_store_n(&bd->hdr.bh1.num_pkts, 0u, __ATOMIC_RELEASE);
+      }
+      break;
+    }
     if (draining && Clock::now() >= drainUntil) break;
     int r = poll(pfd, 2, draining ? 10 : 250);
     if (r < 0 && errno != EINTR) break;

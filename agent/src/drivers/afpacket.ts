@@ -120,7 +120,9 @@ class PacketCaptureTask implements DriverTask {
     });
     this.capture.on('event', (e) => this.onEvent(e));
     this.capture.start();
-    this.ctx.reporter.update({ phase: 'Running', startTime: this.ctx.previous?.startTime ?? this.startedAt, counters: { ...this.base } }, true);
+    // Targets start Detached: what a previous agent reported attached is not attached here yet.
+    const targets = this.wanted().map((t) => ({ name: t.label, state: 'Detached' as const, ...(t.pod ? { message: `uid=${t.pod.uid}` } : {}) }));
+    this.ctx.reporter.update({ phase: 'Running', startTime: this.ctx.previous?.startTime ?? this.startedAt, counters: { ...this.base }, targets }, true);
     await this.resolveTargets();
     this.resolveTimer = setInterval(() => void this.resolveTargets(), RESOLVE_INTERVAL_MS);
     this.statsTimer = setInterval(() => this.report(), STATS_INTERVAL_MS);
@@ -239,9 +241,11 @@ class PacketCaptureTask implements DriverTask {
     const targets = this.wanted().map((t) => {
       const a = this.attached.get(t.key);
       const fail = this.failures.get(t.key);
+      // The message names the pod's UID: a restarted pod keeps its name but not its UID.
+      const who = t.pod ? `uid=${t.pod.uid} ` : '';
       return a && a.ids.size > 0
-        ? { name: t.label, state: 'Attached' as const, message: [...a.ids.keys()].join(',') }
-        : { name: t.label, state: fail ? 'Failed' as const : 'Detached' as const, ...(fail ? { message: fail.slice(0, 512) } : {}) };
+        ? { name: t.label, state: 'Attached' as const, message: `${who}interfaces=${[...a.ids.keys()].join(',')}` }
+        : { name: t.label, state: fail ? 'Failed' as const : 'Detached' as const, ...(fail || who ? { message: `${who}${fail ?? ''}`.slice(0, 512) } : {}) };
     }).slice(0, 256);
     this.ctx.reporter.update({
       counters: {

@@ -53,33 +53,15 @@ export function deriveCaptureStatus(s: CaptureState): DerivedStatus {
       conditions: kstatusConditions({ ready: false, reconciling: false, stalled: true, ...s.invalid }),
     };
   }
-  // A finished capture stays finished: pods that come later do not restart it.
-  if (s.previousPhase && TERMINAL.has(s.previousPhase) && tasks.every((t) => TERMINAL.has(t.phase ?? ''))) {
-    const phase = s.previousPhase as DerivedStatus['phase'];
-    const stopReason = firstStopReason(tasks);
-    return {
-      phase, totals, nodes, terminal: true, ...(stopReason ? { stopReason } : {}),
-      conditions: kstatusConditions({ ready: phase === 'Completed', reconciling: false, stalled: phase === 'Failed', reason: phase, message: summary(phase, totals, stopReason) }),
-    };
+  const phases = tasks.map((t) => t.phase ?? 'Pending');
+  // Finished once every node finished; and a finished capture stays finished.
+  if (tasks.length > 0 && phases.every((p) => TERMINAL.has(p)) && (s.targetsFound > 0 || TERMINAL.has(s.previousPhase ?? ''))) {
+    return finished(tasks, phases, totals, nodes);
   }
   if (tasks.length === 0 || s.targetsFound === 0) {
     return {
       phase: 'Pending', totals, nodes, terminal: false,
       conditions: kstatusConditions({ ready: false, reconciling: false, stalled: false, reason: 'NoTargets', message: 'no pod or node interface matches the capture\'s targets; waiting for one to appear' }),
-    };
-  }
-  const phases = tasks.map((t) => t.phase ?? 'Pending');
-  if (phases.every((p) => TERMINAL.has(p))) {
-    const failed = phases.includes('Failed');
-    const phase = failed ? 'Failed' : phases.every((p) => p === 'Stopped') ? 'Stopped' : 'Completed';
-    const stopReason = firstStopReason(tasks);
-    const failMsg = tasks.filter((t) => t.phase === 'Failed').map((t) => `${t.node}: ${t.message ?? 'failed'}`).join('; ');
-    return {
-      phase, totals, nodes, terminal: true, ...(stopReason ? { stopReason } : {}),
-      conditions: kstatusConditions({
-        ready: !failed, reconciling: false, stalled: failed, reason: failed ? 'NodeFailed' : phase,
-        message: failed ? failMsg : summary(phase, totals, stopReason),
-      }),
     };
   }
   if (phases.includes('Running') || phases.some((p) => TERMINAL.has(p))) {
@@ -96,6 +78,20 @@ export function deriveCaptureStatus(s: CaptureState): DerivedStatus {
   return {
     phase: 'Pending', totals, nodes, terminal: false,
     conditions: kstatusConditions({ ready: false, reconciling: true, stalled: false, reason: 'NodesStarting', message: `waiting for the agents on ${tasks.map((t) => t.node).join(', ')}` }),
+  };
+}
+
+function finished(tasks: ObservedTask[], phases: string[], totals: DerivedStatus['totals'], nodes: DerivedStatus['nodes']): DerivedStatus {
+  const failed = phases.includes('Failed');
+  const phase = failed ? 'Failed' : phases.every((p) => p === 'Stopped') ? 'Stopped' : 'Completed';
+  const stopReason = firstStopReason(tasks);
+  const failMsg = tasks.filter((t) => t.phase === 'Failed').map((t) => `${t.node}: ${t.message ?? 'failed'}`).join('; ');
+  return {
+    phase, totals, nodes, terminal: true, ...(stopReason ? { stopReason } : {}),
+    conditions: kstatusConditions({
+      ready: !failed, reconciling: false, stalled: failed, reason: failed ? 'NodeFailed' : phase,
+      message: failed ? failMsg : summary(phase, totals, stopReason),
+    }),
   };
 }
 

@@ -193,9 +193,21 @@ export class PacketCaptureController {
     }
     for (const t of existing) {
       if (wanted.has(t.metadata.name)) continue;
+      if (!this.deps.nodes.get(undefined, t.spec.node)) {
+        await this.deps.client.delete(NodeTaskType, ns, t.metadata.name, { uid: t.metadata.uid });
+        log.info({ node: t.spec.node, task: t.metadata.name }, 'deleted NodeTask: its node is gone');
+        continue;
+      }
+      // A node whose last target left keeps its NodeTask, emptied: deleting it would delete
+      // the node's files, and the pod that left is often about to come back (a restart).
+      if ((t.spec.packetCapture?.pods?.length ?? 0) === 0 && (t.spec.packetCapture?.interfaces?.length ?? 0) === 0) continue;
       this.recordChurn(capture, t.spec.node, t.spec.packetCapture?.pods ?? [], []);
-      await this.deps.client.delete(NodeTaskType, ns, t.metadata.name, { uid: t.metadata.uid });
-      log.info({ node: t.spec.node, task: t.metadata.name }, 'deleted NodeTask: node has no targets left');
+      const pc = t.spec.packetCapture;
+      await this.deps.client.apply<NodeTask>(NodeTaskType, {
+        metadata: { name: t.metadata.name, namespace: ns, ownerReferences: [owner], labels: t.metadata.labels ?? {} },
+        spec: { ...t.spec, ...(pc ? { packetCapture: { ...pc, pods: [], interfaces: [] } } : {}) },
+      });
+      log.info({ node: t.spec.node, task: t.metadata.name }, 'emptied NodeTask: node has no targets left');
     }
     return targets;
   }
