@@ -180,7 +180,7 @@ export class PacketCaptureController {
         packetCapture: resolveWork(capture, work.pods, work.interfaces, filter),
       };
       const prev = existing.find((t) => t.metadata.name === name);
-      if (prev && JSON.stringify(prev.spec) === JSON.stringify({ ...prev.spec, ...spec })) continue;
+      if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) continue;
       this.recordChurn(capture, node, prev?.spec.packetCapture?.pods ?? [], work.pods);
       await this.deps.client.apply<NodeTask>(NodeTaskType, {
         metadata: {
@@ -343,4 +343,22 @@ export function resolveWork(capture: PacketCapture, pods: ResolvedPod[], interfa
     } : {}),
     timestamps: s.timestamps ?? 'software',
   };
+}
+
+/** Deep equality of JSON values, ignoring key order and empty lists (the API server drops them). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  const norm = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(norm);
+    if (v && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x === undefined || (Array.isArray(x) && x.length === 0)) continue;
+        out[k] = norm(x);
+      }
+      return out;
+    }
+    return v;
+  };
+  return JSON.stringify(norm(a)) === JSON.stringify(norm(b));
 }

@@ -21,7 +21,7 @@ const tasks = async (name: string) => (await admin.list<NodeTask>(NodeTaskType, 
 beforeAll(async () => {
   ns = await createNamespace('lease');
   await cluster(['ringtap', 'stop']);
-  await cluster(['ringtap', 'start'], { ...process.env, RINGTAP_OPERATOR_REPLICAS: '2' });
+  await cluster(['ringtap', 'start'], { ...process.env, RINGTAP_OPERATOR_REPLICAS: '2', RINGTAP_AGENTS: '0' });
   for (const n of nodes) await addNode(n);
   pods.push(await addPod(nodes[0]!, ns, 'a', { app: 'x' }));
 }, 120_000);
