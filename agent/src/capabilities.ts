@@ -21,6 +21,7 @@ export interface NodeCapabilities {
   gre: Capability;
   erspan: Capability;
   ipa: Capability & { version?: string; devices?: string[] };
+  hardwareTimestamps: Capability & { clocks?: string[] };
 }
 
 export interface ProbeInput {
@@ -33,6 +34,8 @@ export interface ProbeInput {
   /** Names under /dev that look like IPA monitor devices. */
   ipaDevices: string[];
   ipaVersion?: string;
+  /** PTP hardware clocks (/sys/class/ptp): NICs that timestamp in hardware register one. */
+  ptpClocks?: string[];
 }
 
 function kernelAtLeast(rel: string, major: number, minor: number): boolean {
@@ -77,6 +80,9 @@ export function capabilitiesFrom(p: ProbeInput): NodeCapabilities {
     ipa: ipaFound
       ? { available: true, ...(p.ipaVersion ? { version: p.ipaVersion } : {}), devices: p.ipaDevices }
       : { available: false, reason: 'no Qualcomm IPA hardware (no ipa platform device, no /dev/qcom_ipa*_monitor or /dev/ipa_adpl)' },
+    hardwareTimestamps: p.ptpClocks?.length
+      ? { available: true, clocks: p.ptpClocks }
+      : { available: false, reason: 'no network device with a PTP hardware clock (/sys/class/ptp is empty): only software timestamps' },
   };
 }
 
@@ -97,7 +103,8 @@ export async function probeCapabilities(): Promise<NodeCapabilities> {
       try { ipaVersion = readFileSync(`${base}/${d}/version`, 'utf8').trim(); } catch { /* no version attribute */ }
     }
   }
-  return capabilitiesFrom({ kernelRelease: release(), config, protocols, devPpp: existsSync('/dev/ppp'), ipaDevices, ...(ipaVersion ? { ipaVersion } : {}) });
+  const ptpClocks = existsSync('/sys/class/ptp') ? readdirSync('/sys/class/ptp') : [];
+  return capabilitiesFrom({ kernelRelease: release(), config, protocols, devPpp: existsSync('/dev/ppp'), ipaDevices, ptpClocks, ...(ipaVersion ? { ipaVersion } : {}) });
 }
 
 export const CAPABILITY_ANNOTATION = 'ringtap.dev/capabilities';
@@ -113,5 +120,6 @@ export function capabilityLabels(c: NodeCapabilities): Record<string, string> {
     'ringtap.dev/vxlan': b(c.vxlan),
     'ringtap.dev/gre': b(c.gre),
     'ringtap.dev/ipa': b(c.ipa),
+    'ringtap.dev/hw-timestamps': b(c.hardwareTimestamps),
   };
 }

@@ -8,6 +8,7 @@ import { Informer } from '../../operator/src/runtime/informer.js';
 import { isNotFound, type KubeClient, type KubeObject } from '../../operator/src/runtime/kube.js';
 import type { Logger } from '../../operator/src/runtime/log.js';
 import { statusWrites } from '../../operator/src/runtime/metrics.js';
+import { kstatusConditions, mergeConditions, type Condition, type DesiredCondition } from '../../operator/src/runtime/conditions.js';
 import { NodeTaskType } from '../../operator/src/controllers/packetcapture.js';
 import type { DriverRegistry, DriverTask, TaskReporter } from './drivers/driver.js';
 
@@ -15,6 +16,19 @@ export type NodeTask = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatu
 
 const STATUS_INTERVAL_MS = 2_000;
 const TERMINAL = new Set(['Completed', 'Failed', 'Stopped']);
+
+/** kstatus conditions of a NodeTask, from the phase its driver reported. */
+export function taskConditions(s: NodeTaskStatus): DesiredCondition[] {
+  const phase = s.phase ?? 'Pending';
+  const message = s.message || `${phase.toLowerCase()}${s.stopReason ? ` (${s.stopReason})` : ''}`;
+  return kstatusConditions({
+    ready: phase === 'Running' || phase === 'Completed' || phase === 'Stopped',
+    reconciling: phase === 'Pending',
+    stalled: phase === 'Failed',
+    reason: phase === 'Failed' ? 'Failed' : phase,
+    message,
+  });
+}
 
 /** Accumulates a task's status and applies it, at most once per interval. */
 export class StatusReporter implements TaskReporter {
@@ -50,7 +64,9 @@ export class StatusReporter implements TaskReporter {
   flush(): Promise<void> {
     this.writing = this.writing.then(async () => {
       this.lastWrite = Date.now();
-      const status = { ...this.current, lastUpdateTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') };
+      const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      this.current.conditions = mergeConditions(this.current.conditions as Condition[] | undefined, taskConditions(this.current), undefined, now) as NodeTaskStatus['conditions'];
+      const status = { ...this.current, lastUpdateTime: now };
       try {
         await this.client.apply({ ...NodeTaskType }, { metadata: { name: this.name, namespace: this.ns }, status } as KubeObject, { subresource: 'status' });
         statusWrites.inc({ kind: 'NodeTask' });

@@ -9,7 +9,7 @@ import { NodeTaskType, PacketCaptureType, type NodeTask, type PacketCapture } fr
 import { KubeClient, NodeType, isNotFound, type KubeObject } from '../../operator/src/runtime/kube.js';
 import { agentCaptureDir, captureFiles, countByInterface, packets, ping, sendUdp, tcpdumpCount } from '../support/capture.js';
 import { addNode, addPod, cluster, delNode, delPod, readPod, runDir, type SimNode, type SimPod } from '../support/cluster.js';
-import { adminConfig, createNamespace, deleteNamespace, uniqueName, waitFor } from '../support/kube.js';
+import { adminConfig, createNamespace, deleteCaptureNamespace, uniqueName, waitFor } from '../support/kube.js';
 
 const admin = new KubeClient(adminConfig(), 'test-admin');
 const ECHO = 'icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply';
@@ -57,9 +57,7 @@ afterAll(async () => {
   await cluster(['ringtap', 'stop']).catch(() => undefined);
   for (const p of pods.values()) await delPod(p.namespace, p.name).catch(() => undefined);
   for (const n of nodes) await delNode(n.name).catch(() => undefined);
-  const left = await admin.list<PacketCapture>(PacketCaptureType, ns).catch(() => ({ items: [] as PacketCapture[] }));
-  for (const c of left.items) await admin.mergePatch(PacketCaptureType, ns, c.metadata.name, { metadata: { finalizers: null } }).catch(() => undefined);
-  await deleteNamespace(ns);
+  await deleteCaptureNamespace(ns);
 }, 180_000);
 
 describe('a filtered capture of three pods on two nodes', () => {

@@ -77,3 +77,20 @@ export function apiMessage(err: unknown): string {
   }
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Deletes a test namespace whose PacketCaptures may still carry ringtap's finalizer while no
+ * operator runs any more: the finalizers are dropped first, so the namespace can go.
+ */
+export async function deleteCaptureNamespace(name: string, kc = adminConfig()): Promise<void> {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const group = 'ringtap.dev', version = 'v1alpha1', plural = 'packetcaptures';
+  const list = await custom.listNamespacedCustomObject({ group, version, namespace: name, plural }).catch(() => ({ items: [] }));
+  for (const c of (list as { items: { metadata: { name: string } }[] }).items) {
+    await custom.patchNamespacedCustomObject(
+      { group, version, namespace: name, plural, name: c.metadata.name, body: { metadata: { finalizers: null } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    ).catch(() => undefined);
+  }
+  await deleteNamespace(name, kc);
+}

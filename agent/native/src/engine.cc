@@ -50,14 +50,45 @@ const char* StateName(int s) {
 }  // namespace
 
 void Interface::PollKernelStatsLocked() {
-  if (sock.fd < 0) return;
-  KernelStats d;
-  if (ReadKernelStats(sock.fd, d)) {
-    kernel.packets += d.packets;
-    kernel.drops += d.drops;
-    kernel.freezes += d.freezes;
+  // PACKET_STATISTICS is per socket (and reset by each read): sum every member's.
+  for (auto& m : members) {
+    if (m->sock.fd < 0) continue;
+    KernelStats d;
+    if (ReadKernelStats(m->sock.fd, d)) {
+      kernel.packets += d.packets;
+      kernel.drops += d.drops;
+      kernel.freezes += d.freezes;
+    }
   }
 }
+
+void Interface::WakeAll() {
+  for (auto& m : members) Wake(m->wakeFd);
+}
+
+namespace {
+
+void CloseMembers(Interface& itf) {
+  for (auto& m : itf.members) {
+    CloseRxSocket(m->sock);
+    if (m->wakeFd >= 0) close(m->wakeFd);
+    m->wakeFd = -1;
+  }
+}
+
+const char* FanoutModeName(FanoutMode m) {
+  switch (m) {
+    case FanoutMode::kCpu:
+      return "cpu";
+    case FanoutMode::kLb:
+      return "lb";
+    case FanoutMode::kHash:
+    default:
+      return "hash";
+  }
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // FileSink
@@ -364,11 +395,22 @@ std::unique_ptr<Interface> Capture::OpenInterface(const InterfaceSpec& spec, int
   auto itf = std::make_unique<Interface>();
   itf->id = id;
   itf->spec = spec;
-  itf->sock = OpenRxSocket(spec.name, spec.netns, cfg_.ring, cfg_.filter, cfg_.snaplen, spec.timestamps);
-  itf->wakeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (itf->wakeFd < 0) {
-    CloseRxSocket(itf->sock);
-    ThrowErrno(kErrSocket, "eventfd");
+  itf->fanout = spec.fanout.workers ? spec.fanout : cfg_.fanout;
+  std::vector<RxSocket> socks = OpenRxGroup(spec.name, spec.netns, cfg_.ring, cfg_.filter, cfg_.snaplen, spec.timestamps,
+                                            itf->fanout, itf->fanoutGroup);
+  for (size_t i = 0; i < socks.size(); i++) {
+    auto m = std::make_unique<Member>();
+    m->index = static_cast<int>(i);
+    m->sock = socks[i];
+    itf->members.push_back(std::move(m));
+  }
+  for (auto& m : itf->members) {
+    m->wakeFd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m->wakeFd < 0) {
+      int e = errno;
+      CloseMembers(*itf);
+      ThrowErrno(kErrSocket, "eventfd", e);
+    }
   }
   return itf;
 }
@@ -377,10 +419,7 @@ void Capture::Start(const std::vector<InterfaceSpec>& initial) {
   if (state_.load() != 0) throw RtError(kErrState, "capture already started");
   std::vector<std::unique_ptr<Interface>> opened;
   auto cleanup = [&] {
-    for (auto& i : opened) {
-      CloseRxSocket(i->sock);
-      if (i->wakeFd >= 0) close(i->wakeFd);
-    }
+    for (auto& i : opened) CloseMembers(*i);
   };
   try {
     for (size_t i = 0; i < initial.size(); i++) opened.push_back(OpenInterface(initial[i], static_cast<int>(i)));
@@ -388,7 +427,7 @@ void Capture::Start(const std::vector<InterfaceSpec>& initial) {
       std::lock_guard<std::mutex> lk(streamMu_);
       for (auto& i : opened) {
         std::vector<uint8_t> idb;
-        AppendIdb(idb, i->sock.linkType, static_cast<uint32_t>(cfg_.snaplen), i->spec.name, i->spec.description);
+        AppendIdb(idb, i->members.front()->sock.linkType, static_cast<uint32_t>(cfg_.snaplen), i->spec.name, i->spec.description);
         idbs_.push_back(std::move(idb));
       }
     }
@@ -413,9 +452,10 @@ void Capture::Start(const std::vector<InterfaceSpec>& initial) {
 void Capture::LaunchReader(Interface& itf) {
   {
     std::lock_guard<std::mutex> lk(qMu_);
-    activeReaders_++;
+    activeReaders_ += static_cast<int>(itf.members.size());
   }
-  itf.reader = std::thread(&Capture::ReaderLoop, this, std::ref(itf));
+  itf.running = static_cast<uint32_t>(itf.members.size());
+  for (auto& m : itf.members) m->reader = std::thread(&Capture::ReaderLoop, this, std::ref(itf), std::ref(*m));
 }
 
 int Capture::AddInterface(const InterfaceSpec& spec) {
@@ -432,7 +472,7 @@ int Capture::AddInterface(const InterfaceSpec& spec) {
   Batch* idb = GetBatch(0);
   idb->kind = Batch::Kind::kIdb;
   std::vector<uint8_t> bytes;
-  AppendIdb(bytes, itf->sock.linkType, static_cast<uint32_t>(cfg_.snaplen), spec.name, spec.description);
+  AppendIdb(bytes, itf->members.front()->sock.linkType, static_cast<uint32_t>(cfg_.snaplen), spec.name, spec.description);
   if (idb->buf.size() < bytes.size()) idb->buf.resize(bytes.size());
   memcpy(idb->buf.data(), bytes.data(), bytes.size());
   idb->len = bytes.size();
@@ -454,28 +494,34 @@ void Capture::RemoveInterface(int id) {
     if (!itf) throw RtError(kErrInvalidArg, "no interface with id " + std::to_string(id));
     itf->graceful = true;
     itf->stop = true;
-    Wake(itf->wakeFd);
+    itf->WakeAll();
   }
-  // Joined outside ifMu_: the reader may take it (RequestStop) on its way out.
-  if (itf->reader.joinable()) itf->reader.join();
+  // Joined outside ifMu_: the readers may take it (RequestStop) on their way out.
+  for (auto& m : itf->members) {
+    if (m->reader.joinable()) m->reader.join();
+  }
   std::lock_guard<std::mutex> lk(ifMu_);
-  if (itf->wakeFd >= 0) close(itf->wakeFd);
-  itf->wakeFd = -1;
+  for (auto& m : itf->members) {
+    if (m->wakeFd >= 0) close(m->wakeFd);
+    m->wakeFd = -1;
+  }
 }
 
 void Capture::JoinFinishedReaders() {
-  std::vector<Interface*> finished;
+  std::vector<Member*> finished;
   {
     std::lock_guard<std::mutex> lk(ifMu_);
     for (auto& i : interfaces_) {
-      if (i->done.load() && i->reader.joinable()) finished.push_back(i.get());
+      for (auto& m : i->members) {
+        if (m->done.load() && m->reader.joinable()) finished.push_back(m.get());
+      }
     }
   }
-  for (auto* i : finished) i->reader.join();
+  for (auto* m : finished) m->reader.join();
   std::lock_guard<std::mutex> lk(ifMu_);
-  for (auto* i : finished) {
-    if (i->wakeFd >= 0) close(i->wakeFd);
-    i->wakeFd = -1;
+  for (auto* m : finished) {
+    if (m->wakeFd >= 0) close(m->wakeFd);
+    m->wakeFd = -1;
   }
 }
 
@@ -496,7 +542,7 @@ void Capture::RequestStop(const std::string& reason, bool graceful) {
     std::lock_guard<std::mutex> lk(ifMu_);
     for (auto& i : interfaces_) {
       if (!graceful) i->graceful = false;
-      Wake(i->wakeFd);
+      i->WakeAll();
     }
   }
   std::lock_guard<std::mutex> lk(qMu_);
@@ -514,7 +560,9 @@ void Capture::Shutdown() {
     for (auto& i : interfaces_) all.push_back(i.get());
   }
   for (auto* i : all) {
-    if (i->reader.joinable()) i->reader.join();
+    for (auto& m : i->members) {
+      if (m->reader.joinable()) m->reader.join();
+    }
   }
   {
     std::lock_guard<std::mutex> lk(qMu_);
@@ -525,9 +573,7 @@ void Capture::Shutdown() {
   std::lock_guard<std::mutex> lk(ifMu_);
   for (auto& i : interfaces_) {
     std::lock_guard<std::mutex> sl(i->statsMu);
-    CloseRxSocket(i->sock);
-    if (i->wakeFd >= 0) close(i->wakeFd);
-    i->wakeFd = -1;
+    CloseMembers(*i);
   }
   std::lock_guard<std::mutex> ql(qMu_);
   for (Batch* b : queue_) delete b;
@@ -610,7 +656,7 @@ bool Capture::Admit(uint32_t caplen) {
   return true;
 }
 
-void Capture::WalkBlock(Interface& itf, tpacket_block_desc* bd, Batch*& batch) {
+void Capture::WalkBlock(Interface& itf, Member& m, tpacket_block_desc* bd, Batch*& batch) {
   const uint32_t n = bd->hdr.bh1.num_pkts;
   uint8_t* p = reinterpret_cast<uint8_t*>(bd) + bd->hdr.bh1.offset_to_first_pkt;
   const size_t batchCap = cfg_.ring.blockSize;
@@ -655,17 +701,18 @@ void Capture::WalkBlock(Interface& itf, tpacket_block_desc* bd, Batch*& batch) {
   }
   itf.packets.fetch_add(packets, std::memory_order_relaxed);
   itf.bytes.fetch_add(bytes, std::memory_order_relaxed);
+  m.packets.fetch_add(packets, std::memory_order_relaxed);
 }
 
-void Capture::ReaderLoop(Interface& itf) {
-  const uint32_t blockSize = itf.sock.ring.blockSize;
-  const uint32_t blockCount = itf.sock.ring.blockCount;
+void Capture::ReaderLoop(Interface& itf, Member& m) {
+  const uint32_t blockSize = m.sock.ring.blockSize;
+  const uint32_t blockCount = m.sock.ring.blockCount;
   uint32_t cur = 0;
   Batch* batch = nullptr;
   bool gone = false;
   bool draining = false;
   Clock::time_point drainUntil{};
-  pollfd pfd[2] = {{itf.sock.fd, POLLIN | POLLERR, 0}, {itf.wakeFd, POLLIN, 0}};
+  pollfd pfd[2] = {{m.sock.fd, POLLIN | POLLERR, 0}, {m.wakeFd, POLLIN, 0}};
 
   while (true) {
     if (itf.stop.load() || stopping_.load()) {
@@ -676,9 +723,9 @@ void Capture::ReaderLoop(Interface& itf) {
         drainUntil = Clock::now() + std::chrono::milliseconds(2 * cfg_.ring.retireTimeoutMs + 20);
       }
     }
-    auto* bd = reinterpret_cast<tpacket_block_desc*>(itf.sock.map + static_cast<size_t>(cur) * blockSize);
+    auto* bd = reinterpret_cast<tpacket_block_desc*>(m.sock.map + static_cast<size_t>(cur) * blockSize);
     if (__atomic_load_n(&bd->hdr.bh1.block_status, __ATOMIC_ACQUIRE) & TP_STATUS_USER) {
-      WalkBlock(itf, bd, batch);
+      WalkBlock(itf, m, bd, batch);
       __atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
       cur = (cur + 1) % blockCount;
       // One batch per block keeps latency to the writer at one block.
@@ -693,7 +740,7 @@ void Capture::ReaderLoop(Interface& itf) {
       // and will never retire it: take its packets now (num_pkts counts them as they land), or
       // the last packets of a deleted pod would be lost.
       if (__atomic_load_n(&bd->hdr.bh1.num_pkts, __ATOMIC_ACQUIRE) > 0) {
-        WalkBlock(itf, bd, batch);
+        WalkBlock(itf, m, bd, batch);
         __atomic_store_n(&bd->hdr.bh1.num_pkts, 0u, __ATOMIC_RELEASE);
       }
       break;
@@ -703,7 +750,7 @@ void Capture::ReaderLoop(Interface& itf) {
     if (r < 0 && errno != EINTR) break;
     if (pfd[1].revents & POLLIN) {
       uint64_t v;
-      ssize_t rd = read(itf.wakeFd, &v, sizeof(v));
+      ssize_t rd = read(m.wakeFd, &v, sizeof(v));
       (void)rd;
     }
     if (r == 0 || (pfd[0].revents & (POLLERR | POLLHUP))) {
@@ -711,10 +758,10 @@ void Capture::ReaderLoop(Interface& itf) {
       // without another wake-up, so idle timeouts re-check it too.
       int err = 0;
       socklen_t elen = sizeof(err);
-      getsockopt(itf.sock.fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+      getsockopt(m.sock.fd, SOL_SOCKET, SO_ERROR, &err, &elen);
       sockaddr_ll ll{};
       socklen_t alen = sizeof(ll);
-      if (getsockname(itf.sock.fd, reinterpret_cast<sockaddr*>(&ll), &alen) != 0 || ll.sll_ifindex != itf.sock.ifindex) {
+      if (getsockname(m.sock.fd, reinterpret_cast<sockaddr*>(&ll), &alen) != 0 || ll.sll_ifindex != m.sock.ifindex) {
         gone = true;  // one more pass drains blocks retired before the device went away
       }
     }
@@ -727,21 +774,25 @@ void Capture::ReaderLoop(Interface& itf) {
       RecycleLocked(batch);
     }
   }
+  if (gone) itf.gone = true;
+  // The last member of the interface to end reports it (once, with every member's outcome).
+  const bool last = itf.running.fetch_sub(1) == 1;
   {
     std::lock_guard<std::mutex> lk(itf.statsMu);
     itf.PollKernelStatsLocked();
-    itf.endState = gone ? "gone" : (itf.stop.load() ? "removed" : "stopped");
-    CloseRxSocket(itf.sock);
+    CloseRxSocket(m.sock);
+    if (last) itf.endState = itf.gone.load() ? "gone" : (itf.stop.load() ? "removed" : "stopped");
   }
-  if (gone || itf.stop.load()) {
+  if (last && (itf.gone.load() || itf.stop.load())) {
     Event ev;
     ev.type = "interface-removed";
     ev.interfaceName = itf.spec.name;
     ev.interfaceId = itf.id;
-    ev.reason = gone ? "gone" : "removed";
+    ev.reason = itf.gone.load() ? "gone" : "removed";
     Emit(std::move(ev));
   }
-  itf.done = true;
+  m.done = true;
+  if (last) itf.done = true;
   {
     std::lock_guard<std::mutex> lk(qMu_);
     activeReaders_--;
@@ -934,6 +985,9 @@ CaptureStats Capture::Stats() {
         s.freezes = i->kernel.freezes;
         s.state = i->done.load() ? i->endState : "active";
       }
+      s.fanoutGroup = i->fanoutGroup;
+      if (i->fanoutGroup) s.fanoutMode = FanoutModeName(i->fanout.mode);
+      for (auto& m : i->members) s.workerPackets.push_back(m->packets.load());
       s.packets = i->packets.load();
       s.bytes = i->bytes.load();
       s.spillDrops = i->spillDrops.load();

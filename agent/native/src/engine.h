@@ -44,6 +44,7 @@ struct InterfaceSpec {
   std::string netns;        // "" = the agent's own namespace
   std::string description;  // free text for the IDB's if_description, e.g. "node=n1 pod=ns/name uid=..."
   TimestampSource timestamps = TimestampSource::kSoftware;
+  FanoutConfig fanout;        // workers 0 = the capture's default
 };
 
 struct OutputConfig {
@@ -71,6 +72,7 @@ struct CaptureConfig {
   OutputConfig output;
   Limits limits;
   size_t spillBytes = 128u << 20;  // user-space buffer between readers and the writer
+  FanoutConfig fanout;             // default for interfaces that do not set their own
 };
 
 struct InterfaceStats {
@@ -84,6 +86,9 @@ struct InterfaceStats {
   uint64_t kernelDrops = 0;
   uint64_t freezes = 0;
   uint64_t spillDrops = 0;
+  uint32_t fanoutGroup = 0;             // kernel fanout group id; 0 = one worker, no group
+  std::string fanoutMode;               // hash | cpu | lb (with fanoutGroup)
+  std::vector<uint64_t> workerPackets;  // packets seen per worker ring
 };
 
 struct CaptureStats {
@@ -106,21 +111,35 @@ struct Batch {
 
 class Capture;
 
-// One captured interface: its ring socket and reader thread.
-struct Interface {
-  int id = -1;
-  InterfaceSpec spec;
+// One ring of an interface: its socket, its reader thread and the eventfd that wakes it.
+// An interface without fanout has exactly one; with fanout, one per worker, all in one group.
+struct Member {
+  int index = 0;
   RxSocket sock;
   int wakeFd = -1;  // eventfd: wakes the reader out of poll() for stop/removal
   std::thread reader;
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> packets{0};
+};
+
+// One captured interface: one IDB and interface id, one or more member rings (fanout).
+struct Interface {
+  int id = -1;
+  InterfaceSpec spec;
+  FanoutConfig fanout;
+  uint32_t fanoutGroup = 0;
+  std::vector<std::unique_ptr<Member>> members;
   std::atomic<bool> stop{false};
   std::atomic<bool> graceful{true};  // drain retired blocks (and wait one retire timeout) before exit
-  std::atomic<bool> done{false};
-  std::string endState = "active";  // guarded by statsMu
+  std::atomic<bool> done{false};     // every member's reader has ended
+  std::atomic<bool> gone{false};     // some member saw the device unregistered
+  std::atomic<uint32_t> running{0};  // members whose reader has not ended; the last one reports
+  std::string endState = "active";   // guarded by statsMu
   std::atomic<uint64_t> packets{0}, bytes{0}, spillDrops{0}, queued{0};
-  std::mutex statsMu;  // guards sock.fd lifetime for stats reads and the accumulated kernel counters
-  KernelStats kernel;
+  std::mutex statsMu;  // guards the members' sock.fd lifetime for stats reads and the accumulated kernel counters
+  KernelStats kernel;  // summed over members
   void PollKernelStatsLocked();
+  void WakeAll();
 };
 
 struct Stream;
@@ -203,8 +222,8 @@ class Capture {
   friend class FileSink;
   std::unique_ptr<Interface> OpenInterface(const InterfaceSpec& spec, int id);
   void LaunchReader(Interface& itf);
-  void ReaderLoop(Interface& itf);
-  void WalkBlock(Interface& itf, tpacket_block_desc* bd, Batch*& batch);
+  void ReaderLoop(Interface& itf, Member& m);
+  void WalkBlock(Interface& itf, Member& m, tpacket_block_desc* bd, Batch*& batch);
   bool Admit(uint32_t caplen);
   void RequestStop(const std::string& reason, bool graceful);
   void PushBatch(Interface* itf, Batch* b);

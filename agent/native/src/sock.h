@@ -79,12 +79,31 @@ struct RxSocket {
   std::string ifname;
 };
 
+// PACKET_FANOUT across several sockets (each its own ring and reader thread) on one interface.
+enum class FanoutMode { kHash, kCpu, kLb };
+struct FanoutConfig {
+  uint32_t workers = 1;  // 1 = no fanout group
+  FanoutMode mode = FanoutMode::kHash;
+};
+inline constexpr uint32_t kMaxFanoutWorkers = 64;
+
 // Opens the socket in order: socket(proto 0, receives nothing) -> resolve interface ->
 // compile + SO_ATTACH_FILTER -> PACKET_VERSION V3 -> [hw timestamps] -> PACKET_RX_RING ->
 // mmap -> bind(ETH_P_ALL). The filter is in place before the socket is hooked into the
 // receive path, so no unfiltered packet ever lands in the ring (no drain needed).
 RxSocket OpenRxSocket(const std::string& ifname, const std::string& nsPath, const RingConfig& ring,
                       const std::string& filter, int snaplen, TimestampSource ts);
+
+// Opens `fanout.workers` RX sockets on one interface (in one helper thread in `nsPath`).
+// One worker: exactly OpenRxSocket. Several: each member gets a drop-all filter, its ring and
+// bind(), then joins one fanout group (PACKET_FANOUT_FLAG_UNIQUEID: the kernel picks an id
+// unused in that namespace; DEFRAG with hash); only when every member is in the group is the
+// real filter swapped in on each. So no unfiltered packet reaches a ring, and no packet is
+// delivered twice (a bound socket outside the group would see what the group also sees).
+// `groupId` receives the kernel-chosen group id (0 without fanout).
+std::vector<RxSocket> OpenRxGroup(const std::string& ifname, const std::string& nsPath, const RingConfig& ring,
+                                  const std::string& filter, int snaplen, TimestampSource ts,
+                                  const FanoutConfig& fanout, uint32_t& groupId);
 
 void CloseRxSocket(RxSocket& s);
 

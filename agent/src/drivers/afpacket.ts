@@ -181,19 +181,19 @@ class PacketCaptureTask implements DriverTask {
       if (!existsSync(`/sys/class/net/${t.nodeInterface}`)) {
         throw Object.assign(new Error(`node interface ${t.nodeInterface} does not exist`), { code: 'ERR_RINGTAP_NO_SUCH_INTERFACE' });
       }
-      return [{ name: t.nodeInterface, description: `node=${node} interface=${t.nodeInterface}` }];
+      return [{ name: t.nodeInterface, description: `node=${node} interface=${t.nodeInterface}`, timestamps: this.work.timestamps }];
     }
     const pod = t.pod!;
     const ns = await resolvePodNetns(pod.uid);
     const desc = (ifname: string) => `node=${node} pod=${pod.namespace}/${pod.name} uid=${pod.uid} interface=${ifname}`;
     if (this.work.capturePoint === 'hostVeth') {
       const veth = await findHostVeth(ns.netnsPath, 'eth0');
-      return [{ name: veth, description: desc(`${veth} (host side of eth0)`) }];
+      return [{ name: veth, description: desc(`${veth} (host side of eth0)`), timestamps: this.work.timestamps }];
     }
     const only = this.work.podInterfaces?.length ? new Set(this.work.podInterfaces) : undefined;
     const ifs = (await podInterfaces(ns.netnsPath)).filter((i) => (only ? only.has(i.name) : i.name !== 'lo'));
     if (ifs.length === 0) throw Object.assign(new Error(`pod ${pod.namespace}/${pod.name} has no interface to capture`), { code: 'ERR_RINGTAP_NO_SUCH_INTERFACE' });
-    return ifs.map((i) => ({ name: i.name, netns: ns.netnsPath, description: desc(i.name) }));
+    return ifs.map((i) => ({ name: i.name, netns: ns.netnsPath, description: desc(i.name), timestamps: this.work.timestamps }));
   }
 
   private onEvent(e: CaptureEvent): void {

@@ -2,23 +2,11 @@
 // code: every call here names its path, its verb and, for patches, the right content type.
 import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
 import { fetch } from 'undici';
+import type { ObjectMeta as ApiObjectMeta, OwnerReference } from '../../../crds/src/meta.js';
 
-export interface ObjectMeta {
-  name: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  finalizers?: string[];
-  ownerReferences?: OwnerReference[];
-  deletionTimestamp?: string;
-  creationTimestamp?: string;
-}
-export interface OwnerReference {
-  apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean;
-}
+/** Object metadata as the API returns it for an existing object: it always has a name. */
+export interface ObjectMeta extends Omit<ApiObjectMeta, 'name'> { name: string }
+export type { OwnerReference };
 export interface KubeObject { apiVersion?: string; kind?: string; metadata: ObjectMeta }
 export interface KubeList<T> { metadata: { resourceVersion: string; continue?: string }; items: T[] }
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addNode, addPod, cluster, delNode, delPod, runDir, type SimPod } from '../../support/cluster.js';
-import { adminConfig, createNamespace, deleteNamespace, uniqueName, waitFor } from '../../support/kube.js';
+import { adminConfig, createNamespace, deleteCaptureNamespace, uniqueName, waitFor } from '../../support/kube.js';
 import { KubeClient, LeaseType, type KubeObject } from '../../../operator/src/runtime/kube.js';
 import { NodeTaskType, PacketCaptureType, type NodeTask, type PacketCapture } from '../../../operator/src/controllers/packetcapture.js';
 
@@ -30,9 +30,7 @@ afterAll(async () => {
   await cluster(['ringtap', 'stop']).catch(() => undefined);
   for (const p of pods) await delPod(p.namespace, p.name).catch(() => undefined);
   for (const n of nodes) await delNode(n).catch(() => undefined);
-  const left = await admin.list<PacketCapture>(PacketCaptureType, ns).catch(() => ({ items: [] as PacketCapture[] }));
-  for (const c of left.items) await admin.mergePatch(PacketCaptureType, ns, c.metadata.name, { metadata: { finalizers: null } }).catch(() => undefined);
-  await deleteNamespace(ns);
+  await deleteCaptureNamespace(ns);
 }, 120_000);
 
 test('the standby takes over within the lease duration after the leader is killed', async () => {

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { join } from 'node:path';
 import { addNode, addPod, cluster, delNode, delPod, runDir, type SimPod } from '../../support/cluster.js';
-import { adminConfig, createNamespace, deleteNamespace, tokenConfig, uniqueName, waitFor } from '../../support/kube.js';
+import { adminConfig, createNamespace, deleteCaptureNamespace, tokenConfig, uniqueName, waitFor } from '../../support/kube.js';
 import { KubeClient, isNotFound, type KubeObject } from '../../../operator/src/runtime/kube.js';
 import { NodeTaskType, PacketCaptureType, type NodeTask, type PacketCapture } from '../../../operator/src/controllers/packetcapture.js';
 import { readFileSync } from 'node:fs';
@@ -49,10 +49,7 @@ afterAll(async () => {
   await cluster(['ringtap', 'stop']).catch(() => undefined);
   for (const p of pods) await delPod(p.namespace, p.name).catch(() => undefined);
   for (const n of nodes) await delNode(n).catch(() => undefined);
-  // Captures keep a finalizer; with the operator stopped, drop them so the namespace can go.
-  const left = await admin.list<PacketCapture>(PacketCaptureType, ns).catch(() => ({ items: [] as PacketCapture[] }));
-  for (const c of left.items) await admin.mergePatch(PacketCaptureType, ns, c.metadata.name, { metadata: { finalizers: null } }).catch(() => undefined);
-  await deleteNamespace(ns);
+  await deleteCaptureNamespace(ns);
 }, 120_000);
 
 describe('placement', () => {
