@@ -14,7 +14,10 @@ import { newLogger } from '../../operator/src/runtime/log.js';
 import { CAPABILITY_ANNOTATION, capabilityLabels, probeCapabilities } from './capabilities.js';
 import { AfPacketDriver } from './drivers/afpacket.js';
 import { DriverRegistry } from './drivers/driver.js';
+import { DownloadServer } from './server.js';
 import { TaskRunner } from './tasks.js';
+import { serverTls } from './tls.js';
+import { networkInterfaces } from 'node:os';
 
 const node = process.env.NODE_NAME;
 if (!node) {
@@ -47,6 +50,17 @@ const runner = new TaskRunner(client, registry, node, dataDir, log);
 let ready = false;
 await startHealthServer(process.env.RINGTAP_METRICS_ADDR ?? '127.0.0.1:9090', { healthy: () => true, ready: () => ready });
 await runner.start();
+
+// Downloads and live streams, authorized by the API server (TokenReview + SubjectAccessReview).
+const addresses = Object.values(networkInterfaces()).flat().flatMap((a) => (a && !a.internal ? [a.address] : []));
+const tls = await serverTls(dataDir, node, ['127.0.0.1', ...addresses]);
+const server = new DownloadServer(client, node, dataDir, runner, log);
+await server.start(process.env.RINGTAP_SERVER_ADDR ?? '0.0.0.0:9443', tls);
+try {
+  await client.mergePatch(NodeType, undefined, node, { metadata: { annotations: { 'ringtap.dev/agent-cert-sha256': tls.fingerprint256 } } });
+} catch (err) {
+  log.warn({ err: String(err) }, 'publishing the server certificate fingerprint failed');
+}
 ready = true;
 log.info({ dataDir }, 'agent started');
 
@@ -56,7 +70,7 @@ async function shutdown(): Promise<void> {
   stopping = true;
   ready = false;
   log.info('shutting down: stopping tasks, files stay for the next agent');
-  await Promise.race([runner.stop(), new Promise((r) => setTimeout(r, 10_000))]);
+  await Promise.race([Promise.all([runner.stop(), server.close()]), new Promise((r) => setTimeout(r, 10_000))]);
   await registry.removeAll();
   process.exit(0);
 }

@@ -19,6 +19,7 @@ export const NativeErrorCode = {
   state: 'ERR_RINGTAP_STATE',
   transmit: 'ERR_RINGTAP_TRANSMIT',
   badCaptureFile: 'ERR_RINGTAP_BAD_CAPTURE_FILE',
+  netlink: 'ERR_RINGTAP_NETLINK',
 } as const;
 export type NativeErrorCode = (typeof NativeErrorCode)[keyof typeof NativeErrorCode];
 
@@ -38,6 +39,22 @@ export const MAX_SNAPLEN = 262144;
 
 export type CaptureFormat = 'pcapng' | 'pcap';
 
+export type FanoutMode = 'hash' | 'cpu' | 'lb';
+
+/**
+ * PACKET_FANOUT: several TPACKET_V3 rings on one interface, each with its own reader thread,
+ * in one kernel fanout group (id chosen by the kernel, unique in the namespace). All feed the
+ * same writer; the file has one IDB for the interface. Each worker has a full ring of
+ * `ring.blockCount x ring.blockSize`. Records from different workers interleave per block, so
+ * timestamps in a file are ordered per worker (per flow with 'hash'), not globally.
+ */
+export interface FanoutOptions {
+  /** Rings (and reader threads) per interface, 1..64. Default 1 (no fanout group). */
+  workers?: number;
+  /** 'hash' (flow hash, with PACKET_FANOUT_FLAG_DEFRAG; a flow stays on one worker), 'cpu' or 'lb' (round-robin). Default 'hash'. */
+  mode?: FanoutMode;
+}
+
 export interface InterfaceSpec {
   /** Interface name inside its namespace, e.g. "eth0". */
   name: string;
@@ -47,6 +64,8 @@ export interface InterfaceSpec {
   description?: string;
   /** 'hardware' fails with ERR_RINGTAP_HWTSTAMP_UNSUPPORTED where the device cannot. */
   timestamps?: 'software' | 'hardware';
+  /** Overrides the capture's `fanout` for this interface. */
+  fanout?: FanoutOptions;
 }
 
 export interface RingOptions {
@@ -98,6 +117,8 @@ export interface CaptureOptions {
   limits?: CaptureLimits;
   /** User-space buffer between ring readers and the file writer. Default 128 MiB. */
   spillBytes?: number;
+  /** Default fanout for every interface (one worker when omitted). */
+  fanout?: FanoutOptions;
 }
 
 export type StopReason = 'packet-limit' | 'byte-limit' | 'duration' | 'disk-full' | 'error' | 'stopped' | 'closed';
@@ -123,6 +144,10 @@ export interface InterfaceStats {
   freezes: number;
   /** Dropped because the spill buffer was full (the writer fell behind). */
   spillDrops: number;
+  /** Present with more than one worker: the kernel's fanout group id and the mode. */
+  fanout?: { group: number; mode: FanoutMode };
+  /** Packets seen per worker ring (one entry without fanout); they sum to `packets`. */
+  workerPackets: number[];
 }
 
 export interface CaptureStats {
@@ -187,12 +212,19 @@ interface NativeCapture {
   close(): void;
 }
 
+interface NativeLinkMonitor {
+  links(): LinkInfo[];
+  stats(): LinkMonitorStats;
+  close(): void;
+}
+
 interface NativeAddon {
   libpcapVersion(): string;
   compileFilter(text: string, linkType: number, snaplen: number): { instructions: string[] };
   repairCaptureFile(path: string, truncate: boolean): RepairResult;
   transmit(opts: TransmitOptions): Promise<TransmitResult>;
   Capture: new (options: CaptureOptions, onEvent: (e: RawEvent) => void) => NativeCapture;
+  LinkMonitor: new (options: LinkMonitorOptions, onEvent: (e: LinkEvent | LinkMonitorError) => void) => NativeLinkMonitor;
 }
 
 let addon: NativeAddon | undefined;
@@ -311,6 +343,120 @@ export class RingCapture extends EventEmitter<RingCaptureEvents> {
       }
       this.emit('event', e);
       if (e.type === 'stopped') this.emit('stopped', e.reason);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+}
+
+// --- link monitor ---------------------------------------------------------------------------
+
+export interface LinkMonitorOptions {
+  /** Network namespace path (/proc/PID/ns/net or /run/netns/NAME); omitted = the agent's own. */
+  netns?: string;
+}
+
+/** A link as the monitor last saw it (RTM_NEWLINK). */
+export interface LinkInfo {
+  ifindex: number;
+  name: string;
+  mtu: number;
+  /** IFF_UP: administratively up. */
+  up: boolean;
+  /** IFF_RUNNING: operationally up (carrier). */
+  running: boolean;
+}
+
+/**
+ * One change, with the link's state after it (for 'delete': its last known state).
+ * - add / delete: an ifindex appeared / disappeared (moving a link to another namespace is
+ *   a delete here and an add there);
+ * - up / down: `up && running` became true / false (a veth whose peer is down is not up);
+ * - rename: `name` changed, `previousName` is the old one;
+ * - mtu: `mtu` changed, `previousMtu` is the old one.
+ * One netlink message with several changes gives rename, then mtu, then up/down.
+ */
+export interface LinkEvent extends LinkInfo {
+  type: 'add' | 'delete' | 'up' | 'down' | 'rename' | 'mtu';
+  previousName?: string;
+  previousMtu?: number;
+}
+
+interface LinkMonitorError {
+  type: 'error';
+  code: NativeErrorCode;
+  message: string;
+}
+
+export interface LinkMonitorStats {
+  /** The netlink socket overflowed (notifications lost); each was followed by a re-dump. */
+  overruns: number;
+  /** Dumps after the initial one; a re-dump reports the differences as events. */
+  resyncs: number;
+  /** Events dropped because JavaScript fell 4096 events behind; links() stays exact. */
+  eventsDropped: number;
+}
+
+interface LinkMonitorEvents {
+  link: [LinkEvent];
+  error: [NativeError];
+}
+
+/**
+ * rtnetlink link monitor for one network namespace: a NETLINK_ROUTE socket bound to
+ * RTMGRP_LINK (opened in the namespace on a helper thread; the JS thread never changes
+ * namespace) and one native thread that parses RTM_NEWLINK/RTM_DELLINK.
+ *
+ * The constructor subscribes, then dumps every link (RTM_GETLINK) before it returns, so
+ * `links()` is the complete current table at once and 'link' events report every change
+ * after that (no 'add' events for links that existed already). Events are diffs against that
+ * table, so netlink noise (statistics, operstate steps) yields none. `links()` is the
+ * thread's current view and may be ahead of events still on their way: treat it as the level,
+ * events as hints (if `stats().eventsDropped` or `overruns` grow, reconcile with `links()`).
+ *
+ * The monitor never keeps the process alive. 'error' (code ERR_RINGTAP_NETLINK) means its
+ * thread ended; close() it and open a new one. Note that an open monitor holds a reference
+ * on its namespace: close it when the pod is gone. Lifetime is explicit: close().
+ * Throws ERR_RINGTAP_NETNS for a namespace that cannot be opened.
+ */
+export class LinkMonitor extends EventEmitter<LinkMonitorEvents> {
+  private readonly handle: NativeLinkMonitor;
+  private closed = false;
+
+  constructor(options: LinkMonitorOptions = {}, onEvent?: (e: LinkEvent) => void) {
+    super();
+    if (onEvent) this.on('link', onEvent);
+    this.handle = new (native().LinkMonitor)(options, (e) => this.onNativeEvent(e));
+  }
+
+  /** Every link in the namespace now, by ifindex. */
+  links(): LinkInfo[] {
+    return this.handle.links();
+  }
+
+  stats(): LinkMonitorStats {
+    return this.handle.stats();
+  }
+
+  /** Stops the thread, closes the socket and eventfd, releases the callback. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close();
+  }
+
+  private onNativeEvent(e: LinkEvent | LinkMonitorError): void {
+    try {
+      if (this.closed) return;
+      if (e.type === 'error') {
+        const err = new Error(e.message) as NativeError;
+        err.code = e.code;
+        this.emit('error', err);
+        return;
+      }
+      this.emit('link', e);
     } catch (err) {
       process.nextTick(() => {
         throw err;

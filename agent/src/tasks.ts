@@ -189,6 +189,16 @@ export class TaskRunner {
     };
   }
 
+  /** The live stream of the PacketCapture ns/name running on this node, if any. */
+  openStream(namespace: string, name: string): import('node:stream').Readable | undefined {
+    for (const [key, r] of this.running) {
+      const t = this.informer.get(...(key.split('/') as [string, string]));
+      const p = t?.spec.parent;
+      if (p?.kind === 'PacketCapture' && p.namespace === namespace && p.name === name) return r.task?.openStream?.();
+    }
+    return undefined;
+  }
+
   /** Tasks currently running, for metrics and link events. */
   tasks(): DriverTask[] {
     return [...this.running.values()].flatMap((r) => (r.task ? [r.task] : []));

@@ -32,6 +32,28 @@ export const agentClusterRules: PolicyRule[] = [
   { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 
+/** Users who may read ringtap resources and download captures (aggregated into `view`). */
+export const viewRules: PolicyRule[] = [
+  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures', 'portmirrors', 'pppbridges', 'ipamonitors', 'nodetasks'], verbs: ['get', 'list', 'watch'] },
+  // Not a served subresource: the agents ask for it in a SubjectAccessReview before a download or stream.
+  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures/download'], verbs: ['get'] },
+];
+
+/** Users who may also create and change captures and mirrors (aggregated into `edit`). */
+export const editRules: PolicyRule[] = [
+  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures', 'portmirrors'], verbs: ['create', 'update', 'patch', 'delete', 'deletecollection'] },
+];
+
+/**
+ * In the agents' namespace, every authenticated user may find the agent pods and reach them
+ * through the API server's pod proxy: the agent itself authenticates and authorizes each
+ * request (TokenReview + SubjectAccessReview on packetcaptures/download).
+ */
+export const agentProxyRules: PolicyRule[] = [
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+  { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
+];
+
 /** The RBAC objects for one installation, as the chart renders them. */
 export function rbacObjects(namespace: string): object[] {
   const sa = (name: string) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } });
@@ -50,5 +72,21 @@ export function rbacObjects(namespace: string): object[] {
     binding('RoleBinding', 'ringtap-operator', 'Role', 'ringtap-operator'),
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'ringtap-agent' }, rules: agentClusterRules },
     binding('ClusterRoleBinding', 'ringtap-agent', 'ClusterRole', 'ringtap-agent'),
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole',
+      metadata: { name: 'ringtap-view', labels: { 'rbac.authorization.k8s.io/aggregate-to-view': 'true', 'rbac.authorization.k8s.io/aggregate-to-edit': 'true', 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } },
+      rules: viewRules,
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole',
+      metadata: { name: 'ringtap-edit', labels: { 'rbac.authorization.k8s.io/aggregate-to-edit': 'true', 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } },
+      rules: editRules,
+    },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'ringtap-agent-proxy', namespace }, rules: agentProxyRules },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'ringtap-agent-proxy', namespace },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ringtap-agent-proxy' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }],
+    },
   ];
 }

@@ -116,6 +116,20 @@ export function addVeth(pair: VethPair, suffix: string): { ifA: string; ifB: str
   return { ifA, ifB, macA: macOf(pair.nsA, ifA), macB: macOf(pair.nsB, ifB) };
 }
 
+export interface Namespace {
+  name: string;
+  /** /run/netns/NAME, for setns. */
+  path: string;
+  destroy(): void;
+}
+
+/** One fresh, empty namespace (lo up, no IPv6), deleted by destroy() or destroyAll(). */
+export function createNamespace(tag: string): Namespace {
+  const name = `rt${tag}${process.pid}n${++counter}`;
+  addNs(name);
+  return { name, path: `/run/netns/${name}`, destroy: () => deleteNs(name) };
+}
+
 /** Deletes every namespace this process created (and with them their veth pairs). */
 export function destroyAll(): void {
   for (const ns of [...live]) deleteNs(ns);

@@ -4,6 +4,7 @@
 // and TransmitWorker::Execute (a libuv pool thread). No packet data crosses into JavaScript
 // except the bytes a live-stream consumer asks for.
 #include <napi.h>
+#include <net/if.h>
 #include <pcap/pcap.h>
 
 #include <deque>
@@ -12,6 +13,7 @@
 
 #include "common.h"
 #include "engine.h"
+#include "linkmon.h"
 #include "pcapfmt.h"
 #include "sock.h"
 #include "tx.h"
@@ -76,6 +78,25 @@ bool OptBool(Napi::Object o, const char* key, bool def) {
 
 constexpr double kMaxSafe = 9007199254740991.0;
 
+// fanout: { workers?: 1..64, mode?: 'hash' | 'cpu' | 'lb' }; absent = `def`.
+FanoutConfig ParseFanout(Napi::Env env, Napi::Value v, FanoutConfig def) {
+  if (v.IsUndefined() || v.IsNull()) return def;
+  Napi::Object o = AsObject(env, v, "fanout");
+  FanoutConfig f;
+  f.workers = static_cast<uint32_t>(OptNumber(o, "workers", 1, 1, kMaxFanoutWorkers));
+  std::string mode = OptString(o, "mode", "hash");
+  if (mode == "hash") {
+    f.mode = FanoutMode::kHash;
+  } else if (mode == "cpu") {
+    f.mode = FanoutMode::kCpu;
+  } else if (mode == "lb") {
+    f.mode = FanoutMode::kLb;
+  } else {
+    ThrowJs(env, kErrInvalidArg, "fanout.mode must be 'hash', 'cpu' or 'lb'");
+  }
+  return f;
+}
+
 InterfaceSpec ParseInterface(Napi::Env env, Napi::Value v) {
   Napi::Object o = AsObject(env, v, "interface");
   InterfaceSpec s;
@@ -91,6 +112,9 @@ InterfaceSpec ParseInterface(Napi::Env env, Napi::Value v) {
   } else {
     ThrowJs(env, kErrInvalidArg, "timestamps must be 'software' or 'hardware'");
   }
+  FanoutConfig inherit;
+  inherit.workers = 0;  // the capture's default
+  s.fanout = ParseFanout(env, o.Get("fanout"), inherit);
   return s;
 }
 
@@ -106,6 +130,7 @@ CaptureConfig ParseConfig(Napi::Env env, Napi::Object o, std::vector<InterfaceSp
   c.snaplen = static_cast<int>(OptNumber(o, "snaplen", 262144, 1, 262144));
   c.format = ParseFormat(env, OptString(o, "format", "pcapng"));
   c.spillBytes = static_cast<size_t>(OptNumber(o, "spillBytes", 128.0 * 1024 * 1024, 1 << 20, 64.0 * 1024 * 1024 * 1024));
+  c.fanout = ParseFanout(env, o.Get("fanout"), FanoutConfig{});
   Napi::Object r = AsObject(env, o.Get("ring"), "ring");
   c.ring.blockSize = static_cast<uint32_t>(OptNumber(r, "blockSize", c.ring.blockSize, 4096, 1u << 30));
   c.ring.blockCount = static_cast<uint32_t>(OptNumber(r, "blockCount", c.ring.blockCount, 1, 1 << 20));
@@ -153,26 +178,61 @@ Napi::Object EventToJs(Napi::Env env, const Event& e) {
   return o;
 }
 
+bool IsCritical(const Event& e) { return e.critical; }
+bool UnrefsAfter(const Event& e) { return e.type == "stopped"; }
+
+Napi::Object LinkToJs(Napi::Env env, const LinkInfo& l) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ifindex", l.ifindex);
+  o.Set("name", l.name);
+  o.Set("mtu", Napi::Number::New(env, l.mtu));
+  o.Set("up", (l.flags & IFF_UP) != 0);
+  o.Set("running", (l.flags & IFF_RUNNING) != 0);
+  return o;
+}
+
+Napi::Object EventToJs(Napi::Env env, const LinkEvent& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("type", e.type);
+  if (e.type == "error") {
+    o.Set("code", e.code);
+    o.Set("message", e.message);
+    return o;
+  }
+  Napi::Object l = LinkToJs(env, e.link);
+  o.Set("ifindex", l.Get("ifindex"));
+  o.Set("name", l.Get("name"));
+  if (!e.previousName.empty()) o.Set("previousName", e.previousName);
+  o.Set("mtu", l.Get("mtu"));
+  if (e.type == "mtu") o.Set("previousMtu", Napi::Number::New(env, e.previousMtu));
+  o.Set("up", l.Get("up"));
+  o.Set("running", l.Get("running"));
+  return o;
+}
+// A lost error would leave a dead monitor unnoticed; it is the thread's last event anyway.
+bool IsCritical(const LinkEvent& e) { return e.type == "error"; }
+bool UnrefsAfter(const LinkEvent&) { return false; }
+
 // Bounded hand-off from engine threads to JavaScript. At most one TSFN call is in flight
 // (`scheduled_`); the JS side drains everything queued. Non-critical events beyond
 // kMaxQueued are dropped and counted, so a busy event loop never makes an engine thread wait.
-class EventChannel : public std::enable_shared_from_this<EventChannel> {
+// Used for capture events (E = Event, 256) and link events (E = LinkEvent, 4096).
+template <typename E>
+class EventChannel : public std::enable_shared_from_this<EventChannel<E>> {
  public:
-  static constexpr size_t kMaxQueued = 256;
+  EventChannel(Napi::ThreadSafeFunction tsfn, size_t maxQueued) : tsfn_(tsfn), maxQueued_(maxQueued) {}
 
-  explicit EventChannel(Napi::ThreadSafeFunction tsfn) : tsfn_(tsfn) {}
-
-  void Push(Event&& e) {
+  void Push(E&& e) {
     std::lock_guard<std::mutex> lk(mu_);
     if (closed_) return;
-    if (!e.critical && q_.size() >= kMaxQueued) {
+    if (!IsCritical(e) && q_.size() >= maxQueued_) {
       dropped_++;
       return;
     }
     q_.push_back(std::move(e));
     if (scheduled_) return;
     scheduled_ = true;
-    auto self = shared_from_this();
+    auto self = this->shared_from_this();
     if (tsfn_.NonBlockingCall([self](Napi::Env env, Napi::Function cb) { self->Drain(env, cb); }) != napi_ok) {
       scheduled_ = false;
     }
@@ -180,14 +240,14 @@ class EventChannel : public std::enable_shared_from_this<EventChannel> {
 
   // JS thread.
   void Drain(Napi::Env env, Napi::Function cb) {
-    std::deque<Event> local;
+    std::deque<E> local;
     {
       std::lock_guard<std::mutex> lk(mu_);
       local.swap(q_);
       scheduled_ = false;
     }
     for (auto& e : local) {
-      if (e.type == "stopped") Unref(env);
+      if (UnrefsAfter(e)) Unref(env);
       if (cb.IsEmpty() || env.IsExceptionPending()) continue;
       cb.Call({EventToJs(env, e)});
     }
@@ -224,8 +284,9 @@ class EventChannel : public std::enable_shared_from_this<EventChannel> {
 
  private:
   Napi::ThreadSafeFunction tsfn_;
+  size_t maxQueued_;
   std::mutex mu_;
-  std::deque<Event> q_;
+  std::deque<E> q_;
   bool scheduled_ = false;
   bool closed_ = false;
   bool unrefed_ = false;
@@ -258,7 +319,7 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
     Napi::Object opts = AsObject(env, info[0], "options");
     CaptureConfig cfg = ParseConfig(env, opts, initial_);
     auto tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "ringtap-events", 0, 1);
-    channel_ = std::make_shared<EventChannel>(tsfn);
+    channel_ = std::make_shared<EventChannel<Event>>(tsfn, 256);
     auto channel = channel_;
     try {
       engine_ = std::make_unique<Capture>(std::move(cfg), [channel](Event&& e) { channel->Push(std::move(e)); });
@@ -355,6 +416,17 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
       num(x, "kernelDrops", is.kernelDrops);
       num(x, "freezes", is.freezes);
       num(x, "spillDrops", is.spillDrops);
+      if (is.fanoutGroup) {
+        Napi::Object f = Napi::Object::New(env);
+        num(f, "group", is.fanoutGroup);
+        f.Set("mode", is.fanoutMode);
+        x.Set("fanout", f);
+      }
+      Napi::Array w = Napi::Array::New(env, is.workerPackets.size());
+      for (size_t k = 0; k < is.workerPackets.size(); k++) {
+        w.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(is.workerPackets[k])));
+      }
+      x.Set("workerPackets", w);
       arr.Set(static_cast<uint32_t>(i), x);
     }
     o.Set("interfaces", arr);
@@ -409,7 +481,98 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
   napi_env env_;
   std::vector<InterfaceSpec> initial_;
   std::unique_ptr<Capture> engine_;
-  std::shared_ptr<EventChannel> channel_;
+  std::shared_ptr<EventChannel<Event>> channel_;
+  bool closed_ = false;
+  bool hooked_ = false;
+};
+
+// --- LinkMonitor ----------------------------------------------------------------------------
+
+class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "LinkMonitor",
+                       {
+                           InstanceMethod<&LinkMonitorWrap::Links>("links"),
+                           InstanceMethod<&LinkMonitorWrap::Stats>("stats"),
+                           InstanceMethod<&LinkMonitorWrap::Close>("close"),
+                       });
+  }
+
+  // new LinkMonitor({ netns? }, onEvent): the initial dump is done when this returns.
+  explicit LinkMonitorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkMonitorWrap>(info), env_(info.Env()) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[1].IsFunction()) ThrowJs(env, kErrInvalidArg, "new LinkMonitor(options, onEvent)");
+    Napi::Object opts = AsObject(env, info[0], "options");
+    std::string netns = OptString(opts, "netns");
+    auto tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "ringtap-links", 0, 1);
+    // Never keeps the process alive: a monitor is a listener, not work to finish.
+    tsfn.Unref(env);
+    channel_ = std::make_shared<EventChannel<LinkEvent>>(tsfn, 4096);
+    auto channel = channel_;
+    try {
+      monitor_ = std::make_unique<LinkMonitor>(netns, [channel](LinkEvent&& e) { channel->Push(std::move(e)); });
+    } catch (const RtError& e) {
+      channel_->Release();
+      ThrowJs(env, e.code(), e.what());
+    }
+    napi_add_env_cleanup_hook(env, &LinkMonitorWrap::CleanupHook, this);
+    hooked_ = true;
+  }
+
+  ~LinkMonitorWrap() override { Teardown(true); }
+
+ private:
+  static void CleanupHook(void* arg) {
+    auto* self = static_cast<LinkMonitorWrap*>(arg);
+    self->hooked_ = false;
+    if (self->monitor_) self->monitor_->Close();
+    if (self->channel_) self->channel_->CloseWithoutRelease();
+    self->closed_ = true;
+  }
+
+  void Teardown(bool release) {
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(env_, &LinkMonitorWrap::CleanupHook, this);
+      hooked_ = false;
+    }
+    if (closed_) return;
+    closed_ = true;
+    if (monitor_) monitor_->Close();  // joins the thread: no Push after this
+    if (channel_ && release) channel_->Release();
+  }
+
+  LinkMonitor& monitor(Napi::Env env) {
+    if (closed_ || !monitor_) ThrowJs(env, kErrState, "link monitor is closed");
+    return *monitor_;
+  }
+
+  Napi::Value Links(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto links = monitor(env).Links();
+    Napi::Array arr = Napi::Array::New(env, links.size());
+    for (size_t i = 0; i < links.size(); i++) arr.Set(static_cast<uint32_t>(i), LinkToJs(env, links[i]));
+    return arr;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    LinkMonitorStats s = monitor(env).Stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("overruns", Napi::Number::New(env, static_cast<double>(s.overruns)));
+    o.Set("resyncs", Napi::Number::New(env, static_cast<double>(s.resyncs)));
+    o.Set("eventsDropped", Napi::Number::New(env, static_cast<double>(channel_->dropped())));
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Teardown(true);
+    return info.Env().Undefined();
+  }
+
+  napi_env env_;
+  std::unique_ptr<LinkMonitor> monitor_;
+  std::shared_ptr<EventChannel<LinkEvent>> channel_;
   bool closed_ = false;
   bool hooked_ = false;
 };
@@ -520,6 +683,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("repairCaptureFile", Napi::Function::New(env, RepairCaptureFileJs));
   exports.Set("transmit", Napi::Function::New(env, TransmitJs));
   exports.Set("Capture", CaptureWrap::Define(env));
+  exports.Set("LinkMonitor", LinkMonitorWrap::Define(env));
   return exports;
 }
 

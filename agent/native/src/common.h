@@ -22,6 +22,7 @@ inline constexpr const char* kErrFile = "ERR_RINGTAP_FILE";
 inline constexpr const char* kErrState = "ERR_RINGTAP_STATE";
 inline constexpr const char* kErrTransmit = "ERR_RINGTAP_TRANSMIT";
 inline constexpr const char* kErrBadCaptureFile = "ERR_RINGTAP_BAD_CAPTURE_FILE";
+inline constexpr const char* kErrNetlink = "ERR_RINGTAP_NETLINK";
 
 // Thrown by engine code on any thread; converted to a JS Error with `.code`
 // at the binding layer (or to an "error" event when raised on an engine thread).

@@ -2,6 +2,8 @@
 // one thread that turns RTM_NEWLINK/RTM_DELLINK into link events. See ../README.md.
 #pragma once
 
+#include <linux/netlink.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -56,7 +58,7 @@ class LinkMonitor {
  private:
   void SendDump();
   bool ReadSome(bool emit);  // false: the dump in progress finished (NLMSG_DONE)
-  void Apply(const struct nlmsghdr* h, bool emit);
+  void Apply(const nlmsghdr* h, bool emit);
   void FinishDump(bool emit);
   void Run();
   void Emit(LinkEvent&& e, bool emit) {
@@ -76,6 +78,7 @@ class LinkMonitor {
   std::map<int, uint64_t> seenIn_;  // ifindex -> generation that last confirmed it
   uint64_t generation_ = 0;
   bool dumping_ = false;
+  bool redumpAfter_ = false;  // an overrun during a dump: dump again when it ends
   uint32_t dumpSeq_ = 0;
   LinkMonitorStats stats_;
   std::vector<uint8_t> buf_;

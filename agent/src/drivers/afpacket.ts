@@ -4,6 +4,7 @@
 // not there yet, or went away, are looked for again every couple of seconds: a restarted pod
 // or a recreated interface joins the same capture with a new IDB.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { NodeTaskSpec, PacketCaptureWork, ResolvedPod, StopReason as ApiStopReason } from '../../../crds/src/index.js';
 import type { NodeCapabilities } from '../capabilities.js';
 import { captureDir, listCaptureFiles, nextSequence, removeCaptureDir, retentionVictims } from '../files.js';
@@ -128,6 +129,11 @@ class PacketCaptureTask implements DriverTask {
     this.statsTimer = setInterval(() => this.report(), STATS_INTERVAL_MS);
   }
 
+  openStream(): Readable | undefined {
+    if (!this.capture || this.finished) return undefined;
+    return this.capture.openStream({ maxBytes: 32 << 20 });
+  }
+
   async update(spec: NodeTaskSpec): Promise<void> {
     this.spec = spec;
     this.work = spec.packetCapture!;
@@ -249,7 +255,8 @@ class PacketCaptureTask implements DriverTask {
     }).slice(0, 256);
     this.ctx.reporter.update({
       counters: {
-        packets: this.base.packets + (s?.packets ?? 0),
+        // Packets written, not seen: a block may carry packets past a limit, which are not kept.
+        packets: this.base.packets + (s?.packetsWritten ?? 0),
         bytes: this.base.bytes + (s?.bytes ?? 0),
         drops: this.base.drops + (s?.kernelDrops ?? 0) + (s?.spillDrops ?? 0),
         freezes: this.base.freezes + (s?.freezes ?? 0),

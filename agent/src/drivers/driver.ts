@@ -30,6 +30,8 @@ export interface DriverTask {
   /** Stop the work; with cleanup, also remove what it left (files, tc state, sockets). */
   stop(opts: { cleanup: boolean }): Promise<void>;
   onLink?(ev: LinkEvent): void;
+  /** A live byte stream of the task's output (packet captures: pcapng), if it has one now. */
+  openStream?(): import('node:stream').Readable | undefined;
 }
 
 export interface TaskContext {

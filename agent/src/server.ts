@@ -1,0 +1,169 @@
+// The agent's download and live-stream server. HTTPS; every request is authenticated with a
+// TokenReview and authorized with a SubjectAccessReview against the PacketCapture it names:
+//
+//   verb get, group ringtap.dev, resource packetcaptures, subresource download, in its namespace
+//
+// so the RBAC rule that grants downloads is
+//   { apiGroups: [ringtap.dev], resources: [packetcaptures/download], verbs: [get] }
+// (the aggregated ClusterRoles ringtap-view/ringtap-edit carry it). Users reach agents through
+// the API server's pod proxy, which strips the Authorization header after authenticating the
+// user for the proxy itself; the plugin therefore sends the user's own bearer token again in
+// X-Ringtap-Token, and the agent checks it here. A direct caller may use Authorization: Bearer.
+//
+//   GET /v1/captures/{ns}/{name}/files              this node's files of the capture (JSON)
+//   GET /v1/captures/{ns}/{name}/files/{file}       one file; Range requests answered with 206
+//   GET /v1/captures/{ns}/{name}/stream             the live pcapng stream (SHB, IDBs, packets)
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { HttpMethod } from '@kubernetes/client-node';
+import type { KubeClient } from '../../operator/src/runtime/kube.js';
+import type { Logger } from '../../operator/src/runtime/log.js';
+import { captureDir, listCaptureFiles } from './files.js';
+
+export interface StreamSource {
+  /** A live pcapng stream of the capture running on this node, or undefined if none runs. */
+  openStream(namespace: string, name: string): Readable | undefined;
+}
+
+interface UserInfo { username: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> }
+
+const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+const FILE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?-\d{6,}\.(pcapng|pcap)$/;
+
+export class DownloadServer {
+  private server?: Server;
+  private tokenCache = new Map<string, { user: UserInfo; at: number }>();
+
+  constructor(
+    private client: KubeClient,
+    private node: string,
+    private dataDir: string,
+    private streams: StreamSource,
+    private log: Logger,
+  ) {}
+
+  async start(addr: string, tls: { cert: Buffer; key: Buffer }): Promise<void> {
+    const i = addr.lastIndexOf(':');
+    const host = addr.slice(0, i) || '0.0.0.0';
+    const port = Number(addr.slice(i + 1));
+    this.server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        this.log.error({ err: String(err), url: req.url }, 'request failed');
+        if (!res.headersSent) this.reply(res, 500, 'internal error');
+        else res.destroy();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    this.log.info({ addr }, 'download server listening');
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private reply(res: ServerResponse, code: number, message: string): void {
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ message }));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://agent');
+    const m = /^\/v1\/captures\/([^/]+)\/([^/]+)\/(files|stream)(?:\/([^/]+))?$/.exec(url.pathname);
+    if (req.method !== 'GET' || !m) return this.reply(res, 404, 'not found: GET /v1/captures/{namespace}/{name}/files[/{file}] or /stream');
+    const [, ns, name, what, file] = m as unknown as [string, string, string, string, string | undefined];
+    if (!NAME.test(ns) || !NAME.test(name) || (file !== undefined && !FILE.test(file)) || (what === 'stream' && file)) {
+      return this.reply(res, 400, 'bad path: namespace, name and file must be the names ringtap gives them');
+    }
+
+    const token = (req.headers['x-ringtap-token'] as string | undefined)?.replace(/^Bearer\s+/i, '')
+      ?? /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (!token) return this.reply(res, 401, 'no credentials: send your bearer token in X-Ringtap-Token (the API server proxy drops Authorization)');
+    const user = await this.authenticate(token);
+    if (!user) return this.reply(res, 401, 'the token is not valid (TokenReview said unauthenticated)');
+    const allowed = await this.authorize(user, ns, name);
+    if (!allowed.ok) {
+      this.log.info({ user: user.username, namespace: ns, name, reason: allowed.reason }, 'download refused');
+      return this.reply(res, 403, `user "${user.username}" cannot get packetcaptures/download of ${ns}/${name}${allowed.reason ? `: ${allowed.reason}` : ''}`);
+    }
+
+    const dir = captureDir(this.dataDir, ns, name, this.node);
+    if (what === 'stream') {
+      const s = this.streams.openStream(ns, name);
+      if (!s) return this.reply(res, existsSync(dir) ? 410 : 404, existsSync(dir) ? `capture ${ns}/${name} is not running on node ${this.node}; fetch its files instead` : `no capture ${ns}/${name} on node ${this.node}`);
+      res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'cache-control': 'no-store' });
+      s.pipe(res);
+      req.on('close', () => s.destroy());
+      return;
+    }
+    if (!existsSync(dir)) return this.reply(res, 404, `no capture ${ns}/${name} on node ${this.node}`);
+    const files = listCaptureFiles(dir, name);
+    if (!file) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ node: this.node, files: files.map((f) => ({ name: f.name, size: f.size, mtime: new Date(f.mtimeMs).toISOString() })) }));
+      return;
+    }
+    const f = files.find((x) => x.name === file);
+    if (!f) return this.reply(res, 404, `no file ${file} of ${ns}/${name} on node ${this.node}`);
+    this.sendFile(req, res, join(dir, file));
+  }
+
+  private sendFile(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const size = statSync(path).size;
+    const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+    const headers = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
+    if (req.headers.range && !range) {
+      res.writeHead(416, { 'content-range': `bytes */${size}` });
+      res.end();
+      return;
+    }
+    if (range && (range[1] || range[2])) {
+      let start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
+      let end = range[1] && range[2] ? Number(range[2]) : size - 1;
+      end = Math.min(end, size - 1);
+      if (start > end || start >= size) {
+        res.writeHead(416, { 'content-range': `bytes */${size}` });
+        res.end();
+        return;
+      }
+      start = Math.max(0, start);
+      res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
+      createReadStream(path, { start, end }).pipe(res);
+      return;
+    }
+    res.writeHead(200, { ...headers, 'content-length': size });
+    createReadStream(path).pipe(res);
+  }
+
+  private async authenticate(token: string): Promise<UserInfo | undefined> {
+    const key = createHash('sha256').update(token).digest('hex');
+    const hit = this.tokenCache.get(key);
+    if (hit && Date.now() - hit.at < 10_000) return hit.user;
+    const r = await this.client.request<{ status?: { authenticated?: boolean; user?: UserInfo } }>(HttpMethod.POST, '/apis/authentication.k8s.io/v1/tokenreviews', {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+    });
+    if (!r.status?.authenticated || !r.status.user) return undefined;
+    if (this.tokenCache.size > 1000) this.tokenCache.clear();
+    this.tokenCache.set(key, { user: r.status.user, at: Date.now() });
+    return r.status.user;
+  }
+
+  private async authorize(user: UserInfo, namespace: string, name: string): Promise<{ ok: boolean; reason?: string }> {
+    const r = await this.client.request<{ status?: { allowed?: boolean; reason?: string } }>(HttpMethod.POST, '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      body: {
+        apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
+        spec: {
+          user: user.username, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups ?? [], ...(user.extra ? { extra: user.extra } : {}),
+          resourceAttributes: { group: 'ringtap.dev', resource: 'packetcaptures', subresource: 'download', verb: 'get', namespace, name },
+        },
+      },
+    });
+    return { ok: r.status?.allowed === true, ...(r.status?.reason ? { reason: r.status.reason } : {}) };
+  }
+}
