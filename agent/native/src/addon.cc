@@ -416,9 +416,9 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
       num(x, "kernelDrops", is.kernelDrops);
       num(x, "freezes", is.freezes);
       num(x, "spillDrops", is.spillDrops);
-      if (is.fanoutGroup) {
+      if (is.fanoutGroup >= 0) {
         Napi::Object f = Napi::Object::New(env);
-        num(f, "group", is.fanoutGroup);
+        f.Set("group", is.fanoutGroup);
         f.Set("mode", is.fanoutMode);
         x.Set("fanout", f);
       }

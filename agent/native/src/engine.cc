@@ -986,7 +986,7 @@ CaptureStats Capture::Stats() {
         s.state = i->done.load() ? i->endState : "active";
       }
       s.fanoutGroup = i->fanoutGroup;
-      if (i->fanoutGroup) s.fanoutMode = FanoutModeName(i->fanout.mode);
+      if (i->fanoutGroup >= 0) s.fanoutMode = FanoutModeName(i->fanout.mode);
       for (auto& m : i->members) s.workerPackets.push_back(m->packets.load());
       s.packets = i->packets.load();
       s.bytes = i->bytes.load();

@@ -86,7 +86,7 @@ struct InterfaceStats {
   uint64_t kernelDrops = 0;
   uint64_t freezes = 0;
   uint64_t spillDrops = 0;
-  uint32_t fanoutGroup = 0;             // kernel fanout group id; 0 = one worker, no group
+  int fanoutGroup = -1;                 // kernel fanout group id; -1 = one worker, no group
   std::string fanoutMode;               // hash | cpu | lb (with fanoutGroup)
   std::vector<uint64_t> workerPackets;  // packets seen per worker ring
 };
@@ -127,7 +127,7 @@ struct Interface {
   int id = -1;
   InterfaceSpec spec;
   FanoutConfig fanout;
-  uint32_t fanoutGroup = 0;
+  int fanoutGroup = -1;
   std::vector<std::unique_ptr<Member>> members;
   std::atomic<bool> stop{false};
   std::atomic<bool> graceful{true};  // drain retired blocks (and wait one retire timeout) before exit

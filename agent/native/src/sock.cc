@@ -249,14 +249,14 @@ int FanoutType(FanoutMode m) {
 
 RxSocket OpenRxSocket(const std::string& ifname, const std::string& nsPath, const RingConfig& ring,
                       const std::string& filter, int snaplen, TimestampSource ts) {
-  uint32_t group = 0;
+  int group = -1;
   auto socks = OpenRxGroup(ifname, nsPath, ring, filter, snaplen, ts, FanoutConfig{}, group);
   return socks.front();
 }
 
 std::vector<RxSocket> OpenRxGroup(const std::string& ifname, const std::string& nsPath, const RingConfig& ring,
                                   const std::string& filter, int snaplen, TimestampSource ts,
-                                  const FanoutConfig& fanout, uint32_t& groupId) {
+                                  const FanoutConfig& fanout, int& groupId) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ) {
     throw RtError(kErrInvalidArg, "invalid interface name '" + ifname + "'");
   }
@@ -266,7 +266,7 @@ std::vector<RxSocket> OpenRxGroup(const std::string& ifname, const std::string& 
   CheckRing(ring, snaplen);
   // Compiled for Ethernet: OpenRxHere refuses every other link type before attaching it.
   const BpfProgram prog = CompileFilter(filter, kLinkTypeEthernet, snaplen);
-  groupId = 0;
+  groupId = -1;
 
   return RunInNetns(nsPath, [&]() -> std::vector<RxSocket> {
     const std::string where = Where(ifname, nsPath);
@@ -302,7 +302,7 @@ std::vector<RxSocket> OpenRxGroup(const std::string& ifname, const std::string& 
         }
       }
       for (auto& s : out) AttachFilter(s.fd, prog.insns, where);
-      groupId = id;
+      groupId = static_cast<int>(id);
       return out;
     } catch (...) {
       for (auto& s : out) CloseRxSocket(s);

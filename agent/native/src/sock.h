@@ -100,10 +100,10 @@ RxSocket OpenRxSocket(const std::string& ifname, const std::string& nsPath, cons
 // unused in that namespace; DEFRAG with hash); only when every member is in the group is the
 // real filter swapped in on each. So no unfiltered packet reaches a ring, and no packet is
 // delivered twice (a bound socket outside the group would see what the group also sees).
-// `groupId` receives the kernel-chosen group id (0 without fanout).
+// `groupId` receives the kernel-chosen group id (0..65535; -1 without fanout).
 std::vector<RxSocket> OpenRxGroup(const std::string& ifname, const std::string& nsPath, const RingConfig& ring,
                                   const std::string& filter, int snaplen, TimestampSource ts,
-                                  const FanoutConfig& fanout, uint32_t& groupId);
+                                  const FanoutConfig& fanout, int& groupId);
 
 void CloseRxSocket(RxSocket& s);
 

@@ -1,13 +1,14 @@
 // Benchmark capturer: one ringtap capture writing pcapng into a directory until SIGINT/SIGTERM.
-// Usage: node ringtap-capture.mjs IFACE DIR   (run inside the capture namespace)
+// Usage: node ringtap-capture.mjs IFACE DIR [FANOUT_WORKERS [hash|cpu|lb]]   (run inside the
+// capture namespace). With FANOUT_WORKERS > 1, that many rings in one PACKET_FANOUT group.
 // Prints "ready" once the ring is bound, and one summary line after stopping:
 //   ringtap: seen=N written=N kdrops=N spill=N files=N
 import { createRequire } from 'node:module';
 
 const native = createRequire(import.meta.url)('../../../agent/native/index.cjs');
-const [iface, dir] = process.argv.slice(2);
+const [iface, dir, workers = '1', mode = 'hash'] = process.argv.slice(2);
 if (!iface || !dir) {
-  console.error('usage: ringtap-capture.mjs IFACE DIR');
+  console.error('usage: ringtap-capture.mjs IFACE DIR [FANOUT_WORKERS [hash|cpu|lb]]');
   process.exit(2);
 }
 const cap = new native.Capture(
@@ -17,6 +18,7 @@ const cap = new native.Capture(
     // the spill buffer absorbs write() stalls so the ring never waits for the disk.
     ring: { blockSize: 4 << 20, blockCount: 64, retireTimeoutMs: 60 },
     spillBytes: 512 * 1024 * 1024,
+    fanout: { workers: Number(workers), mode },
     output: { directory: dir, prefix: 'bench' },
   },
   (e) => {

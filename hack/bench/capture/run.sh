@@ -13,7 +13,10 @@
 #   ratio ringtap/tcpdump zero-loss rate: 64B=X 1514B=Y
 #
 # Env: DUR (s per run, default 3), GEN (ringtap|trafgen, default ringtap), WORK (scratch dir
-# on the filesystem under test, default /tmp), RATES64 / RATES1514 (space-separated pps).
+# on the filesystem under test, default /tmp), RATES64 / RATES1514 (space-separated pps),
+# SIZES (default "64 1514"), TOOLS (default "ringtap tcpdump netsniff"; add "ringtap-fanout"
+# for ringtap with PACKET_FANOUT: FANOUT workers in FANOUT_MODE, default 2 / hash, pinned to
+# FANOUT_CPUS, default the capturer's CPU 1 like every other tool).
 set -euo pipefail
 cd "$(dirname "$0")"
 HERE=$PWD
@@ -26,6 +29,9 @@ RATES64=${RATES64:-"100000 200000 300000 400000 500000 600000"}
 RATES1514=${RATES1514:-"25000 50000 75000 100000 150000 200000 250000 300000 350000"}
 SIZES=${SIZES:-"64 1514"}
 TOOLS=${TOOLS:-"ringtap tcpdump netsniff"}
+FANOUT=${FANOUT:-2}
+FANOUT_MODE=${FANOUT_MODE:-hash}
+FANOUT_CPUS=${FANOUT_CPUS:-1}
 NSG=rtbg$$
 NSC=rtbc$$
 IFG=rtbg$$
@@ -133,6 +139,8 @@ measure() {
   rm -rf "$out"; mkdir -p "$out"; : >"$log"
   case $tool in
     ringtap) ip netns exec "$NSC" taskset -c 1 "$NODE" "$HERE/ringtap-capture.mjs" "$IFC" "$out" >"$log" 2>&1 & ;;
+    ringtap-fanout)
+      ip netns exec "$NSC" taskset -c "$FANOUT_CPUS" "$NODE" "$HERE/ringtap-capture.mjs" "$IFC" "$out" "$FANOUT" "$FANOUT_MODE" >"$log" 2>&1 & ;;
     tcpdump) ip netns exec "$NSC" taskset -c 1 tcpdump -i "$IFC" -w "$out/x.pcap" -B 65536 -s 0 -n >"$log" 2>&1 & ;;
     netsniff) ip netns exec "$NSC" taskset -c 1 netsniff-ng --in "$IFC" --out "$out/x.pcap" --silent -A -Q -S 256MiB >"$log" 2>&1 & ;;
   esac
@@ -153,7 +161,7 @@ measure() {
   wait "$pid" 2>/dev/null || true
   tr -d '\r' <"$log" >"$log.txt"
   case $tool in
-    ringtap) n=$(sed -n 's/.*written=\([0-9]*\).*/\1/p' "$log.txt") ;;
+    ringtap | ringtap-fanout) n=$(sed -n 's/.*written=\([0-9]*\).*/\1/p' "$log.txt") ;;
     tcpdump) n=$(awk '/packets captured/{print $1}' "$log.txt") ;;
     netsniff) n=$(awk '/packets passed filter/{print $1}' "$log.txt") ;;
   esac
@@ -172,7 +180,7 @@ rm -f "$WORK/dd.bin"
 # --- generator limits ----------------------------------------------------------------------
 declare -A GENMAX
 for g in trafgen ringtap; do
-  for s in 64 1514; do
+  for s in $SIZES; do
     log "generator limit: $g ${s}B"
     GENMAX[$g/$s]=$(generator_max "$g" "$s")
   done
@@ -203,20 +211,25 @@ done
 
 # --- report --------------------------------------------------------------------------------
 echo "filesystem sequential write: $FSBW"
-echo "generator limit (pps, no capturer): trafgen 64B=${GENMAX[trafgen/64]} 1514B=${GENMAX[trafgen/1514]}; ringtap TX_RING 64B=${GENMAX[ringtap/64]} 1514B=${GENMAX[ringtap/1514]} (ladder generator: $GEN)"
+echo "generator limit (pps, no capturer): trafgen 64B=${GENMAX[trafgen/64]:-n/a} 1514B=${GENMAX[trafgen/1514]:-n/a}; ringtap TX_RING 64B=${GENMAX[ringtap/64]:-n/a} 1514B=${GENMAX[ringtap/1514]:-n/a} (ladder generator: $GEN)"
+case " $TOOLS " in *" ringtap-fanout "*) echo "ringtap-fanout: $FANOUT workers, mode $FANOUT_MODE, CPUs $FANOUT_CPUS" ;; esac
 echo
-printf '%-5s %-9s %8s %11s %10s %8s %14s\n' size tool rate offered_pps captured loss_% cpu_s/Mpkt
+printf '%-5s %-14s %8s %11s %10s %8s %14s\n' size tool rate offered_pps captured loss_% cpu_s/Mpkt
 for r in "${RESULTS[@]}"; do
   read -r s tool rate offered captured loss cpu <<<"$r"
-  printf '%-5s %-9s %8s %11s %10s %8s %14s\n' "$s" "$tool" "$rate" "$offered" "$captured" "$loss" "$cpu"
+  printf '%-5s %-14s %8s %11s %10s %8s %14s\n' "$s" "$tool" "$rate" "$offered" "$captured" "$loss" "$cpu"
 done
 echo
-printf '%-5s %-9s %22s %26s\n' size tool zero_loss_rate_pps "cpu_s/Mpkt@common_rate"
+printf '%-5s %-14s %22s %26s\n' size tool zero_loss_rate_pps "cpu_s/Mpkt@common_rate"
 for s in $SIZES; do
   c=$COMMON64; [ "$s" = 1514 ] && c=$COMMON1514
   for tool in $TOOLS; do
-    printf '%-5s %-9s %22s %26s\n' "$s" "$tool" "${BEST[$tool/$s]:-n/a}" "${CPU[$tool/$s]:-n/a}@${c}"
+    printf '%-5s %-14s %22s %26s\n' "$s" "$tool" "${BEST[$tool/$s]:-n/a}" "${CPU[$tool/$s]:-n/a}@${c}"
   done
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+case " $TOOLS " in
+  *" ringtap-fanout "*)
+    echo "ratio ringtap-fanout/tcpdump zero-loss rate: 64B=$(ratio "${BEST[ringtap-fanout/64]:-0}" "${BEST[tcpdump/64]:-0}") 1514B=$(ratio "${BEST[ringtap-fanout/1514]:-0}" "${BEST[tcpdump/1514]:-0}")" ;;
+esac
 echo "ratio ringtap/tcpdump zero-loss rate: 64B=$(ratio "${BEST[ringtap/64]:-0}" "${BEST[tcpdump/64]:-0}") 1514B=$(ratio "${BEST[ringtap/1514]:-0}" "${BEST[tcpdump/1514]:-0}")"
