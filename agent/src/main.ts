@@ -14,6 +14,7 @@ import { newLogger } from '../../operator/src/runtime/log.js';
 import { CAPABILITY_ANNOTATION, capabilityLabels, probeCapabilities } from './capabilities.js';
 import { AfPacketDriver } from './drivers/afpacket.js';
 import { DriverRegistry } from './drivers/driver.js';
+import { LinkMonitor } from './native.js';
 import { DownloadServer } from './server.js';
 import { TaskRunner } from './tasks.js';
 import { serverTls } from './tls.js';
@@ -47,6 +48,15 @@ const registry = new DriverRegistry(log);
 await registry.register(new AfPacketDriver(), caps);
 
 const runner = new TaskRunner(client, registry, node, dataDir, log);
+
+// Link state of the node's own namespace, from rtnetlink: drivers hear of interfaces that
+// appear, vanish, change state, MTU or name at once (pods' interfaces are followed through
+// their NodeTasks and the engine's own interface-gone events).
+const links = new LinkMonitor({}, (e) => registry.link({
+  type: e.type, netns: '', ifindex: e.ifindex, name: e.name, mtu: e.mtu,
+  ...(e.previousName ? { previousName: e.previousName } : {}),
+}));
+links.on('error', (err) => log.error({ err: err.message, code: err.code }, 'link monitor stopped; interfaces are still re-checked every 2 s'));
 let ready = false;
 await startHealthServer(process.env.RINGTAP_METRICS_ADDR ?? '127.0.0.1:9090', { healthy: () => true, ready: () => ready });
 await runner.start();
@@ -71,6 +81,7 @@ async function shutdown(): Promise<void> {
   ready = false;
   log.info('shutting down: stopping tasks, files stay for the next agent');
   await Promise.race([Promise.all([runner.stop(), server.close()]), new Promise((r) => setTimeout(r, 10_000))]);
+  links.close();
   await registry.removeAll();
   process.exit(0);
 }

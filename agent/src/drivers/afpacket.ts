@@ -10,7 +10,7 @@ import type { NodeCapabilities } from '../capabilities.js';
 import { captureDir, listCaptureFiles, nextSequence, removeCaptureDir, retentionVictims } from '../files.js';
 import { RingCapture, repairCaptureFile, type CaptureEvent, type InterfaceSpec, type StopReason } from '../native.js';
 import { findHostVeth, podInterfaces, resolvePodNetns } from '../podnetns.js';
-import type { Driver, DriverTask, TaskContext } from './driver.js';
+import type { Driver, DriverTask, LinkEvent, TaskContext } from './driver.js';
 
 const RESOLVE_INTERVAL_MS = 2_000;
 const STATS_INTERVAL_MS = 1_000;
@@ -24,12 +24,19 @@ export class AfPacketDriver implements Driver {
 
   async remove(): Promise<void> {}
 
+  private tasks = new Set<PacketCaptureTask>();
+
+  onLink(ev: LinkEvent): void {
+    for (const t of this.tasks) t.onLink(ev);
+  }
+
   handles(spec: NodeTaskSpec): boolean {
     return spec.packetCapture !== undefined;
   }
 
   async start(spec: NodeTaskSpec, ctx: TaskContext): Promise<DriverTask> {
-    const t = new PacketCaptureTask(spec, ctx);
+    const t = new PacketCaptureTask(spec, ctx, () => this.tasks.delete(t));
+    this.tasks.add(t);
     await t.start();
     return t;
   }
@@ -58,7 +65,7 @@ class PacketCaptureTask implements DriverTask {
   private diskFull?: string;
   private startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-  constructor(private spec: NodeTaskSpec, private ctx: TaskContext) {
+  constructor(private spec: NodeTaskSpec, private ctx: TaskContext, private onStopped: () => void = () => undefined) {
     this.work = spec.packetCapture!;
     const p = spec.parent;
     this.dir = captureDir(ctx.dataDir, p.namespace ?? '_cluster', p.name, ctx.node);
@@ -129,6 +136,12 @@ class PacketCaptureTask implements DriverTask {
     this.statsTimer = setInterval(() => this.report(), STATS_INTERVAL_MS);
   }
 
+  /** A node interface we want came (back) or came up: attach it now rather than at the next poll. */
+  onLink(ev: LinkEvent): void {
+    if (ev.netns !== '' || this.finished) return;
+    if ((ev.type === 'add' || ev.type === 'up' || ev.type === 'rename') && this.work.interfaces?.includes(ev.name)) void this.resolveTargets();
+  }
+
   openStream(): Readable | undefined {
     if (!this.capture || this.finished) return undefined;
     return this.capture.openStream({ maxBytes: 32 << 20 });
@@ -147,8 +160,15 @@ class PacketCaptureTask implements DriverTask {
     return t;
   }
 
-  /** Attaches wanted targets that are not attached yet; detaches those no longer wanted. */
-  private async resolveTargets(): Promise<void> {
+  private resolving: Promise<void> = Promise.resolve();
+
+  /** Attaches wanted targets that are not attached yet; detaches those no longer wanted. One pass at a time. */
+  private resolveTargets(): Promise<void> {
+    this.resolving = this.resolving.then(() => this.resolveOnce(), () => this.resolveOnce());
+    return this.resolving;
+  }
+
+  private async resolveOnce(): Promise<void> {
     const cap = this.capture;
     if (!cap || this.finished) return;
     const wanted = this.wanted();
@@ -279,6 +299,7 @@ class PacketCaptureTask implements DriverTask {
   }
 
   async stop(opts: { cleanup: boolean }): Promise<void> {
+    this.onStopped();
     clearInterval(this.resolveTimer);
     clearInterval(this.statsTimer);
     if (this.capture) {
