@@ -28,26 +28,27 @@ echo
 echo "Node capabilities the agents found:"
 hack/cluster kubectl get nodes -L ringtap.dev/tpacket-v3,ringtap.dev/af-xdp,ringtap.dev/tc-mirror,ringtap.dev/ppp-kernel-bridge
 
+# A user of the demo namespace who may create captures and download them (ringtap-edit and
+# ringtap-view), with a token kubeconfig: downloads are authorized for the user's own token.
+hack/cluster kubectl create serviceaccount analyst -n demo >/dev/null
+hack/cluster kubectl create rolebinding analyst-edit -n demo --clusterrole=ringtap-edit --serviceaccount=demo:analyst >/dev/null
+hack/cluster kubectl create rolebinding analyst-view -n demo --clusterrole=ringtap-view --serviceaccount=demo:analyst >/dev/null
+eval "$(hack/cluster env)"
+USER_KUBECONFIG=$RINGTAP_RUN_DIR/analyst.kubeconfig
+kubectl config view --raw --minify > "$USER_KUBECONFIG"
+kubectl --kubeconfig "$USER_KUBECONFIG" config set-credentials analyst --token="$(kubectl create token analyst -n demo --duration=24h)" >/dev/null
+kubectl --kubeconfig "$USER_KUBECONFIG" config set-context --current --user=analyst --namespace=demo >/dev/null
+chmod 600 "$USER_KUBECONFIG"
+
 # Capture the app's ICMP echo traffic for 15 seconds, on every node that runs one of its pods.
-hack/cluster kubectl apply -f - <<'YAML'
-apiVersion: ringtap.dev/v1alpha1
-kind: PacketCapture
-metadata:
-  name: web-echo
-  namespace: demo
-spec:
-  targets:
-    pods:
-      selector:
-        matchLabels: { app: web }
-  filter: icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply
-  limits:
-    duration: 15s
-YAML
+echo
+echo "$ kubectl ringtap capture web-echo --selector app=web --filter '...echo...' --duration 15s"
+KUBECONFIG=$USER_KUBECONFIG kubectl ringtap capture web-echo --selector app=web \
+  --filter 'icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply' --duration 15s
 
 # Wait until every agent has attached its pods, then make traffic from the client pod.
 for _ in $(seq 150); do
-  attached=$(hack/cluster kubectl get nodetasks -n demo -o jsonpath='{range .items[*]}{range .status.targets[*]}{.state}{"\n"}{end}{end}' 2>/dev/null | grep -c '^Attached$' || true)
+  attached=$(kubectl get nodetasks -n demo -o jsonpath='{range .items[*]}{range .status.targets[*]}{.state}{"\n"}{end}{end}' 2>/dev/null | grep -c '^Attached$' || true)
   [ "$attached" -ge 3 ] && break
   sleep 0.2
 done
@@ -59,29 +60,35 @@ for p in web-1 web-2 web-3; do
   ip netns exec "$client_ns" python3 -c "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); [s.sendto(b'x', ('$ip', 9)) for _ in range(20)]"
 done
 echo
-echo "Capturing; the capture ends itself after 15 s..."
-hack/cluster kubectl wait packetcapture/web-echo -n demo --for=jsonpath='{.status.phase}'=Completed --timeout=90s >/dev/null
+echo "$ kubectl ringtap status web-echo --watch     (the capture ends itself after 15 s)"
+KUBECONFIG=$USER_KUBECONFIG kubectl ringtap status web-echo --watch
 echo
-hack/cluster kubectl get ringtap -A
+kubectl get ringtap -A
 echo
-echo "Per-node files (read with tshark), packets per pod interface:"
-for f in $(find "$RINGTAP_RUN_DIR/agent-data" -path '*/demo/web-echo/*' -name '*.pcapng' | sort); do
-  echo "  $f"
-  tshark -r "$f" -T fields -e frame.interface_description 2>/dev/null | sort | uniq -c | sed 's/^/    /'
-done
+echo "$ kubectl ringtap fetch web-echo -o web-echo.pcapng"
+KUBECONFIG=$USER_KUBECONFIG kubectl ringtap fetch web-echo -o "$RINGTAP_RUN_DIR/web-echo.pcapng"
+echo
+echo "The merged file, read with tshark: packets per node/pod/interface"
+tshark -r "$RINGTAP_RUN_DIR/web-echo.pcapng" -T fields -e frame.interface_description 2>/dev/null | sort | uniq -c | sed 's/^/  /'
+echo "and the first packets, in time order across both nodes:"
+tshark -r "$RINGTAP_RUN_DIR/web-echo.pcapng" -c 6 2>/dev/null | sed 's/^/  /'
 cat <<TXT
 
 The PacketCapture web-echo ran on both nodes: the operator placed one NodeTask per node, each
 agent captured its pods' eth0 inside their network namespaces through TPACKET_V3 rings, kept
-only the packets the filter matched (the UDP noise is not in the files), stopped after 15 s and
-reported its counts into the capture's status (kubectl get ringtap above).
+only what the filter matched (the UDP noise is not there), stopped after 15 s and reported its
+counts; kubectl ringtap fetch downloaded every node's files through the API server (as the
+analyst, whose token the agents checked) and merged them into one file in time order:
+  $RINGTAP_RUN_DIR/web-echo.pcapng
 
-Use the cluster with:
+Try more:
 
-  eval "\$(hack/cluster env)"      # KUBECONFIG and the matching kubectl on PATH
-  kubectl get ringtap -A           # every ringtap resource with its printer columns
-  kubectl describe packetcapture web-echo -n demo
-  kubectl explain packetcapture.spec.limits
-  hack/cluster status              # processes, nodes and pods of this run (logs in $RINGTAP_RUN_DIR/logs)
-  hack/cluster down                # stop everything and remove all state
+  eval "\$(hack/cluster env)"                       # KUBECONFIG, kubectl and kubectl-ringtap on PATH
+  export KUBECONFIG=$USER_KUBECONFIG   # the analyst
+  kubectl ringtap capture live --selector app=web --duration 2m
+  kubectl ringtap stream live | tshark -r -         # live, merged across nodes; in another shell, traffic:
+  ip netns exec $client_ns ping 10.$((128 + $(grep '^CLUSTER_INDEX=' "$RINGTAP_RUN_DIR/cluster.env" | cut -d= -f2))).1.2
+  kubectl get ringtap -A; kubectl explain packetcapture.spec.limits
+  hack/cluster status                               # processes, nodes and pods (logs in $RINGTAP_RUN_DIR/logs)
+  hack/cluster down                                 # stop everything and remove all state
 TXT
