@@ -22,6 +22,7 @@ import type { Readable } from 'node:stream';
 import { HttpMethod } from '@kubernetes/client-node';
 import type { KubeClient } from '../../operator/src/runtime/kube.js';
 import type { Logger } from '../../operator/src/runtime/log.js';
+import { PcapngWriter, readCapture } from '../../cli/src/pcapng.js';
 import { captureDir, listCaptureFiles } from './files.js';
 
 export interface StreamSource {
@@ -95,11 +96,18 @@ export class DownloadServer {
 
     const dir = captureDir(this.dataDir, ns, name, this.node);
     if (what === 'stream') {
+      const from = url.searchParams.get('from') ?? 'now';
+      if (from !== 'now' && from !== 'start') return this.reply(res, 400, `from must be "now" or "start", not "${from}"`);
       const s = this.streams.openStream(ns, name);
       if (!s) return this.reply(res, existsSync(dir) ? 410 : 404, existsSync(dir) ? `capture ${ns}/${name} is not running on node ${this.node}; fetch its files instead` : `no capture ${ns}/${name} on node ${this.node}`);
       res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'cache-control': 'no-store' });
-      s.pipe(res);
       req.on('close', () => s.destroy());
+      if (from === 'now') {
+        s.pipe(res);
+        return;
+      }
+      // The live stream was opened first, so nothing falls between the files and it.
+      await replayThenLive(listCaptureFiles(dir, name).map((f) => join(dir, f.name)), s, res);
       return;
     }
     if (!existsSync(dir)) return this.reply(res, 404, `no capture ${ns}/${name} on node ${this.node}`);
@@ -165,5 +173,48 @@ export class DownloadServer {
       },
     });
     return { ok: r.status?.allowed === true, ...(r.status?.reason ? { reason: r.status.reason } : {}) };
+  }
+}
+
+/**
+ * One pcapng section: every packet of the files so far, then the live stream. A packet can be
+ * in both (written to a file after the stream opened); per interface, timestamps only grow, so
+ * a live packet no later than the last one the files had for its interface is a repeat.
+ */
+async function replayThenLive(files: string[], live: Readable, out: ServerResponse): Promise<void> {
+  const w = new PcapngWriter(out);
+  const outId = new Map<string, number>();
+  const lastTs = new Map<number, bigint>();
+  const parts: { live: boolean; input: AsyncIterable<Uint8Array> }[] = [
+    ...files.map((f) => ({ live: false, input: createReadStream(f) as AsyncIterable<Uint8Array> })),
+    { live: true, input: live as AsyncIterable<Uint8Array> },
+  ];
+  try {
+    for (const [i, part] of parts.entries()) {
+      const ids = new Map<string, number>();
+      for await (const ev of readCapture(part.input)) {
+        if (ev.type === 'interface') {
+          const key = `${ev.iface.name ?? ''}\0${ev.iface.description ?? ''}`;
+          let id = outId.get(key);
+          if (id === undefined) {
+            id = w.addInterface({ linkType: ev.iface.linkType, snapLen: ev.iface.snapLen, ...(ev.iface.name ? { name: ev.iface.name } : {}), ...(ev.iface.description ? { description: ev.iface.description } : {}) });
+            outId.set(key, id);
+          }
+          ids.set(ev.iface.key, id);
+          continue;
+        }
+        const p = ev.packet;
+        const id = ids.get(p.interfaceKey);
+        if (id === undefined) continue;
+        const seen = lastTs.get(id);
+        if (part.live && seen !== undefined && p.tsNs <= seen) continue;
+        if (!part.live && (seen === undefined || p.tsNs > seen)) lastTs.set(id, p.tsNs);
+        await w.writePacket(id, p.tsNs, p.origLen, p.data, p.flags);
+      }
+      void i;
+    }
+    await w.end();
+  } catch {
+    out.destroy(); // the client went away, or a file could not be read: end the stream
   }
 }

@@ -43,8 +43,8 @@ export function captureFilesPath(namespace: string, name: string, file?: string)
   return file === undefined ? base : `${base}/${encodeURIComponent(file)}`;
 }
 
-export function captureStreamPath(namespace: string, name: string): string {
-  return `/v1/captures/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/stream`;
+export function captureStreamPath(namespace: string, name: string, fromStart = false): string {
+  return `/v1/captures/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/stream${fromStart ? '?from=start' : ''}`;
 }
 
 /**

@@ -25,7 +25,7 @@ export type Command =
   | { command: 'capture'; name: string; selector?: Record<string, string>; pods?: string[]; filter?: string; duration?: string; maxPackets?: number; snapLength?: number }
   | { command: 'status'; name: string; watch: boolean }
   | { command: 'fetch'; name: string; output?: string }
-  | { command: 'stream'; name: string };
+  | { command: 'stream'; name: string; fromStart: boolean };
 
 export type ParsedCli = Command & { global: GlobalFlags };
 
@@ -36,7 +36,8 @@ Usage:
                                [--duration D] [--max-packets N] [--snap-length N]
   kubectl ringtap status NAME [--watch]
   kubectl ringtap fetch NAME [-o FILE|-]
-  kubectl ringtap stream NAME            (a live merged pcapng on stdout)
+  kubectl ringtap stream NAME [--from-start]  (a live merged pcapng on stdout; --from-start replays
+                                          what was captured so far first)
 
 Global flags:
   --kubeconfig PATH         default: $KUBECONFIG, then ~/.kube/config
@@ -55,7 +56,7 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   capture: ['selector', 'pod', 'filter', 'duration', 'max-packets', 'snap-length'],
   status: ['watch'],
   fetch: ['output'],
-  stream: [],
+  stream: ['from-start'],
   help: [],
 };
 
@@ -135,6 +136,7 @@ export function parseCli(argv: string[]): ParsedCli {
         'max-packets': { type: 'string' },
         'snap-length': { type: 'string' },
         watch: { type: 'boolean', short: 'w' },
+        'from-start': { type: 'boolean' },
         output: { type: 'string', short: 'o' },
       },
     }));
@@ -184,6 +186,6 @@ export function parseCli(argv: string[]): ParsedCli {
       return { command: 'fetch', name, ...(output !== undefined ? { output } : {}), global };
     }
     default:
-      return { command: 'stream', name, global };
+      return { command: 'stream', name, fromStart: values['from-start'] === true, global };
   }
 }

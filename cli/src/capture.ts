@@ -232,6 +232,8 @@ export interface StreamOptions extends AgentOptions {
   output?: Writable;
   /** Reorder window in wall time (ms); default 250. */
   holdMs?: number;
+  /** Replay each node's files first, then go live. */
+  fromStart?: boolean;
 }
 
 export interface StreamSummary {
@@ -258,7 +260,7 @@ export async function streamCapture(opts: StreamOptions): Promise<StreamSummary>
   try {
     // Open all streams at once (an agent may answer only with its first bytes), and all before
     // any output, so that an authorization error stops us before tshark sees a header.
-    const opened = await Promise.allSettled(agents.map((a) => proxy.get(agentProxyPath(agentNs, a.pod, captureStreamPath(opts.namespace, opts.name)), { signal: abort.signal })));
+    const opened = await Promise.allSettled(agents.map((a) => proxy.get(agentProxyPath(agentNs, a.pod, captureStreamPath(opts.namespace, opts.name, opts.fromStart)), { signal: abort.signal })));
     for (const [i, a] of agents.entries()) {
       const r = opened[i]!;
       if (r.status === 'fulfilled') {

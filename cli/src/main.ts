@@ -83,7 +83,7 @@ export async function main(argv: string[], io: IO = { stdout: process.stdout, st
         return s.missingNodes.length ? 1 : 0;
       }
       case 'stream': {
-        const s = await streamCapture(agent);
+        const s = await streamCapture({ ...agent, fromStart: cli.fromStart });
         err(`stream ended: ${s.packets} packets from ${s.nodes.filter((n) => n.state === 'streamed').length} node(s)${s.nodes.map((n) => `; ${n.node}: ${n.state === 'streamed' ? `${n.packets} packets` : n.state}`).join('')}`);
         return s.missingNodes.length ? 1 : 0;
       }

@@ -3,7 +3,7 @@
 // without the download permission, and streamed live into tshark.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -133,28 +133,65 @@ describe('kubectl ringtap capture and fetch', () => {
   }, 60_000);
 });
 
+/** Runs `kubectl ringtap stream NAME [args]` into `tshark -r - -w out`, as a user types it. */
+async function streamWhile(name: string, args: string[], out: string, traffic: () => Promise<void>): Promise<string> {
+  const errFile = join(work, `${name}.err`);
+  // A shell pipeline: tshark refuses a socket as its standard input.
+  const child = spawn('bash', ['-c', 'set -o pipefail; "$0" "$1" --kubeconfig "$2" stream "$3" ${5:+"$5"} 2>"$4" | tshark -r - -w "$6" 2>/dev/null',
+    nodeBin, cliMain, kubeconfigs.alice, name, errFile, args[0] ?? '', out], { stdio: 'ignore' });
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+  const stderr = () => { try { return readFileSync(errFile, 'utf8'); } catch { return ''; } };
+  try {
+    // The plugin says when every node's stream is open; traffic after that is all streamed.
+    await waitFor('the stream to open', () => (stderr().includes('streaming ') ? true : undefined), 15_000, 50);
+    await traffic();
+    const code = await Promise.race([exited, new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`stream did not end: ${stderr()}`)), 40_000))]);
+    expect({ code, stderr: stderr() }).toEqual({ code: 0, stderr: expect.stringMatching(/stream ended: /) });
+    return stderr();
+  } finally {
+    if (child.exitCode === null) child.kill();
+  }
+}
+
 describe('kubectl ringtap stream', () => {
   test('delivers packets while traffic flows and ends when the capture completes', async () => {
     const created = await plugin('alice', ['capture', 'live', '--pod', 'web-2', '--filter', ECHO, '--duration', '10s']);
     expect(created.code).toBe(0);
     await attached('live', 1);
     const out = join(work, 'live.pcapng');
-    const errFile = join(work, 'stream.err');
-    // A shell pipeline, as a user types it: tshark refuses a socket as its standard input.
-    const child = spawn('bash', ['-c', 'set -o pipefail; "$0" "$1" --kubeconfig "$2" stream live 2>"$3" | tshark -r - -w "$4" 2>/dev/null',
-      nodeBin, cliMain, kubeconfigs.alice, errFile, out], { stdio: 'ignore' });
-    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
-    const stderr = () => { try { return readFileSync(errFile, 'utf8'); } catch { return ''; } };
-    try {
-      // The plugin says when every node's stream is open; traffic after that is all streamed.
-      await waitFor('the stream to open', () => (stderr().includes('streaming ') ? true : undefined), 15_000, 50);
-      await ping(pods.get('client')!.netns, pods.get('web-2')!.ip, 6);
-      const code = await Promise.race([exited, new Promise<number>((_, rej) => setTimeout(() => rej(new Error(`stream did not end: ${stderr()}`)), 40_000))]);
-      expect({ code, stderr: stderr() }).toEqual({ code: 0, stderr: expect.stringMatching(/stream ended: 12 packets/) });
-    } finally {
-      if (child.exitCode === null) child.kill();
-    }
-    const rows = await fields(out, ['icmp.type']);
-    expect(rows.length).toBe(12);
+    const err = await streamWhile('live', [], out, () => ping(pods.get('client')!.netns, pods.get('web-2')!.ip, 6));
+    expect(err).toMatch(/stream ended: 12 packets/);
+    expect((await fields(out, ['icmp.type'])).length).toBe(12);
   }, 90_000);
+
+  test('--from-start replays what was captured before the stream opened, without repeats', async () => {
+    expect((await plugin('alice', ['capture', 'replay', '--pod', 'web-1', '--filter', ECHO, '--duration', '10s'])).code).toBe(0);
+    await attached('replay', 1);
+    const client = pods.get('client')!, web1 = pods.get('web-1')!;
+    await ping(client.netns, web1.ip, 3);
+    await waitFor('6 packets on file', async () => ((await admin.get<Capture>(PacketCaptureType, ns, 'replay')).status?.totals?.packets === 6) || undefined, 10_000, 100);
+    const out = join(work, 'replay.pcapng');
+    await streamWhile('replay', ['--from-start'], out, () => ping(client.netns, web1.ip, 4));
+    const rows = await fields(out, ['frame.time_epoch', 'icmp.seq', 'icmp.type']);
+    expect(rows.length).toBe(14);
+    expect(new Set(rows.map((r) => r.join('/'))).size).toBe(14);
+  }, 90_000);
+});
+
+describe('the agent download server', () => {
+  test('answers a Range request through the pod proxy with exactly those bytes', async () => {
+    const web = await admin.get<Capture>(PacketCaptureType, ns, 'web');
+    const node = web.status!.nodes![0]!.node;
+    const dir = join(runDir(), 'agent-data', node, ns, 'web', node);
+    const file = readdirSync(dir).find((f) => f.endsWith('.pcapng'))!;
+    const whole = readFileSync(join(dir, file));
+    const token = /token: (\S+)/.exec(readFileSync(kubeconfigs.alice, 'utf8'))![1]!;
+    const env = readClusterEnv();
+    const url = `${env.APISERVER_URL}/api/v1/namespaces/ringtap-system/pods/https:ringtap-agent-${node}:9443/proxy/v1/captures/${ns}/web/files/${file}`;
+    const part = join(work, 'part.bin');
+    const { stdout } = await execFileP('curl', ['-sS', '-o', part, '-w', '%{http_code} %{size_download}', '--cacert', join(runDir(), 'pki/ca.crt'),
+      '-H', `Authorization: Bearer ${token}`, '-H', `X-Ringtap-Token: ${token}`, '-H', 'Range: bytes=28-127', url]);
+    expect(stdout).toBe('206 100');
+    expect(readFileSync(part).equals(whole.subarray(28, 128))).toBe(true);
+  }, 30_000);
 });
