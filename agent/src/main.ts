@@ -14,6 +14,7 @@ import { newLogger } from '../../operator/src/runtime/log.js';
 import { CAPABILITY_ANNOTATION, capabilityLabels, probeCapabilities } from './capabilities.js';
 import { AfPacketDriver } from './drivers/afpacket.js';
 import { DriverRegistry } from './drivers/driver.js';
+import { TcMirrorDriver } from './drivers/tcmirror.js';
 import { LinkMonitor } from './native.js';
 import { DownloadServer } from './server.js';
 import { TaskRunner } from './tasks.js';
@@ -46,6 +47,7 @@ try {
 
 const registry = new DriverRegistry(log);
 await registry.register(new AfPacketDriver(), caps);
+await registry.register(new TcMirrorDriver(), caps);
 
 const runner = new TaskRunner(client, registry, node, dataDir, log);
 

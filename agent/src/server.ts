@@ -22,6 +22,7 @@ import type { Readable } from 'node:stream';
 import { HttpMethod } from '@kubernetes/client-node';
 import type { KubeClient } from '../../operator/src/runtime/kube.js';
 import type { Logger } from '../../operator/src/runtime/log.js';
+import { streamConsumers } from '../../operator/src/runtime/metrics.js';
 import { PcapngWriter, readCapture } from '../../cli/src/pcapng.js';
 import { captureDir, listCaptureFiles } from './files.js';
 
@@ -101,7 +102,11 @@ export class DownloadServer {
       const s = this.streams.openStream(ns, name);
       if (!s) return this.reply(res, existsSync(dir) ? 410 : 404, existsSync(dir) ? `capture ${ns}/${name} is not running on node ${this.node}; fetch its files instead` : `no capture ${ns}/${name} on node ${this.node}`);
       res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'cache-control': 'no-store' });
-      req.on('close', () => s.destroy());
+      streamConsumers.inc();
+      req.on('close', () => {
+        streamConsumers.dec();
+        s.destroy();
+      });
       if (from === 'now') {
         s.pipe(res);
         return;

@@ -93,6 +93,15 @@ describe('a filtered capture of three pods on two nodes', () => {
     expect(total).toBe(30);
     expect(done.status?.totals?.packets).toBe(total);
     expect(done.status?.totals?.drops).toBe(0);
+    // Each agent's /metrics says the same per capture.
+    let fromMetrics = 0;
+    for (const n of nodes) {
+      const text = execFileSync('ip', ['netns', 'exec', n.netns, 'curl', '-sf', 'http://127.0.0.1:9090/metrics'], { encoding: 'utf8' });
+      const m = new RegExp(`^ringtap_capture_packets\\{namespace="${ns}",capture="echo"\\} (\\d+)$`, 'm').exec(text);
+      fromMetrics += Number(m?.[1] ?? NaN);
+      expect(text).toMatch(/^ringtap_stream_consumers 0$/m);
+    }
+    expect(fromMetrics).toBe(total);
   }, 90_000);
 });
 

@@ -11,6 +11,7 @@ import { captureDir, listCaptureFiles, nextSequence, removeCaptureDir, retention
 import { RingCapture, repairCaptureFile, type CaptureEvent, type InterfaceSpec, type StopReason } from '../native.js';
 import { findHostVeth, podInterfaces, resolvePodNetns } from '../podnetns.js';
 import type { Driver, DriverTask, LinkEvent, TaskContext } from './driver.js';
+import { captureBytes, captureDrops, captureFiles, captureFreezes, capturePackets, streamDrops } from '../../../operator/src/runtime/metrics.js';
 
 const RESOLVE_INTERVAL_MS = 2_000;
 const STATS_INTERVAL_MS = 1_000;
@@ -273,6 +274,13 @@ class PacketCaptureTask implements DriverTask {
         ? { name: t.label, state: 'Attached' as const, message: `${who}interfaces=${[...a.ids.keys()].join(',')}` }
         : { name: t.label, state: fail ? 'Failed' as const : 'Detached' as const, ...(fail || who ? { message: `${who}${fail ?? ''}`.slice(0, 512) } : {}) };
     }).slice(0, 256);
+    const labels = { namespace: this.spec.parent.namespace ?? '', capture: this.spec.parent.name };
+    capturePackets.set(labels, this.base.packets + (s?.packetsWritten ?? 0));
+    captureBytes.set(labels, this.base.bytes + (s?.bytes ?? 0));
+    captureDrops.set(labels, this.base.drops + (s?.kernelDrops ?? 0) + (s?.spillDrops ?? 0));
+    captureFreezes.set(labels, this.base.freezes + (s?.freezes ?? 0));
+    captureFiles.set(labels, files.length);
+    streamDrops.set(labels, s?.streamDrops ?? 0);
     this.ctx.reporter.update({
       counters: {
         // Packets written, not seen: a block may carry packets past a limit, which are not kept.
@@ -309,6 +317,10 @@ class PacketCaptureTask implements DriverTask {
       if (!wasFinished && !opts.cleanup) this.report(true);
       this.capture.close();
     }
-    if (opts.cleanup) removeCaptureDir(this.dir);
+    if (opts.cleanup) {
+      removeCaptureDir(this.dir);
+      const labels = { namespace: this.spec.parent.namespace ?? '', capture: this.spec.parent.name };
+      for (const g of [capturePackets, captureBytes, captureDrops, captureFreezes, captureFiles, streamDrops]) g.remove(labels);
+    }
   }
 }

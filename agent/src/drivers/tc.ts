@@ -1,0 +1,207 @@
+// Thin, validated wrappers over iproute2 (`tc -j`, `ip -j`) for the tc mirror driver. Every
+// argument that comes from a NodeTask is checked here before it reaches execFile (never a
+// shell): interface names, addresses, numbers, hex cookies; BPF text goes to tcpdump only
+// after `--`, as one argument, once libpcap accepted it.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+export type Hook = 'ingress' | 'egress';
+export interface BpfInsn { code: number; jt: number; jf: number; k: number }
+
+const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
+const COOKIE_RE = /^[0-9a-f]{2,32}$/;
+
+export class TcError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = 'TcError';
+  }
+}
+
+export function checkIfName(name: string): string {
+  if (!IFNAME_RE.test(name)) throw new TcError('ERR_RINGTAP_BAD_IFNAME', `'${name}' is not a valid interface name`);
+  return name;
+}
+
+function checkInt(n: number, min: number, max: number, what: string): string {
+  if (!Number.isInteger(n) || n < min || n > max) throw new TcError('ERR_RINGTAP_BAD_ARGUMENT', `${what} ${n} is not an integer in ${min}..${max}`);
+  return String(n);
+}
+
+async function run(cmd: 'tc' | 'ip' | 'tcpdump', args: string[]): Promise<string> {
+  try {
+    const { stdout } = await execFileP(cmd, args, { maxBuffer: 64 << 20, timeout: 15_000 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new TcError('ERR_RINGTAP_TC', `${cmd} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
+  }
+}
+
+// ---- classic BPF ------------------------------------------------------------------------------
+
+/** Match everything: `ret #-1` (cls_bpf: match, keep the default class). */
+export const MATCH_ALL: BpfInsn[] = [{ code: 0x06, jt: 0, jf: 0, k: 0xffffffff }];
+
+/** Parses `tcpdump -ddd` output: a count line, then `code jt jf k` per instruction. */
+export function parseDecimalBpf(text: string): BpfInsn[] {
+  const lines = text.trim().split('\n').map((l) => l.trim()).filter(Boolean);
+  const n = Number(lines.shift());
+  const insns = lines.map((l) => {
+    const [code, jt, jf, k] = l.split(/\s+/).map(Number);
+    if ([code, jt, jf, k].some((x) => x === undefined || !Number.isInteger(x))) throw new TcError('ERR_RINGTAP_BAD_FILTER', `unexpected BPF line '${l}'`);
+    return { code: code!, jt: jt!, jf: jf!, k: k! };
+  });
+  if (!Number.isInteger(n) || n !== insns.length) throw new TcError('ERR_RINGTAP_BAD_FILTER', `tcpdump -ddd said ${n} instructions, gave ${insns.length}`);
+  return insns;
+}
+
+const SKF_AD_RANDOM = 0xfffff000 + 56; // SKF_AD_OFF + SKF_AD_RANDOM: a load of prandom_u32()
+
+/**
+ * 1-in-N sampling in front of a program: `ld rand; mod #N; jeq #0, keep, drop`. The kernel
+ * here has neither act_sample nor act_gact (no `random determ/netrand`), but cls_bpf runs
+ * classic BPF with the ancillary random load, so the sample is drawn in the classifier.
+ */
+export function withSampling(prog: BpfInsn[], n: number): BpfInsn[] {
+  if (n <= 1) return prog;
+  return [
+    { code: 0x20, jt: 0, jf: 0, k: SKF_AD_RANDOM }, // BPF_LD|BPF_W|BPF_ABS
+    { code: 0x94, jt: 0, jf: 0, k: n }, // BPF_ALU|BPF_MOD|BPF_K
+    { code: 0x15, jt: 1, jf: 0, k: 0 }, // BPF_JMP|BPF_JEQ|BPF_K: 0 -> skip the drop
+    { code: 0x06, jt: 0, jf: 0, k: 0 }, // ret #0: not sampled
+    ...prog,
+  ];
+}
+
+/** tc's `bytecode` argument: "N,code jt jf k,...". */
+export function bytecodeArg(prog: BpfInsn[]): string {
+  if (prog.length === 0 || prog.length > 4096) throw new TcError('ERR_RINGTAP_BAD_FILTER', `a classic BPF program has 1..4096 instructions, not ${prog.length}`);
+  return `${prog.length},${prog.map((i) => `${i.code} ${i.jt} ${i.jf} ${i.k}`).join(',')}`;
+}
+
+let emptyPcap: string | undefined;
+/** An empty pcap file of link type Ethernet: tcpdump compiles against it without opening a device. */
+function emptyEthernetPcap(): string {
+  if (emptyPcap) return emptyPcap;
+  const hdr = Buffer.alloc(24);
+  hdr.writeUInt32LE(0xa1b2c3d4, 0);
+  hdr.writeUInt16LE(2, 4);
+  hdr.writeUInt16LE(4, 6);
+  hdr.writeUInt32LE(262144, 16);
+  hdr.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
+  const p = join(mkdtempSync(join(tmpdir(), 'ringtap-bpf-')), 'empty.pcap');
+  writeFileSync(p, hdr);
+  return (emptyPcap = p);
+}
+
+/** Compiles BPF text with libpcap (through tcpdump -ddd) to classic BPF instructions. */
+export async function compileBpf(text: string): Promise<BpfInsn[]> {
+  if (text.trim() === '') return MATCH_ALL;
+  if (text.length > 16384 || text.includes('\0')) throw new TcError('ERR_RINGTAP_BAD_FILTER', 'filter too long or contains NUL');
+  return parseDecimalBpf(await run('tcpdump', ['-ddd', '-s', '262144', '-r', emptyEthernetPcap(), '--', text]));
+}
+
+// ---- tc -----------------------------------------------------------------------------------------
+
+export interface MirredAction { cookie?: string; toDev?: string; mirror: string; packets: number; bytes: number; drops: number }
+export interface TcFilter { pref: number; handle: string; kind: string; insns?: BpfInsn[]; actions: MirredAction[] }
+
+interface RawFilter {
+  pref: number;
+  kind: string;
+  options?: { handle?: string; bytecode?: { insns?: BpfInsn[] }; actions?: { kind: string; cookie?: string; to_dev?: string; mirred_action?: string; stats?: { packets?: number; bytes?: number; drops?: number } }[] };
+}
+
+/** The filters on one hook of a device, with their actions' cookies and statistics. */
+export async function listFilters(dev: string, hook: Hook): Promise<TcFilter[]> {
+  let out: string;
+  try {
+    out = await run('tc', ['-s', '-j', 'filter', 'show', 'dev', checkIfName(dev), hook]);
+  } catch {
+    return []; // no clsact qdisc, or the device went away
+  }
+  const raw = (out.trim() ? JSON.parse(out) : []) as RawFilter[];
+  // tc prints one head line per (pref, protocol) without options; the filters carry a handle.
+  return raw.filter((f) => f.options?.handle).map((f) => ({
+    pref: f.pref, kind: f.kind, handle: f.options!.handle!,
+    ...(f.options?.bytecode?.insns ? { insns: f.options.bytecode.insns } : {}),
+    actions: (f.options?.actions ?? []).map((a) => ({
+      ...(a.cookie ? { cookie: a.cookie } : {}), ...(a.to_dev ? { toDev: a.to_dev } : {}), mirror: `${a.kind}:${a.mirred_action ?? ''}`,
+      packets: a.stats?.packets ?? 0, bytes: a.stats?.bytes ?? 0, drops: a.stats?.drops ?? 0,
+    })),
+  }));
+}
+
+export async function ensureClsact(dev: string): Promise<void> {
+  const out = await run('tc', ['-j', 'qdisc', 'show', 'dev', checkIfName(dev)]);
+  const qdiscs = JSON.parse(out || '[]') as { kind: string }[];
+  if (qdiscs.some((q) => q.kind === 'clsact')) return;
+  await run('tc', ['qdisc', 'add', 'dev', dev, 'clsact']);
+}
+
+/** Removes the clsact qdisc only when no filter of anybody's is left on it. */
+export async function removeClsactIfEmpty(dev: string): Promise<boolean> {
+  const left = [...(await listFilters(dev, 'ingress')), ...(await listFilters(dev, 'egress'))];
+  if (left.length > 0) return false;
+  const qdiscs = JSON.parse((await run('tc', ['-j', 'qdisc', 'show', 'dev', checkIfName(dev)]).catch(() => '[]')) || '[]') as { kind: string }[];
+  if (!qdiscs.some((q) => q.kind === 'clsact')) return false;
+  await run('tc', ['qdisc', 'del', 'dev', dev, 'clsact']).catch(() => undefined);
+  return true;
+}
+
+export interface MirrorFilter { dev: string; hook: Hook; prio: number; prog: BpfInsn[]; dest: string; redirect?: boolean; cookie: string }
+
+export async function addMirrorFilter(f: MirrorFilter): Promise<void> {
+  if (!COOKIE_RE.test(f.cookie)) throw new TcError('ERR_RINGTAP_BAD_ARGUMENT', `bad cookie ${f.cookie}`);
+  await run('tc', [
+    'filter', 'add', 'dev', checkIfName(f.dev), f.hook, 'prio', checkInt(f.prio, 1, 0xffff, 'prio'), 'protocol', 'all',
+    'bpf', 'bytecode', bytecodeArg(f.prog),
+    'action', 'mirred', 'egress', f.redirect ? 'redirect' : 'mirror', 'dev', checkIfName(f.dest), 'cookie', f.cookie,
+  ]);
+}
+
+export async function deleteFilter(dev: string, hook: Hook, f: Pick<TcFilter, 'pref' | 'handle' | 'kind'>): Promise<void> {
+  if (!/^0x[0-9a-f]+$/.test(f.handle) || f.kind !== 'bpf') throw new TcError('ERR_RINGTAP_BAD_ARGUMENT', `refusing to delete filter ${f.kind} ${f.handle}`);
+  await run('tc', ['filter', 'del', 'dev', checkIfName(dev), hook, 'prio', checkInt(f.pref, 1, 0xffff, 'prio'), 'handle', f.handle, 'protocol', 'all', 'bpf']);
+}
+
+// ---- links ------------------------------------------------------------------------------------
+
+export interface Link { ifname: string; kind?: string; vxlan?: { id?: number; remote?: string; port?: number } }
+
+export async function listLinks(): Promise<Link[]> {
+  const raw = JSON.parse(await run('ip', ['-d', '-j', 'link', 'show'])) as { ifname: string; linkinfo?: { info_kind?: string; info_data?: { id?: number; remote?: string; port?: number } } }[];
+  return raw.map((l) => ({
+    ifname: l.ifname,
+    ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}),
+    ...(l.linkinfo?.info_kind === 'vxlan' ? { vxlan: { ...l.linkinfo.info_data } } : {}),
+  }));
+}
+
+export interface VxlanSpec { name: string; vni: number; port: number; remote?: string }
+
+/** Creates (or recreates, when it differs) a VXLAN device and sets it up. */
+export async function ensureVxlan(v: VxlanSpec, existing: Link | undefined): Promise<void> {
+  checkIfName(v.name);
+  if (v.remote !== undefined && isIP(v.remote) === 0) throw new TcError('ERR_RINGTAP_BAD_ARGUMENT', `'${v.remote}' is not an IP address`);
+  const same = existing?.kind === 'vxlan' && existing.vxlan?.id === v.vni && (existing.vxlan?.port ?? 4789) === v.port && (existing.vxlan?.remote ?? undefined) === v.remote;
+  if (existing && !same) await deleteLink(v.name);
+  if (!existing || !same) {
+    await run('ip', [
+      'link', 'add', v.name, 'type', 'vxlan', 'id', checkInt(v.vni, 0, 16777215, 'vni'),
+      ...(v.remote ? ['remote', v.remote] : []), 'dstport', checkInt(v.port, 1, 65535, 'port'), 'nolearning',
+    ]);
+  }
+  await run('ip', ['link', 'set', 'dev', v.name, 'up']);
+}
+
+export async function deleteLink(name: string): Promise<void> {
+  await run('ip', ['link', 'del', 'dev', checkIfName(name)]);
+}

@@ -1,0 +1,349 @@
+// The tcmirror driver: carries out a NodeTask's portMirror with tc clsact + cls_bpf +
+// act_mirred (../shared/notes/kernel-facts.md §3). For each source interface it installs one
+// filter per hook:
+//
+//   tc filter add dev SRC {ingress|egress} prio 49374 protocol all bpf bytecode "<cBPF>" \
+//      action mirred egress mirror dev DEST cookie <PortMirror cookie>
+//
+// Direction mapping. Directions in the spec are the source's point of view. A node interface's
+// ingress is its tc ingress hook. A pod is mirrored on the host side of its veth, where the
+// directions turn round: what the pod receives (pod ingress) is what the host veth transmits
+// (tc egress hook), and what the pod sends (pod egress) arrives at the host veth (tc ingress).
+//
+// Ownership. Every action we install carries a 16-byte tc cookie: "rtap" + the first 12 bytes
+// of the PortMirror's UID. The agent lists filters and acts only on those with its cookie, so
+// reconcile is idempotent, a restarted agent adopts what it finds (no duplicates), and cleanup
+// removes exactly its own filters (another tool's filters on the same device survive).
+//
+// Destinations. A node interface; a collector pod on this node (its host veth: a frame sent
+// out of it arrives in the pod); a remote collector over VXLAN (a device per PortMirror,
+// `rtmt<uid>`, owned by the agent). A collector pod on another node is reached the same way:
+// the operator resolves it to `remote` = the collector's node IP with the mirror's VNI, and on
+// the collector's node this driver keeps a receive device `rtmr<uid>` (same VNI, no remote)
+// whose decapsulated frames are redirected into the collector's host veth. GRE and ERSPAN need
+// CONFIG_NET_IPGRE; where it is missing the task fails with CapabilityMissing.
+//
+// Filters and sampling are classic BPF (libpcap via tcpdump -ddd); 1-in-N sampling is a
+// random-load prefix (see withSampling): this kernel has cls_bpf, u32 and act_mirred, but
+// neither matchall, act_gact nor act_sample.
+import type { MirrorDirection, NodeTaskSpec, NodeTaskTarget, PortMirrorWork, ResolvedPod } from '../../../crds/src/index.js';
+import type { NodeCapabilities } from '../capabilities.js';
+import { findHostVeth, resolvePodNetns } from '../podnetns.js';
+import type { Driver, DriverTask, TaskContext } from './driver.js';
+import {
+  addMirrorFilter, compileBpf, deleteFilter, deleteLink, ensureClsact, ensureVxlan, listFilters, listLinks, removeClsactIfEmpty,
+  MATCH_ALL, withSampling, type BpfInsn, type Hook, type TcFilter,
+} from './tc.js';
+
+export const MIRROR_PRIO = 0xc0de;
+const RESOLVE_INTERVAL_MS = 2_000;
+const VXLAN_PORT = 4789;
+
+/** The cookie on every tc action of one PortMirror: "rtap" + 12 bytes of its UID (hex). */
+export function mirrorCookie(parentUid: string): string {
+  const hex = parentUid.replaceAll('-', '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex)) throw new Error(`'${parentUid}' is not a UID`);
+  return `72746170${hex.slice(0, 24)}`;
+}
+
+/** True when a cookie is one of ringtap's (any PortMirror). */
+export function isRingtapCookie(cookie: string | undefined): boolean {
+  return cookie !== undefined && cookie.startsWith('72746170') && cookie.length === 32;
+}
+
+/**
+ * The VNI a PortMirror uses between its source nodes and the node of its collector pod.
+ * Must equal operator/src/controllers/portmirror.ts mirrorVni (a unit test checks).
+ */
+export function mirrorVni(parentUid: string): number {
+  return parseInt(parentUid.replaceAll('-', '').slice(0, 6), 16) & 0xffffff;
+}
+
+/** The agent's own devices of one PortMirror: the transmit (remote) and receive VXLAN devices. */
+export function deviceNames(parentUid: string): { tx: string; rx: string } {
+  const h = parentUid.replaceAll('-', '').slice(0, 10);
+  return { tx: `rtmt${h}`, rx: `rtmr${h}` };
+}
+
+/** The tc hooks for a direction: a pod is seen from its host veth, so the hooks turn round. */
+export function hooksFor(direction: MirrorDirection, source: 'pod' | 'interface'): Hook[] {
+  const own: Hook[] = direction === 'both' ? ['ingress', 'egress'] : [direction];
+  if (source === 'interface') return own;
+  return own.map((h) => (h === 'ingress' ? 'egress' : 'ingress')).sort() as Hook[];
+}
+
+export function sameProg(a: BpfInsn[] | undefined, b: BpfInsn[]): boolean {
+  return !!a && a.length === b.length && a.every((x, i) => x.code === b[i]!.code && x.jt === b[i]!.jt && x.jf === b[i]!.jf && x.k === b[i]!.k);
+}
+
+/** What one pass must do on one hook of one device, from the filters found there. */
+export function planHook(found: TcFilter[], cookie: string, want: { prog: BpfInsn[]; dest: string } | undefined): { keep?: TcFilter; remove: TcFilter[]; add: boolean } {
+  const ours = found.filter((f) => f.actions.some((a) => a.cookie === cookie));
+  if (!want) return { remove: ours, add: false };
+  const keep = ours.find((f) => f.kind === 'bpf' && f.pref === MIRROR_PRIO && sameProg(f.insns, want.prog) && f.actions.length === 1 && f.actions[0]!.toDev === want.dest);
+  return { ...(keep ? { keep } : {}), remove: ours.filter((f) => f !== keep), add: !keep };
+}
+
+export class TcMirrorDriver implements Driver {
+  readonly name = 'tcmirror';
+  private caps?: NodeCapabilities;
+
+  async probe(caps: NodeCapabilities): Promise<{ ok: boolean; reason?: string }> {
+    this.caps = caps;
+    return caps.tcMirror.available ? { ok: true } : { ok: false, ...(caps.tcMirror.reason ? { reason: caps.tcMirror.reason } : {}) };
+  }
+
+  async remove(): Promise<void> {}
+
+  handles(spec: NodeTaskSpec): boolean {
+    return spec.portMirror !== undefined;
+  }
+
+  async start(spec: NodeTaskSpec, ctx: TaskContext): Promise<DriverTask> {
+    const t = new PortMirrorTask(spec, ctx, this.caps);
+    await t.start();
+    return t;
+  }
+}
+
+interface Source { key: string; label: string; kind: 'pod' | 'interface'; pod?: ResolvedPod; ifname?: string }
+interface Counts { packets: number; bytes: number; drops: number }
+
+class PortMirrorTask implements DriverTask {
+  private work: PortMirrorWork;
+  private readonly cookie: string;
+  private readonly devs: { tx: string; rx: string };
+  private timer?: NodeJS.Timeout;
+  private pass = Promise.resolve();
+  private stopped = false;
+  private prog?: { text: string; sampling: number; insns: BpfInsn[] };
+  /** Per source: the device it resolved to, its last counts, its state. */
+  private seen = new Map<string, { dev?: string; counts: Counts; state: NodeTaskTarget['state']; message?: string }>();
+  /** Counts of filters that are gone (pods that left or restarted): totals never go backwards. */
+  private retired: Counts = { packets: 0, bytes: 0, drops: 0 };
+  private adopted = false;
+  private fatal?: string;
+  private startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+  constructor(private spec: NodeTaskSpec, private ctx: TaskContext, private caps: NodeCapabilities | undefined) {
+    this.work = spec.portMirror!;
+    this.cookie = mirrorCookie(spec.parent.uid);
+    this.devs = deviceNames(spec.parent.uid);
+  }
+
+  async start(): Promise<void> {
+    if (this.spec.cleanup) return; // started only to clean up (see stop)
+    await this.runPass();
+    this.timer = setInterval(() => void this.runPass(), RESOLVE_INTERVAL_MS);
+  }
+
+  async update(spec: NodeTaskSpec): Promise<void> {
+    this.spec = spec;
+    this.work = spec.portMirror!;
+    await this.runPass(true);
+  }
+
+  async stop(opts: { cleanup: boolean }): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.pass;
+    if (opts.cleanup) await this.removeAll();
+  }
+
+  private runPass(sweep = false): Promise<void> {
+    this.pass = this.pass.then(() => (this.stopped ? undefined : this.reconcile(sweep))).catch((err: unknown) => {
+      this.ctx.reporter.log.warn({ err: String(err) }, 'mirror pass failed; will retry');
+    });
+    return this.pass;
+  }
+
+  private sources(): Source[] {
+    return this.work.sources.map((s) => (s.pod
+      ? { key: `pod/${s.pod.uid}`, label: `pod/${s.pod.namespace}/${s.pod.name}`, kind: 'pod' as const, pod: s.pod }
+      : { key: `if/${s.interface!}`, label: `interface/${s.interface!}`, kind: 'interface' as const, ifname: s.interface! }));
+  }
+
+  private async hostVeth(pod: ResolvedPod, podIfname = 'eth0'): Promise<string> {
+    if (pod.hostVeth) return pod.hostVeth;
+    const ns = await resolvePodNetns(pod.uid);
+    return findHostVeth(ns.netnsPath, podIfname);
+  }
+
+  /** The device copies are sent out of on this node, creating the agent's VXLAN device if needed. */
+  private async destination(links: Map<string, import('./tc.js').Link>): Promise<{ dev: string; owned: Set<string> }> {
+    const d = this.work.destination;
+    const owned = new Set<string>();
+    if (d.interface) {
+      if (!links.has(d.interface.name)) throw Object.assign(new Error(`destination interface ${d.interface.name} does not exist on this node`), { code: 'ERR_RINGTAP_NO_SUCH_INTERFACE' });
+      return { dev: d.interface.name, owned };
+    }
+    if (d.pod) {
+      if (d.pod.node !== this.ctx.node) throw Object.assign(new Error(`collector pod ${d.pod.name} runs on ${d.pod.node}; the operator should have sent it over VXLAN`), { code: 'ERR_RINGTAP_BAD_DESTINATION' });
+      const veth = await this.hostVeth(d.pod, d.pod.interface);
+      // The receive side for source nodes elsewhere: decapsulate and hand to the collector.
+      const vni = mirrorVni(this.spec.parent.uid);
+      await ensureVxlan({ name: this.devs.rx, vni, port: VXLAN_PORT }, links.get(this.devs.rx));
+      owned.add(this.devs.rx);
+      await ensureClsact(this.devs.rx);
+      await this.ensureFilters(this.devs.rx, new Map([['ingress', { prog: MATCH_ALL, dest: veth, redirect: true }]]));
+      return { dev: veth, owned };
+    }
+    const r = d.remote!;
+    if (r.protocol !== 'vxlan') {
+      const cap = r.protocol === 'gre' ? this.caps?.gre : this.caps?.erspan;
+      if (!cap?.available) throw Object.assign(new Error(`CapabilityMissing: ${r.protocol} is not available on this node${cap?.reason ? ` (${cap.reason})` : ''}`), { code: 'ERR_RINGTAP_CAPABILITY_MISSING', fatal: true });
+      throw Object.assign(new Error(`CapabilityMissing: ${r.protocol} mirroring is not implemented by this agent`), { code: 'ERR_RINGTAP_CAPABILITY_MISSING', fatal: true });
+    }
+    if (this.caps && !this.caps.vxlan.available) throw Object.assign(new Error(`CapabilityMissing: vxlan is not available on this node (${this.caps.vxlan.reason ?? ''})`), { code: 'ERR_RINGTAP_CAPABILITY_MISSING', fatal: true });
+    await ensureVxlan({ name: this.devs.tx, vni: r.vni ?? 0, port: r.port ?? VXLAN_PORT, remote: r.address }, links.get(this.devs.tx));
+    owned.add(this.devs.tx);
+    return { dev: this.devs.tx, owned };
+  }
+
+  private async program(): Promise<BpfInsn[]> {
+    const text = this.work.filter ?? '';
+    const sampling = this.work.sampling ?? 1;
+    if (!this.prog || this.prog.text !== text || this.prog.sampling !== sampling) {
+      this.prog = { text, sampling, insns: withSampling(await compileBpf(text), sampling) };
+    }
+    return this.prog.insns;
+  }
+
+  /** Makes the hooks of one device carry exactly the wanted filters of ours; returns our live counts. */
+  private async ensureFilters(dev: string, want: Map<Hook, { prog: BpfInsn[]; dest: string; redirect?: boolean }>): Promise<Counts> {
+    const counts: Counts = { packets: 0, bytes: 0, drops: 0 };
+    if (want.size > 0) await ensureClsact(dev);
+    for (const hook of ['ingress', 'egress'] as Hook[]) {
+      const w = want.get(hook);
+      const found = await listFilters(dev, hook);
+      const plan = planHook(found, this.cookie, w);
+      for (const f of plan.remove) await deleteFilter(dev, hook, f);
+      if (plan.add && w) await addMirrorFilter({ dev, hook, prio: MIRROR_PRIO, prog: w.prog, dest: w.dest, cookie: this.cookie, ...(w.redirect ? { redirect: true } : {}) });
+      for (const a of plan.keep?.actions ?? []) {
+        counts.packets += a.packets;
+        counts.bytes += a.bytes;
+        counts.drops += a.drops;
+      }
+    }
+    return counts;
+  }
+
+  private async reconcile(sweep: boolean): Promise<void> {
+    const log = this.ctx.reporter.log;
+    const links = new Map((await listLinks()).map((l) => [l.ifname, l]));
+    const sources = this.sources();
+    let dest: string | undefined;
+    let owned = new Set<string>();
+    let destError: string | undefined;
+    if (!this.fatal) {
+      try {
+        ({ dev: dest, owned } = await this.destination(links));
+      } catch (err) {
+        const e = err as { code?: string; message?: string; fatal?: boolean };
+        destError = e.message ?? String(err);
+        if (e.fatal) this.fatal = destError;
+      }
+    }
+    if (this.fatal) {
+      this.ctx.reporter.update({
+        phase: 'Failed', message: this.fatal,
+        targets: sources.map((s) => ({ name: s.label, state: 'Failed' as const, message: this.fatal! })),
+      }, true);
+      return;
+    }
+    const prog = await this.program();
+    const wantedDevs = new Set<string>();
+    const live: Counts = { packets: 0, bytes: 0, drops: 0 };
+    for (const s of sources) {
+      const prev = this.seen.get(s.key);
+      let dev: string | undefined;
+      try {
+        dev = s.kind === 'pod' ? await this.hostVeth(s.pod!) : s.ifname!;
+        if (!links.has(dev)) throw Object.assign(new Error(`interface ${dev} does not exist`), { code: 'ERR_RINGTAP_NO_SUCH_INTERFACE' });
+        if (!dest) throw new Error(destError ?? 'no destination');
+        if (dev === dest) throw new Error(`source ${dev} is the destination: refusing a mirror loop`);
+        const want = new Map(hooksFor(this.work.direction, s.kind).map((h) => [h, { prog, dest: dest! }]));
+        const c = await this.ensureFilters(dev, want);
+        wantedDevs.add(dev);
+        if (prev?.dev && prev.dev !== dev) this.retire(prev.counts); // a restarted pod: a new veth
+        // A filter that was replaced starts from 0: keep what the old one counted.
+        if (prev?.dev === dev && (c.packets < prev.counts.packets || c.bytes < prev.counts.bytes)) this.retire(prev.counts);
+        if (prev?.state !== 'Attached' || prev.dev !== dev) log.info({ source: s.label, device: dev, destination: dest, hooks: [...want.keys()] }, 'source attached');
+        this.seen.set(s.key, { dev, counts: c, state: 'Attached', message: `device=${dev} hooks=${[...want.keys()].join(',')}${s.pod ? ` uid=${s.pod.uid}` : ''}` });
+        live.packets += c.packets;
+        live.bytes += c.bytes;
+        live.drops += c.drops;
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        const msg = `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
+        if (prev?.message !== msg) log.warn({ source: s.label, err: msg }, 'source not attached; will retry');
+        if (prev?.dev) this.retire(prev.counts);
+        this.seen.set(s.key, { counts: { packets: 0, bytes: 0, drops: 0 }, state: 'Detached', message: msg });
+      }
+    }
+    // Sources that left: remove their filters (their devices may be gone already).
+    for (const [key, v] of [...this.seen]) {
+      if (sources.some((s) => s.key === key)) continue;
+      this.seen.delete(key);
+      if (v.dev && !wantedDevs.has(v.dev)) await this.removeFrom(v.dev);
+      this.retire(v.counts);
+    }
+    if (!this.adopted || sweep) {
+      // Adoption after a restart and after spec changes: filters of ours on devices that are no
+      // longer sources, and devices of ours no longer needed, go.
+      if (!this.adopted && this.ctx.previous?.counters) {
+        const p = this.ctx.previous.counters;
+        this.retired = { packets: Math.max(0, (p.packets ?? 0) - live.packets), bytes: Math.max(0, (p.bytes ?? 0) - live.bytes), drops: Math.max(0, (p.drops ?? 0) - live.drops) };
+      }
+      this.adopted = true;
+      for (const l of links.keys()) {
+        if (wantedDevs.has(l) || owned.has(l)) continue;
+        if (l === this.devs.tx || l === this.devs.rx) {
+          await deleteLink(l).catch(() => undefined);
+          continue;
+        }
+        await this.removeFrom(l, true);
+      }
+    }
+    const targets: NodeTaskTarget[] = sources.map((s) => {
+      const v = this.seen.get(s.key)!;
+      return { name: s.label, state: v.state, ...(v.message ? { message: v.message } : {}) };
+    });
+    this.ctx.reporter.update({
+      phase: 'Running',
+      startTime: this.ctx.previous?.startTime ?? this.startedAt,
+      message: `${targets.filter((t) => t.state === 'Attached').length}/${targets.length} source(s) attached, mirroring to ${dest}`,
+      counters: { packets: this.retired.packets + live.packets, bytes: this.retired.bytes + live.bytes, drops: this.retired.drops + live.drops },
+      targets,
+    });
+  }
+
+  private retire(c: Counts): void {
+    this.retired.packets += c.packets;
+    this.retired.bytes += c.bytes;
+    this.retired.drops += c.drops;
+  }
+
+  /** Removes this mirror's filters from one device; the clsact goes only if nothing is left on it. */
+  private async removeFrom(dev: string, onlyIfOurs = false): Promise<void> {
+    let removed = 0;
+    for (const hook of ['ingress', 'egress'] as Hook[]) {
+      for (const f of planHook(await listFilters(dev, hook), this.cookie, undefined).remove) {
+        await deleteFilter(dev, hook, f).catch(() => undefined);
+        removed++;
+      }
+    }
+    if (removed > 0 || !onlyIfOurs) await removeClsactIfEmpty(dev).catch(() => undefined);
+  }
+
+  /** Cleanup: every filter of ours on every device of this node, and our VXLAN devices. */
+  private async removeAll(): Promise<void> {
+    const links = await listLinks().catch(() => []);
+    for (const l of links) {
+      if (l.ifname === this.devs.tx || l.ifname === this.devs.rx) continue;
+      await this.removeFrom(l.ifname, true).catch(() => undefined);
+    }
+    for (const d of [this.devs.tx, this.devs.rx]) if (links.some((l) => l.ifname === d)) await deleteLink(d).catch(() => undefined);
+    this.ctx.reporter.log.info('mirror removed: filters and devices of ours are gone');
+  }
+}
