@@ -159,6 +159,33 @@ describe('pods and agents come and go', () => {
   }, 90_000);
 });
 
+describe('changing a running capture', () => {
+  test('a lower packet limit takes effect at once, in a new file segment, and counts carry over', async () => {
+    await createCapture('grow', { targets: { pods: { names: ['web-1'] } }, filter: ECHO, limits: { maxPackets: 100_000 } });
+    const web1 = pod('web-1');
+    await attached('grow', 1);
+    await ping(pod('client').netns, web1.ip, 2);
+    await waitFor('4 packets reported', async () => ((await getCapture('grow')).status?.totals?.packets === 4) || undefined, 15_000, 200);
+    await admin.mergePatch(PacketCaptureType, ns, 'grow', { spec: { limits: { maxPackets: 10 } } });
+    await waitFor('the agent to take the new limit', async () => ((await tasksOf('grow'))[0]?.spec.packetCapture?.limits?.maxPackets === 10) || undefined, 10_000, 100);
+    // The new settings run in a new file segment: wait for it before making more traffic.
+    await attached('grow', 1, (s) => (s.counters?.packets ?? 0) === 4 && (s.files ?? []).some((f) => f.name.endsWith('-000001.pcapng')));
+    await ping(pod('client').netns, web1.ip, 5);
+    const done = await waitFor('the capture to complete on its new limit', async () => {
+      const c = await getCapture('grow');
+      return c.status?.phase === 'Completed' ? c : undefined;
+    }, 20_000, 200);
+    expect(done.status?.stopReason).toBe('PacketLimitReached');
+    expect(done.status?.totals?.packets).toBe(10);
+    const files = captureFiles(agentCaptureDir(web1.node, ns, 'grow'));
+    expect(files.length).toBe(2);
+    let n = 0;
+    for (const f of files) n += (await packets(f)).length;
+    expect(n).toBe(10);
+    await admin.delete(PacketCaptureType, ns, 'grow');
+  }, 90_000);
+});
+
 describe('files', () => {
   test('a full disk stops the capture with a clean file and says so', async () => {
     const node = pod('web-1').node;

@@ -61,7 +61,7 @@ class PacketCaptureTask implements DriverTask {
   private statsTimer?: NodeJS.Timeout;
   private readonly dir: string;
   private readonly prefix: string;
-  private readonly base: { packets: number; bytes: number; drops: number; freezes: number };
+  private base: { packets: number; bytes: number; drops: number; freezes: number };
   private finished = false;
   private diskFull?: string;
   private startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -110,7 +110,7 @@ class PacketCaptureTask implements DriverTask {
       limits.durationSeconds = w.limits.durationSeconds;
     }
     if (done) {
-      this.finish(done, `limit already reached before this agent started`);
+      this.finish(done, 'the limit was reached before this segment could start');
       return;
     }
     this.capture = new RingCapture({
@@ -149,8 +149,30 @@ class PacketCaptureTask implements DriverTask {
   }
 
   async update(spec: NodeTaskSpec): Promise<void> {
+    const engineConfig = (w: PacketCaptureWork) => JSON.stringify([w.limits ?? {}, w.rotation ?? {}, w.retention ?? {}]);
+    const changed = engineConfig(this.work) !== engineConfig(spec.packetCapture!);
     this.spec = spec;
     this.work = spec.packetCapture!;
+    if (changed && this.capture && !this.finished) {
+      // Limits, rotation or retention changed on a running capture: close this segment and go
+      // on in a new one with the new settings; the counts carry over.
+      this.ctx.reporter.log.info('limits, rotation or retention changed; continuing in a new file segment');
+      clearInterval(this.resolveTimer);
+      clearInterval(this.statsTimer);
+      const old = this.capture;
+      this.capture = undefined;
+      old.removeAllListeners('event'); // its own 'stopped' does not end the task
+      await old.stop();
+      const s = old.stats();
+      old.close();
+      this.base = {
+        packets: this.base.packets + s.packetsWritten, bytes: this.base.bytes + s.bytes,
+        drops: this.base.drops + s.kernelDrops + s.spillDrops, freezes: this.base.freezes + s.freezes,
+      };
+      this.attached.clear();
+      await this.start();
+      return;
+    }
     await this.resolveTargets();
   }
 
