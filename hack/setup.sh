@@ -37,3 +37,4 @@ fi
 npm run --silent build
 
 bash hack/build-controlplane.sh
+bash hack/build-helm.sh

@@ -12,6 +12,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { PacketCaptureController, PacketCaptureType, NodeTaskType, type NodeTask, type PacketCapture } from './controllers/packetcapture.js';
+import { PortMirrorController, PortMirrorType, type PortMirror } from './controllers/portmirror.js';
 import { Controller } from './runtime/controller.js';
 import { EventRecorder } from './runtime/events.js';
 import { startHealthServer } from './runtime/http.js';
@@ -54,7 +55,8 @@ async function startControllers(): Promise<void> {
   const tasks = new Informer<NodeTask>(client, NodeTaskType, log, { labelSelector: 'ringtap.dev/parent-kind' });
   const pods = new Informer<KubeObject>(client, PodType, log);
   const nodes = new Informer<KubeObject>(client, NodeType, log);
-  informers = [captures, tasks, pods, nodes] as Informer<KubeObject>[];
+  const mirrors = new Informer<PortMirror>(client, PortMirrorType, log);
+  informers = [captures, tasks, pods, nodes, mirrors] as Informer<KubeObject>[];
   const ctl = new Controller('packetcapture', async (key, l) => pc.reconcile(key, l), log, 2);
   const pc = new PacketCaptureController({
     client, captures, tasks, pods: pods as never, nodes: nodes as never,
@@ -72,10 +74,27 @@ async function startControllers(): Promise<void> {
     trustedNamespaces: trusted,
   }, ctl);
   pc.register();
+  const mirrorCtl = new Controller('portmirror', async (key, l) => pm.reconcile(key, l), log, 2);
+  const pm = new PortMirrorController({
+    client, mirrors, tasks, pods: pods as never, nodes: nodes as never,
+    events: new EventRecorder(client, 'ringtap.dev/operator', identity, log),
+    validateFilter: (filter, snap) => {
+      try {
+        compileFilter(filter, { snaplen: snap });
+        return undefined;
+      } catch (err) {
+        if (isNativeError(err, NativeErrorCode.badFilter)) return err.message;
+        throw err;
+      }
+    },
+    trustedNamespaces: trusted,
+  }, mirrorCtl);
+  pm.register();
   // Caches first: a reconcile must never see a half-filled world.
   await Promise.all(informers.map((i) => i.start()));
   ctl.start();
-  controllers = [ctl];
+  mirrorCtl.start();
+  controllers = [ctl, mirrorCtl];
   ready = true;
   log.info({ trustedNamespaces: [...trusted] }, 'controllers started');
 }
@@ -98,7 +117,9 @@ const elector = flags['leader-elect'] === 'false'
 
 await startHealthServer(flags['metrics-bind-address'] ?? process.env.RINGTAP_METRICS_ADDR ?? '127.0.0.1:8080', {
   healthy: () => true,
-  ready: () => ready,
+  // A standby is ready: it is healthy and will take over when the leader goes. The leader is
+  // ready once its caches are synced and its controllers run.
+  ready: () => ready || (elector !== undefined && !elector.isLeader),
 });
 process.on('SIGTERM', () => void shutdown(0));
 process.on('SIGINT', () => void shutdown(0));
