@@ -110,17 +110,17 @@ export async function compileBpf(text: string): Promise<BpfInsn[]> {
 
 // ---- tc -----------------------------------------------------------------------------------------
 
-export interface MirredAction { cookie?: string; toDev?: string; mirror: string; packets: number; bytes: number; drops: number }
+export interface MirredAction { cookie?: string; toDev?: string; mirror: string; control?: string; packets: number; bytes: number; drops: number }
 export interface TcFilter { pref: number; handle: string; kind: string; insns?: BpfInsn[]; actions: MirredAction[] }
 
 interface RawFilter {
   pref: number;
   kind: string;
-  options?: { handle?: string; bytecode?: { insns?: BpfInsn[] }; actions?: { kind: string; cookie?: string; to_dev?: string; mirred_action?: string; stats?: { packets?: number; bytes?: number; drops?: number } }[] };
+  options?: { handle?: string; bytecode?: { insns?: BpfInsn[] }; actions?: { kind: string; cookie?: string; to_dev?: string; mirred_action?: string; control_action?: { type?: string }; stats?: { packets?: number; bytes?: number; drops?: number } }[] };
 }
 
 /** The filters on one hook of a device, with their actions' cookies and statistics. */
-export async function listFilters(dev: string, hook: Hook): Promise<TcFilter[]> {
+export async function listFilters(dev: string, hook: Hook, all = false): Promise<TcFilter[]> {
   let out: string;
   try {
     out = await run('tc', ['-s', '-j', 'filter', 'show', 'dev', checkIfName(dev), hook]);
@@ -128,12 +128,14 @@ export async function listFilters(dev: string, hook: Hook): Promise<TcFilter[]> 
     return []; // no clsact qdisc, or the device went away
   }
   const raw = (out.trim() ? JSON.parse(out) : []) as RawFilter[];
+  // Every filter, ours or not: other classifiers (u32) print their handle elsewhere.
+  if (all) return raw.map((f) => ({ pref: f.pref, kind: f.kind, handle: f.options?.handle ?? '', actions: [] }));
   // tc prints one head line per (pref, protocol) without options; the filters carry a handle.
   return raw.filter((f) => f.options?.handle).map((f) => ({
     pref: f.pref, kind: f.kind, handle: f.options!.handle!,
     ...(f.options?.bytecode?.insns ? { insns: f.options.bytecode.insns } : {}),
     actions: (f.options?.actions ?? []).map((a) => ({
-      ...(a.cookie ? { cookie: a.cookie } : {}), ...(a.to_dev ? { toDev: a.to_dev } : {}), mirror: `${a.kind}:${a.mirred_action ?? ''}`,
+      ...(a.cookie ? { cookie: a.cookie } : {}), ...(a.to_dev ? { toDev: a.to_dev } : {}), mirror: `${a.kind}:${a.mirred_action ?? ''}`, ...(a.control_action?.type ? { control: a.control_action.type } : {}),
       packets: a.stats?.packets ?? 0, bytes: a.stats?.bytes ?? 0, drops: a.stats?.drops ?? 0,
     })),
   }));
@@ -148,7 +150,7 @@ export async function ensureClsact(dev: string): Promise<void> {
 
 /** Removes the clsact qdisc only when no filter of anybody's is left on it. */
 export async function removeClsactIfEmpty(dev: string): Promise<boolean> {
-  const left = [...(await listFilters(dev, 'ingress')), ...(await listFilters(dev, 'egress'))];
+  const left = [...(await listFilters(dev, 'ingress', true)), ...(await listFilters(dev, 'egress', true))];
   if (left.length > 0) return false;
   const qdiscs = JSON.parse((await run('tc', ['-j', 'qdisc', 'show', 'dev', checkIfName(dev)]).catch(() => '[]')) || '[]') as { kind: string }[];
   if (!qdiscs.some((q) => q.kind === 'clsact')) return false;
@@ -163,7 +165,10 @@ export async function addMirrorFilter(f: MirrorFilter): Promise<void> {
   await run('tc', [
     'filter', 'add', 'dev', checkIfName(f.dev), f.hook, 'prio', checkInt(f.prio, 1, 0xffff, 'prio'), 'protocol', 'all',
     'bpf', 'bytecode', bytecodeArg(f.prog),
-    'action', 'mirred', 'egress', f.redirect ? 'redirect' : 'mirror', 'dev', checkIfName(f.dest), 'cookie', f.cookie,
+    // A copy then `continue`: classification goes on as if this filter were not there, so the
+    // filters after ours (other mirrors, other tools) still see every packet. A redirect (the
+    // VXLAN receive side) ends it: the frame belongs to the collector.
+    'action', 'mirred', 'egress', ...(f.redirect ? ['redirect', 'dev', checkIfName(f.dest)] : ['mirror', 'dev', checkIfName(f.dest), 'continue']), 'cookie', f.cookie,
   ]);
 }
 

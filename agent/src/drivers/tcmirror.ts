@@ -2,8 +2,8 @@
 // act_mirred (../shared/notes/kernel-facts.md §3). For each source interface it installs one
 // filter per hook:
 //
-//   tc filter add dev SRC {ingress|egress} prio 49374 protocol all bpf bytecode "<cBPF>" \
-//      action mirred egress mirror dev DEST cookie <PortMirror cookie>
+//   tc filter add dev SRC {ingress|egress} prio 16 protocol all bpf bytecode "<cBPF>" \
+//      action mirred egress mirror dev DEST continue cookie <PortMirror cookie>
 //
 // Direction mapping. Directions in the spec are the source's point of view. A node interface's
 // ingress is its tc ingress hook. A pod is mirrored on the host side of its veth, where the
@@ -23,9 +23,16 @@
 // whose decapsulated frames are redirected into the collector's host veth. GRE and ERSPAN need
 // CONFIG_NET_IPGRE; where it is missing the task fails with CapabilityMissing.
 //
+// Coexistence. `continue` makes a copy transparent to classification: later filters (other
+// mirrors on the same source, other tools) still see every packet. Filters that run before
+// ours (prio < 16) and end classification hide those packets from the mirror. The clsact
+// qdisc is removed only when no filter of anybody's is left on it. A receive device's filter
+// is a redirect: those frames exist only for the collector.
+//
 // Filters and sampling are classic BPF (libpcap via tcpdump -ddd); 1-in-N sampling is a
 // random-load prefix (see withSampling): this kernel has cls_bpf, u32 and act_mirred, but
 // neither matchall, act_gact nor act_sample.
+import { isIP } from 'node:net';
 import type { MirrorDirection, NodeTaskSpec, NodeTaskTarget, PortMirrorWork, ResolvedPod } from '../../../crds/src/index.js';
 import type { NodeCapabilities } from '../capabilities.js';
 import { findHostVeth, resolvePodNetns } from '../podnetns.js';
@@ -35,7 +42,9 @@ import {
   MATCH_ALL, withSampling, type BpfInsn, type Hook, type TcFilter,
 } from './tc.js';
 
-export const MIRROR_PRIO = 0xc0de;
+// Early (a low number runs first), so that a filter of another tool that ends classification
+// (a match, a redirect, a drop) does not hide packets from the mirror; ours never ends it.
+export const MIRROR_PRIO = 16;
 const RESOLVE_INTERVAL_MS = 2_000;
 const VXLAN_PORT = 4789;
 
@@ -72,15 +81,27 @@ export function hooksFor(direction: MirrorDirection, source: 'pod' | 'interface'
   return own.map((h) => (h === 'ingress' ? 'egress' : 'ingress')).sort() as Hook[];
 }
 
+/**
+ * The BPF text of a source. A node interface mirrored over VXLAN would see the encapsulated
+ * copies leave through it and mirror them again, without end: those are left out.
+ */
+export function mirrorFilterText(kind: 'pod' | 'interface', user: string | undefined, remote: { address: string; protocol: string; port?: number } | undefined): string {
+  if (remote && isIP(remote.address) === 0) throw new Error(`destination address '${remote.address}' is not an IP address`);
+  const guard = kind === 'interface' && remote?.protocol === 'vxlan' ? `not (dst host ${remote.address} and udp dst port ${remote.port ?? VXLAN_PORT})` : '';
+  const u = user?.trim() ?? '';
+  return guard && u ? `(${guard}) and (${u})` : guard || u;
+}
+
 export function sameProg(a: BpfInsn[] | undefined, b: BpfInsn[]): boolean {
   return !!a && a.length === b.length && a.every((x, i) => x.code === b[i]!.code && x.jt === b[i]!.jt && x.jf === b[i]!.jf && x.k === b[i]!.k);
 }
 
 /** What one pass must do on one hook of one device, from the filters found there. */
-export function planHook(found: TcFilter[], cookie: string, want: { prog: BpfInsn[]; dest: string } | undefined): { keep?: TcFilter; remove: TcFilter[]; add: boolean } {
+export function planHook(found: TcFilter[], cookie: string, want: { prog: BpfInsn[]; dest: string; redirect?: boolean } | undefined): { keep?: TcFilter; remove: TcFilter[]; add: boolean } {
   const ours = found.filter((f) => f.actions.some((a) => a.cookie === cookie));
   if (!want) return { remove: ours, add: false };
-  const keep = ours.find((f) => f.kind === 'bpf' && f.pref === MIRROR_PRIO && sameProg(f.insns, want.prog) && f.actions.length === 1 && f.actions[0]!.toDev === want.dest);
+  const keep = ours.find((f) => f.kind === 'bpf' && f.pref === MIRROR_PRIO && sameProg(f.insns, want.prog) && f.actions.length === 1 && f.actions[0]!.toDev === want.dest
+    && (want.redirect ? f.actions[0]!.mirror === 'mirred:redirect' : f.actions[0]!.mirror === 'mirred:mirror' && f.actions[0]!.control === 'continue'));
   return { ...(keep ? { keep } : {}), remove: ours.filter((f) => f !== keep), add: !keep };
 }
 
@@ -116,12 +137,13 @@ class PortMirrorTask implements DriverTask {
   private timer?: NodeJS.Timeout;
   private pass = Promise.resolve();
   private stopped = false;
-  private prog?: { text: string; sampling: number; insns: BpfInsn[] };
+  private progs = new Map<string, { sampling: number; insns: BpfInsn[] }>();
   /** Per source: the device it resolved to, its last counts, its state. */
   private seen = new Map<string, { dev?: string; counts: Counts; state: NodeTaskTarget['state']; message?: string }>();
   /** Counts of filters that are gone (pods that left or restarted): totals never go backwards. */
   private retired: Counts = { packets: 0, bytes: 0, drops: 0 };
   private adopted = false;
+  private lastReport = '';
   private fatal?: string;
   private startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
@@ -200,13 +222,12 @@ class PortMirrorTask implements DriverTask {
     return { dev: this.devs.tx, owned };
   }
 
-  private async program(): Promise<BpfInsn[]> {
-    const text = this.work.filter ?? '';
+  private async program(kind: 'pod' | 'interface'): Promise<BpfInsn[]> {
+    const text = mirrorFilterText(kind, this.work.filter, this.work.destination.remote);
     const sampling = this.work.sampling ?? 1;
-    if (!this.prog || this.prog.text !== text || this.prog.sampling !== sampling) {
-      this.prog = { text, sampling, insns: withSampling(await compileBpf(text), sampling) };
-    }
-    return this.prog.insns;
+    let p = this.progs.get(text);
+    if (!p || p.sampling !== sampling) this.progs.set(text, (p = { sampling, insns: withSampling(await compileBpf(text), sampling) }));
+    return p.insns;
   }
 
   /** Makes the hooks of one device carry exactly the wanted filters of ours; returns our live counts. */
@@ -245,13 +266,13 @@ class PortMirrorTask implements DriverTask {
       }
     }
     if (this.fatal) {
+      clearInterval(this.timer); // nothing will change until the spec does
       this.ctx.reporter.update({
         phase: 'Failed', message: this.fatal,
         targets: sources.map((s) => ({ name: s.label, state: 'Failed' as const, message: this.fatal! })),
       }, true);
       return;
     }
-    const prog = await this.program();
     const wantedDevs = new Set<string>();
     const live: Counts = { packets: 0, bytes: 0, drops: 0 };
     for (const s of sources) {
@@ -262,6 +283,7 @@ class PortMirrorTask implements DriverTask {
         if (!links.has(dev)) throw Object.assign(new Error(`interface ${dev} does not exist`), { code: 'ERR_RINGTAP_NO_SUCH_INTERFACE' });
         if (!dest) throw new Error(destError ?? 'no destination');
         if (dev === dest) throw new Error(`source ${dev} is the destination: refusing a mirror loop`);
+        const prog = await this.program(s.kind);
         const want = new Map(hooksFor(this.work.direction, s.kind).map((h) => [h, { prog, dest: dest! }]));
         const c = await this.ensureFilters(dev, want);
         wantedDevs.add(dev);
@@ -309,13 +331,18 @@ class PortMirrorTask implements DriverTask {
       const v = this.seen.get(s.key)!;
       return { name: s.label, state: v.state, ...(v.message ? { message: v.message } : {}) };
     });
-    this.ctx.reporter.update({
-      phase: 'Running',
+    const report = {
+      phase: 'Running' as const,
       startTime: this.ctx.previous?.startTime ?? this.startedAt,
       message: `${targets.filter((t) => t.state === 'Attached').length}/${targets.length} source(s) attached, mirroring to ${dest}`,
       counters: { packets: this.retired.packets + live.packets, bytes: this.retired.bytes + live.bytes, drops: this.retired.drops + live.drops },
       targets,
-    });
+    };
+    // An idle mirror costs the API server nothing: write only what changed.
+    const json = JSON.stringify(report);
+    if (json === this.lastReport) return;
+    this.lastReport = json;
+    this.ctx.reporter.update(report);
   }
 
   private retire(c: Counts): void {

@@ -1,0 +1,297 @@
+// The PortMirror controller, in the shape of the PacketCapture one. Three concerns, each a
+// small step of one level-based reconcile keyed by namespace/name:
+//   placement   resolve sources (pods by selector or name in the mirror's namespace; node
+//               interfaces, from trusted namespaces only) and the destination; one NodeTask
+//               per node with sources, plus the collector pod's node (the VXLAN receive side)
+//   status      aggregate the NodeTasks' statuses (per node, totals, kstatus conditions)
+//   cleanup     on deletion, ask agents to remove their tc state, wait (bounded), drop the finalizer
+// A collector pod on another node than a source is reached over VXLAN: the source node's
+// destination becomes remote = the collector node's InternalIP, VNI mirrorVni(uid), port 4789,
+// and the collector node's agent decapsulates into the collector's host veth.
+// RBAC (operator/src/rbac.ts already grants it): portmirrors get list watch update patch,
+// portmirrors/status patch, portmirrors/finalizers update; nodetasks; pods, nodes get list watch.
+import type { Logger } from '../runtime/log.js';
+import type { Controller, Result } from '../runtime/controller.js';
+import { mergeConditions, nowTime, type Condition } from '../runtime/conditions.js';
+import type { EventRecorder } from '../runtime/events.js';
+import type { Informer } from '../runtime/informer.js';
+import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../runtime/kube.js';
+import { statusWrites } from '../runtime/metrics.js';
+import type { MirrorSourceRef, NodeTaskSpec, NodeTaskStatus, PortMirrorSpec, PortMirrorStatus, PortMirrorWork, ResolvedMirrorDestination } from '../../../crds/src/index.js';
+import { FINALIZER, GROUP, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, NodeTaskType, sameJson, taskName, VERSION, type FilterValidator } from './packetcapture.js';
+import { deriveMirrorStatus, type ObservedMirrorTask } from './portmirror-status.js';
+import { matchesSelector } from './selectors.js';
+
+export const PortMirrorType: ResourceType = { group: GROUP, version: VERSION, plural: 'portmirrors', kind: 'PortMirror', namespaced: true };
+const CLEANUP_TIMEOUT_MS = 60_000;
+const STATUS_MIN_INTERVAL_MS = 1_000;
+export const MIRROR_VXLAN_PORT = 4789;
+
+export type PortMirror = KubeObject & { spec: PortMirrorSpec; status?: PortMirrorStatus };
+type NodeTask = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
+interface Pod extends KubeObject {
+  spec?: { nodeName?: string };
+  status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
+}
+interface Node extends KubeObject {
+  status?: { addresses?: { type: string; address: string }[] };
+}
+
+/** A NodeTask name distinct from a PacketCapture's of the same name on the same node. */
+export function mirrorTaskName(mirrorName: string, node: string): string {
+  return taskName(`${mirrorName}-pm`, node);
+}
+
+/** The VNI between a mirror's source nodes and its collector's node (same as the agent's). */
+export function mirrorVni(parentUid: string): number {
+  return parseInt(parentUid.replaceAll('-', '').slice(0, 6), 16) & 0xffffff;
+}
+
+export interface PortMirrorDeps {
+  client: KubeClient;
+  mirrors: Informer<PortMirror>;
+  tasks: Informer<NodeTask>;
+  pods: Informer<Pod>;
+  nodes: Informer<Node>;
+  events: EventRecorder;
+  validateFilter: FilterValidator;
+  trustedNamespaces: ReadonlySet<string>;
+}
+
+export function podIps(pod: Pod): string[] {
+  return pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
+}
+
+export function nodeAddress(node: Node | undefined): string | undefined {
+  const a = node?.status?.addresses ?? [];
+  return (a.find((x) => x.type === 'InternalIP') ?? a.find((x) => x.type === 'ExternalIP'))?.address;
+}
+
+export class PortMirrorController {
+  private lastStatusWrite = new Map<string, number>();
+
+  constructor(private deps: PortMirrorDeps, private controller: Controller) {}
+
+  register(): void {
+    const { mirrors, tasks, pods, nodes } = this.deps;
+    const key = (m: PortMirror) => `${m.metadata.namespace}/${m.metadata.name}`;
+    mirrors.onChange((_t, m) => this.controller.enqueue(key(m)));
+    tasks.onChange((_t, task) => {
+      const p = task.spec?.parent;
+      if (p?.kind === 'PortMirror') this.controller.enqueue(`${task.metadata.namespace}/${p.name}`);
+    });
+    pods.onChange((_t, pod, old) => {
+      for (const m of mirrors.list(pod.metadata.namespace)) {
+        if (this.podSelected(m, pod) || (old && this.podSelected(m, old)) || m.spec.destination?.pod?.name === pod.metadata.name || pod.metadata.deletionTimestamp) {
+          this.controller.enqueue(key(m));
+        }
+      }
+    });
+    // Nodes matter to node sources and to the collector's node (its address, the VXLAN remote).
+    nodes.onChange(() => {
+      for (const m of mirrors.list()) if (m.spec.source?.nodes || m.spec.destination?.pod) this.controller.enqueue(key(m));
+    });
+  }
+
+  podSelected(m: PortMirror, pod: Pod): boolean {
+    const t = m.spec.source?.pods;
+    if (!t) return false;
+    if (m.spec.destination?.pod?.name === pod.metadata.name) return false; // never mirror the collector into itself
+    return t.all === true || (t.names?.includes(pod.metadata.name) ?? false) || (t.selector !== undefined && matchesSelector(t.selector, pod.metadata.labels));
+  }
+
+  reconcile = async (key: string, log: Logger): Promise<Result | void> => {
+    const [namespace, name] = key.split('/') as [string, string];
+    const cached = this.deps.mirrors.get(namespace, name);
+    if (!cached) return;
+    const mirror = structuredClone(cached);
+    const mine = () => this.deps.tasks.list(namespace).filter((t) => t.spec?.parent?.kind === 'PortMirror' && t.spec.parent.uid === mirror.metadata.uid);
+
+    if (mirror.metadata.deletionTimestamp) return this.cleanup(mirror, mine(), log);
+    if (!mirror.metadata.finalizers?.includes(FINALIZER)) {
+      await this.deps.client.mergePatch(PortMirrorType, namespace, name, {
+        metadata: { finalizers: [...(mirror.metadata.finalizers ?? []), FINALIZER], resourceVersion: mirror.metadata.resourceVersion },
+      });
+      return;
+    }
+
+    let invalid: { reason: string; message: string } | undefined;
+    if (mirror.spec.filter) {
+      const err = this.deps.validateFilter(mirror.spec.filter, 262144);
+      if (err) invalid = { reason: 'InvalidFilter', message: `spec.filter: ${err}` };
+    }
+    if (!invalid && mirror.spec.source.nodes && !this.deps.trustedNamespaces.has(namespace)) {
+      invalid = {
+        reason: 'UntrustedNamespace',
+        message: `spec.source.nodes: node interfaces may be mirrored only from a trusted namespace (${[...this.deps.trustedNamespaces].join(', ')}); namespace ${namespace} is not one`,
+      };
+    }
+    let waiting: { reason: string; message: string } | undefined;
+    let sourcesFound = 0;
+    if (invalid) {
+      for (const t of mine()) await this.deps.client.delete(NodeTaskType, namespace, t.metadata.name);
+    } else {
+      const r = await this.place(mirror, mine(), log);
+      sourcesFound = r.sources;
+      waiting = r.waiting;
+    }
+    return this.writeStatus(mirror, invalid, waiting, sourcesFound, invalid ? [] : mine(), log);
+  };
+
+  /** The per-node share: sources on each node and the destination as seen from that node. */
+  resolve(mirror: PortMirror): { byNode: Map<string, MirrorSourceRef[]>; destination: (node: string) => ResolvedMirrorDestination | undefined; collectorNode?: string; waiting?: { reason: string; message: string } } {
+    const ns = mirror.metadata.namespace!;
+    const byNode = new Map<string, MirrorSourceRef[]>();
+    const slot = (n: string) => byNode.get(n) ?? (byNode.set(n, []), byNode.get(n)!);
+    for (const pod of this.deps.pods.list(ns)) {
+      if (!this.podSelected(mirror, pod) || pod.metadata.deletionTimestamp) continue;
+      const node = pod.spec?.nodeName;
+      if (!node || pod.status?.phase !== 'Running') continue;
+      slot(node).push({ pod: { name: pod.metadata.name, namespace: ns, uid: pod.metadata.uid!, ips: podIps(pod) } });
+    }
+    const nt = mirror.spec.source.nodes;
+    if (nt) {
+      for (const node of this.deps.nodes.list()) {
+        const picked = nt.all === true || (nt.names?.includes(node.metadata.name) ?? false) || (nt.selector !== undefined && matchesSelector(nt.selector, node.metadata.labels));
+        if (picked) slot(node.metadata.name).push(...nt.interfaces.map((i) => ({ interface: i })));
+      }
+    }
+    for (const list of byNode.values()) list.sort((a, b) => (a.pod?.name ?? a.interface ?? '').localeCompare(b.pod?.name ?? b.interface ?? '') || (a.pod?.uid ?? '').localeCompare(b.pod?.uid ?? ''));
+    const d = mirror.spec.destination;
+    if (d.interface) return { byNode, destination: () => ({ interface: { name: d.interface!.name } }) };
+    if (d.remote) return { byNode, destination: () => ({ remote: { ...d.remote!, ...(d.remote!.protocol === 'vxlan' ? { port: d.remote!.port ?? MIRROR_VXLAN_PORT } : {}) } }) };
+    const collector = this.deps.pods.get(ns, d.pod!.name);
+    const cnode = collector?.spec?.nodeName;
+    if (!collector || !cnode || collector.status?.phase !== 'Running' || collector.metadata.deletionTimestamp) {
+      return { byNode, destination: () => undefined, waiting: { reason: 'CollectorNotFound', message: `destination.pod: collector pod ${d.pod!.name} is not running in ${ns}; waiting for it` } };
+    }
+    const address = nodeAddress(this.deps.nodes.get(undefined, cnode));
+    const local: ResolvedMirrorDestination = {
+      pod: { name: collector.metadata.name, namespace: ns, uid: collector.metadata.uid!, ips: podIps(collector), node: cnode, interface: d.pod!.interface ?? 'eth0' },
+    };
+    return {
+      byNode, collectorNode: cnode,
+      destination: (node) => (node === cnode ? local : address ? { remote: { address, protocol: 'vxlan', vni: mirrorVni(mirror.metadata.uid!), port: MIRROR_VXLAN_PORT } } : undefined),
+      ...(address ? {} : { waiting: { reason: 'CollectorNodeUnreachable', message: `node ${cnode} of the collector pod has no InternalIP` } }),
+    };
+  }
+
+  private async place(mirror: PortMirror, existing: NodeTask[], log: Logger): Promise<{ sources: number; waiting?: { reason: string; message: string } }> {
+    const ns = mirror.metadata.namespace!;
+    const r = this.resolve(mirror);
+    let sources = 0;
+    for (const l of r.byNode.values()) sources += l.length;
+    // The collector's node takes part as the receive side, with or without sources of its own.
+    if (r.collectorNode && !r.byNode.has(r.collectorNode)) r.byNode.set(r.collectorNode, []);
+    const owner: OwnerReference = { apiVersion: `${GROUP}/${VERSION}`, kind: 'PortMirror', name: mirror.metadata.name, uid: mirror.metadata.uid!, controller: true, blockOwnerDeletion: true };
+    const wanted = new Set<string>();
+    const apply = async (node: string, work: PortMirrorWork, labels?: Record<string, string>) => {
+      const name = mirrorTaskName(mirror.metadata.name, node);
+      const spec: NodeTaskSpec = {
+        node,
+        parent: { kind: 'PortMirror', name: mirror.metadata.name, namespace: ns, uid: mirror.metadata.uid!, generation: mirror.metadata.generation ?? 1 },
+        portMirror: work,
+      };
+      const prev = existing.find((t) => t.metadata.name === name);
+      if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) return;
+      await this.deps.client.apply<NodeTask>(NodeTaskType, {
+        metadata: {
+          name, namespace: ns, ownerReferences: [owner],
+          labels: labels ?? { [LABEL_NODE]: node, [LABEL_PARENT_KIND]: 'PortMirror', [LABEL_PARENT_NAME]: mirror.metadata.name.slice(0, 63) },
+        },
+        spec,
+      });
+      log.info({ node, task: name, sources: work.sources.length }, prev ? 'updated NodeTask' : 'created NodeTask');
+    };
+    const base = { direction: mirror.spec.direction ?? 'both', sampling: mirror.spec.sampling ?? 1, ...(mirror.spec.filter ? { filter: mirror.spec.filter } : {}) } as const;
+    if (!r.waiting) {
+      for (const [node, list] of [...r.byNode].sort(([a], [b]) => a.localeCompare(b))) {
+        const destination = r.destination(node);
+        if (!destination) continue;
+        wanted.add(mirrorTaskName(mirror.metadata.name, node));
+        await apply(node, { ...base, sources: list, destination });
+      }
+    }
+    for (const t of existing) {
+      if (wanted.has(t.metadata.name)) continue;
+      if (!this.deps.nodes.get(undefined, t.spec.node)) {
+        await this.deps.client.delete(NodeTaskType, ns, t.metadata.name, { uid: t.metadata.uid });
+        log.info({ node: t.spec.node, task: t.metadata.name }, 'deleted NodeTask: its node is gone');
+        continue;
+      }
+      // As with captures (docs/adr/0003): a node that lost its sources keeps its task, emptied;
+      // the agent removes the filters of the sources that left.
+      const pm = t.spec.portMirror;
+      if (!pm || pm.sources.length === 0) continue;
+      await apply(t.spec.node, { ...pm, sources: [] }, t.metadata.labels);
+      log.info({ node: t.spec.node, task: t.metadata.name }, 'emptied NodeTask: node has no sources left');
+    }
+    return { sources, ...(r.waiting ? { waiting: r.waiting } : {}) };
+  }
+
+  private async writeStatus(mirror: PortMirror, invalid: { reason: string; message: string } | undefined, waiting: { reason: string; message: string } | undefined, sourcesFound: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {
+    const key = `${mirror.metadata.namespace}/${mirror.metadata.name}`;
+    const observed: ObservedMirrorTask[] = tasks.map((t) => ({
+      node: t.spec.node,
+      sources: t.spec.portMirror?.sources.length ?? 0,
+      ...(t.status?.phase ? { phase: t.status.phase } : {}),
+      attached: t.status?.targets?.filter((g) => g.state === 'Attached').length ?? 0,
+      packets: t.status?.counters?.packets ?? 0,
+      bytes: t.status?.counters?.bytes ?? 0,
+      drops: t.status?.counters?.drops ?? 0,
+      ...(t.status?.message ? { message: t.status.message } : {}),
+    }));
+    const d = deriveMirrorStatus({ ...(invalid ? { invalid } : {}), ...(waiting ? { waiting } : {}), sourcesFound, tasks: observed });
+    const now = nowTime();
+    const prev = mirror.status ?? {};
+    const status = {
+      observedGeneration: mirror.metadata.generation,
+      phase: d.phase,
+      conditions: mergeConditions(prev.conditions as Condition[] | undefined, d.conditions, mirror.metadata.generation, now),
+      totals: d.totals,
+      nodes: d.nodes,
+    };
+    const comparable = (s: Record<string, unknown>) => JSON.stringify({ ...s, conditions: (s.conditions as Condition[] | undefined)?.map((c) => ({ ...c, lastTransitionTime: '' })) });
+    if (comparable(status) === comparable(prev as Record<string, unknown>)) return;
+    const since = Date.now() - (this.lastStatusWrite.get(key) ?? 0);
+    if (since < STATUS_MIN_INTERVAL_MS) return { requeueAfterMs: STATUS_MIN_INTERVAL_MS - since };
+    try {
+      await this.deps.client.apply(PortMirrorType, { metadata: { name: mirror.metadata.name, namespace: mirror.metadata.namespace }, status } as KubeObject, { subresource: 'status' });
+    } catch (err) {
+      if (isNotFound(err)) return;
+      if (isConflict(err)) return { requeueAfterMs: 100 };
+      throw err;
+    }
+    this.lastStatusWrite.set(key, Date.now());
+    statusWrites.inc({ kind: 'PortMirror' });
+    if (prev.phase !== d.phase) {
+      log.info({ from: prev.phase ?? '', to: d.phase }, 'phase changed');
+      const stalled = d.conditions.find((x) => x.type === 'Stalled')!;
+      const c = stalled.status === 'True' ? stalled : d.conditions.find((x) => x.type === 'Ready')!;
+      void this.deps.events.record({ ...mirror, apiVersion: `${GROUP}/${VERSION}`, kind: 'PortMirror' }, stalled.status === 'True' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
+    }
+  }
+
+  /** Deletion: ask each agent to remove its tc state, wait for them (bounded), then let go. */
+  private async cleanup(mirror: PortMirror, tasks: NodeTask[], log: Logger): Promise<Result | void> {
+    if (!mirror.metadata.finalizers?.includes(FINALIZER)) return;
+    const ns = mirror.metadata.namespace!;
+    const pending: string[] = [];
+    for (const t of tasks) {
+      if (t.status?.cleanedUp) continue;
+      if (!this.deps.nodes.get(undefined, t.spec.node)) continue;
+      pending.push(t.spec.node);
+      if (!t.spec.cleanup) await this.deps.client.mergePatch(NodeTaskType, ns, t.metadata.name, { spec: { cleanup: true } });
+    }
+    const waited = Date.now() - Date.parse(mirror.metadata.deletionTimestamp!);
+    if (pending.length > 0 && waited < CLEANUP_TIMEOUT_MS) {
+      log.info({ waitingFor: pending }, 'waiting for agents to remove their tc state');
+      return { requeueAfterMs: 1_000 };
+    }
+    if (pending.length > 0) log.warn({ nodes: pending, waitedMs: waited }, 'agents did not acknowledge cleanup in time; removing the finalizer anyway');
+    const finalizers = mirror.metadata.finalizers.filter((f) => f !== FINALIZER);
+    await this.deps.client.mergePatch(PortMirrorType, ns, mirror.metadata.name, { metadata: { finalizers, resourceVersion: mirror.metadata.resourceVersion } });
+    this.lastStatusWrite.delete(`${ns}/${mirror.metadata.name}`);
+    log.info('finalizer removed');
+  }
+}
