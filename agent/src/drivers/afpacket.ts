@@ -100,15 +100,10 @@ class PacketCaptureTask implements DriverTask {
       limits.bytes = w.limits.maxBytes - this.base.bytes;
       if (limits.bytes <= 0) done = 'ByteLimitReached';
     }
-    const stopAtMs = w.limits?.stopAt ? Date.parse(w.limits.stopAt) : this.ctx.previous?.startTime && w.limits?.durationSeconds
-      ? Date.parse(this.ctx.previous.startTime) + w.limits.durationSeconds * 1000 : undefined;
-    if (stopAtMs !== undefined) {
-      const left = (stopAtMs - Date.now()) / 1000;
-      if (left <= 0) done = 'DurationReached';
-      else limits.durationSeconds = Math.max(1, Math.ceil(left));
-    } else if (w.limits?.durationSeconds !== undefined) {
-      limits.durationSeconds = w.limits.durationSeconds;
-    }
+    // The duration is kept here, not in the engine: its deadline (stopAt) arrives from the
+    // operator after the capture started, and moving it must not cut a new file segment.
+    const deadline = this.deadline();
+    if (deadline !== undefined && deadline <= Date.now()) done = 'DurationReached';
     if (done) {
       this.finish(done, 'the limit was reached before this segment could start');
       return;
@@ -135,6 +130,35 @@ class PacketCaptureTask implements DriverTask {
     await this.resolveTargets();
     this.resolveTimer = setInterval(() => void this.resolveTargets(), RESOLVE_INTERVAL_MS);
     this.statsTimer = setInterval(() => this.report(), STATS_INTERVAL_MS);
+    this.armDeadline();
+  }
+
+  private deadlineTimer?: NodeJS.Timeout;
+  private firstStart = Date.now();
+
+  /** When the capture must stop (ms since the epoch): the operator's stopAt, else the duration from our start. */
+  private deadline(): number | undefined {
+    const l = this.work.limits;
+    if (l?.stopAt) return Date.parse(l.stopAt);
+    if (l?.durationSeconds === undefined) return undefined;
+    const start = this.ctx.previous?.startTime ? Date.parse(this.ctx.previous.startTime) : this.firstStart;
+    return start + l.durationSeconds * 1000;
+  }
+
+  private armDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    const d = this.deadline();
+    if (d === undefined || this.finished) return;
+    this.deadlineTimer = setTimeout(() => void this.expire(), Math.max(0, d - Date.now()));
+  }
+
+  /** The duration is over: drain the rings, close the files, report the final counts. */
+  private async expire(): Promise<void> {
+    if (this.finished || !this.capture) return;
+    const cap = this.capture;
+    cap.removeAllListeners('event'); // its 'stopped' (reason "stopped") is ours to interpret
+    await cap.stop();
+    this.finish('DurationReached', undefined);
   }
 
   /** A node interface we want came (back) or came up: attach it now rather than at the next poll. */
@@ -149,10 +173,12 @@ class PacketCaptureTask implements DriverTask {
   }
 
   async update(spec: NodeTaskSpec): Promise<void> {
-    const engineConfig = (w: PacketCaptureWork) => JSON.stringify([w.limits ?? {}, w.rotation ?? {}, w.retention ?? {}]);
+    // What the engine was started with; the deadline is kept here and re-armed instead.
+    const engineConfig = (w: PacketCaptureWork) => JSON.stringify([w.limits?.maxPackets, w.limits?.maxBytes, w.rotation ?? {}, w.retention ?? {}]);
     const changed = engineConfig(this.work) !== engineConfig(spec.packetCapture!);
     this.spec = spec;
     this.work = spec.packetCapture!;
+    this.armDeadline();
     if (changed && this.capture && !this.finished) {
       // Limits, rotation or retention changed on a running capture: close this segment and go
       // on in a new one with the new settings; the counts carry over.
@@ -319,6 +345,7 @@ class PacketCaptureTask implements DriverTask {
   private finish(reason: ApiStopReason, message: string | undefined): void {
     if (this.finished) return;
     this.finished = true;
+    clearTimeout(this.deadlineTimer);
     clearInterval(this.resolveTimer);
     clearInterval(this.statsTimer);
     this.report();
@@ -330,6 +357,7 @@ class PacketCaptureTask implements DriverTask {
 
   async stop(opts: { cleanup: boolean }): Promise<void> {
     this.onStopped();
+    clearTimeout(this.deadlineTimer);
     clearInterval(this.resolveTimer);
     clearInterval(this.statsTimer);
     if (this.capture) {
