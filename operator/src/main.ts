@@ -50,6 +50,17 @@ let ready = false;
 let controllers: Controller[] = [];
 let informers: Informer<KubeObject>[] = [];
 
+/** libpcap's verdict on a filter (undefined: valid). Any other failure is ours, and retried. */
+function validateFilter(filter: string, snapLength: number): string | undefined {
+  try {
+    compileFilter(filter, { snaplen: snapLength });
+    return undefined;
+  } catch (err) {
+    if (isNativeError(err, NativeErrorCode.badFilter)) return err.message;
+    throw err;
+  }
+}
+
 async function startControllers(): Promise<void> {
   const captures = new Informer<PacketCapture>(client, PacketCaptureType, log);
   const tasks = new Informer<NodeTask>(client, NodeTaskType, log, { labelSelector: 'ringtap.dev/parent-kind' });
@@ -58,35 +69,17 @@ async function startControllers(): Promise<void> {
   const mirrors = new Informer<PortMirror>(client, PortMirrorType, log);
   informers = [captures, tasks, pods, nodes, mirrors] as Informer<KubeObject>[];
   const ctl = new Controller('packetcapture', async (key, l) => pc.reconcile(key, l), log, 2);
+  const events = new EventRecorder(client, 'ringtap.dev/operator', identity, log);
   const pc = new PacketCaptureController({
-    client, captures, tasks, pods: pods as never, nodes: nodes as never,
-    events: new EventRecorder(client, 'ringtap.dev/operator', identity, log),
-    validateFilter: (filter, snap) => {
-      try {
-        compileFilter(filter, { snaplen: snap });
-        return undefined;
-      } catch (err) {
-        // Only libpcap's verdict makes a filter invalid; any other failure is ours, and retried.
-        if (isNativeError(err, NativeErrorCode.badFilter)) return err.message;
-        throw err;
-      }
-    },
+    client, captures, tasks, pods: pods as never, nodes: nodes as never, events,
+    validateFilter,
     trustedNamespaces: trusted,
   }, ctl);
   pc.register();
   const mirrorCtl = new Controller('portmirror', async (key, l) => pm.reconcile(key, l), log, 2);
   const pm = new PortMirrorController({
-    client, mirrors, tasks, pods: pods as never, nodes: nodes as never,
-    events: new EventRecorder(client, 'ringtap.dev/operator', identity, log),
-    validateFilter: (filter, snap) => {
-      try {
-        compileFilter(filter, { snaplen: snap });
-        return undefined;
-      } catch (err) {
-        if (isNativeError(err, NativeErrorCode.badFilter)) return err.message;
-        throw err;
-      }
-    },
+    client, mirrors, tasks, pods: pods as never, nodes: nodes as never, events,
+    validateFilter,
     trustedNamespaces: trusted,
   }, mirrorCtl);
   pm.register();
