@@ -225,6 +225,7 @@ interface NativeAddon {
   transmit(opts: TransmitOptions): Promise<TransmitResult>;
   Capture: new (options: CaptureOptions, onEvent: (e: RawEvent) => void) => NativeCapture;
   LinkMonitor: new (options: LinkMonitorOptions, onEvent: (e: LinkEvent | LinkMonitorError) => void) => NativeLinkMonitor;
+  PppRelay: new (options: PppRelayOptions) => NativePppRelay;
 }
 
 let addon: NativeAddon | undefined;
@@ -462,5 +463,109 @@ export class LinkMonitor extends EventEmitter<LinkMonitorEvents> {
         throw err;
       });
     }
+  }
+}
+
+// --- userspace PPP relay (PPPBridge userspace mode) ------------------------------------------
+
+/** A PPPoE session on an Ethernet interface: frames of `sessionId` from `peerMac` only (BPF). */
+export interface PppoeEndpoint {
+  type: 'pppoe';
+  interface: string;
+  /** Network namespace path (/proc/PID/ns/net, /run/netns/NAME); default: the agent's. */
+  netns?: string;
+  /** 1..65534; used both ways (received from and sent to the peer). */
+  sessionId: number;
+  peerMac: string;
+  /** Source MAC of frames sent to the peer; default: the interface's MAC. */
+  localMac?: string;
+}
+
+/** An L2TPv2 session over UDP/IPv4: a socket bound to local and connected to the peer. */
+export interface L2tpEndpoint {
+  type: 'l2tp';
+  netns?: string;
+  localAddress: string;
+  localPort: number;
+  peerAddress: string;
+  peerPort: number;
+  /** Our tunnel/session ids: received data messages must carry them. */
+  tunnelId: number;
+  sessionId: number;
+  /** The peer's ids: sent data messages carry them. */
+  peerTunnelId: number;
+  peerSessionId: number;
+}
+
+export type PppRelayEndpoint = PppoeEndpoint | L2tpEndpoint;
+
+export interface PppRelayOptions {
+  a: PppRelayEndpoint;
+  b: PppRelayEndpoint;
+}
+
+export interface PppRelayDropStats {
+  /** Too short for the headers, or no PPP protocol field. */
+  short: number;
+  /** PPPoE ver/type != 0x11 or code != 0; L2TP version != 2. */
+  badVersion: number;
+  /** Not our tunnel/session (PPPoE: other sessions are already dropped by the kernel filter, uncounted). */
+  badSession: number;
+  /** PPPoE LENGTH beyond the frame; L2TP Length beyond the datagram or inside the header. */
+  badLength: number;
+  /** L2TP control messages (T=1): never relayed. */
+  control: number;
+  /** The send on the other endpoint failed (e.g. above its MTU). */
+  sendError: number;
+  /** Dropped by the kernel before the relay read them (receive queue full: the relay fell behind). */
+  rxOverflow: number;
+}
+
+export interface PppRelayDirectionStats {
+  /** Frames forwarded. */
+  frames: number;
+  /** PPP bytes forwarded (protocol + payload, without FF 03 or encapsulation). */
+  bytes: number;
+  drops: PppRelayDropStats;
+}
+
+export interface PppRelayStats {
+  /** The relay thread is running (false after close()). */
+  running: boolean;
+  /** Received on endpoint a, sent on endpoint b. */
+  aToB: PppRelayDirectionStats;
+  bToA: PppRelayDirectionStats;
+}
+
+interface NativePppRelay {
+  stats(): PppRelayStats;
+  close(): void;
+}
+
+/**
+ * Userspace PPP relay between two endpoints (PPPoE <-> L2TPv2, PPPoE <-> PPPoE, L2TP <-> L2TP).
+ * One native thread forwards every PPP frame (LCP, auth, NCPs, data) untouched, re-encapsulated;
+ * malformed frames and L2TP control messages are dropped and counted. Both sockets are open and
+ * the thread is running when the constructor returns. Throws ERR_RINGTAP_INVALID_ARGUMENT,
+ * ERR_RINGTAP_NETNS, ERR_RINGTAP_NO_SUCH_INTERFACE, ERR_RINGTAP_SOCKET. Lifetime is explicit:
+ * close() (an environment cleanup hook also closes it at exit).
+ */
+export class PppRelay {
+  private readonly handle: NativePppRelay;
+  private closed = false;
+
+  constructor(options: PppRelayOptions) {
+    this.handle = new (native().PppRelay)(options);
+  }
+
+  stats(): PppRelayStats {
+    return this.handle.stats();
+  }
+
+  /** Stops and joins the thread, closes both sockets and the eventfd. Idempotent; stats() still works. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close();
   }
 }

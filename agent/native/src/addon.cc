@@ -3,6 +3,7 @@
 // Everything here runs on the JavaScript thread except EventChannel::Push (any engine thread)
 // and TransmitWorker::Execute (a libuv pool thread). No packet data crosses into JavaScript
 // except the bytes a live-stream consumer asks for.
+#include <arpa/inet.h>
 #include <napi.h>
 #include <net/if.h>
 #include <pcap/pcap.h>
@@ -15,6 +16,7 @@
 #include "engine.h"
 #include "linkmon.h"
 #include "pcapfmt.h"
+#include "relay.h"
 #include "sock.h"
 #include "tx.h"
 
@@ -577,6 +579,139 @@ class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
   bool hooked_ = false;
 };
 
+// --- PppRelay -------------------------------------------------------------------------------
+
+uint16_t OptId(Napi::Object o, const char* key, double max) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) ThrowJs(o.Env(), kErrInvalidArg, std::string(key) + " is required");
+  double d = OptNumber(o, key, 0, 1, max);
+  if (d != static_cast<double>(static_cast<uint32_t>(d))) ThrowJs(o.Env(), kErrInvalidArg, std::string(key) + " must be an integer");
+  return static_cast<uint16_t>(d);
+}
+
+sockaddr_in ParseInet(Napi::Object o, const char* addrKey, const char* portKey) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  std::string text = OptString(o, addrKey);
+  if (inet_pton(AF_INET, text.c_str(), &a.sin_addr) != 1) {
+    ThrowJs(o.Env(), kErrInvalidArg, std::string(addrKey) + " must be an IPv4 address, got '" + text + "'");
+  }
+  a.sin_port = htons(OptId(o, portKey, 65535));
+  return a;
+}
+
+// { type: 'pppoe', interface, netns?, sessionId, peerMac, localMac? }
+// { type: 'l2tp', localAddress, localPort, peerAddress, peerPort, tunnelId, peerTunnelId, sessionId, peerSessionId, netns? }
+RelayEndpoint ParseEndpoint(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsObject()) ThrowJs(env, kErrInvalidArg, std::string(what) + " must be an endpoint object");
+  Napi::Object o = v.As<Napi::Object>();
+  RelayEndpoint ep;
+  ep.netns = OptString(o, "netns");
+  std::string type = OptString(o, "type");
+  Guard(env, [&] {
+    if (type == "pppoe") {
+      ep.kind = RelayEndpoint::Kind::kPppoe;
+      ep.ifname = OptString(o, "interface");
+      if (ep.ifname.empty()) ThrowJs(env, kErrInvalidArg, std::string(what) + ".interface is required");
+      ep.sessionId = OptId(o, "sessionId", 0xfffe);
+      ep.peerMac = ParseMac(OptString(o, "peerMac"), "peerMac");
+      std::string local = OptString(o, "localMac");
+      if (!local.empty()) {
+        ep.localMac = ParseMac(local, "localMac");
+        ep.hasLocalMac = true;
+      }
+    } else if (type == "l2tp") {
+      ep.kind = RelayEndpoint::Kind::kL2tp;
+      ep.local = ParseInet(o, "localAddress", "localPort");
+      ep.peer = ParseInet(o, "peerAddress", "peerPort");
+      ep.tunnelId = OptId(o, "tunnelId", 65535);
+      ep.peerTunnelId = OptId(o, "peerTunnelId", 65535);
+      ep.sessionId = OptId(o, "sessionId", 65535);
+      ep.peerSessionId = OptId(o, "peerSessionId", 65535);
+    } else {
+      ThrowJs(env, kErrInvalidArg, std::string(what) + ".type must be 'pppoe' or 'l2tp'");
+    }
+    return 0;
+  });
+  return ep;
+}
+
+Napi::Object DirStatsToJs(Napi::Env env, const RelayDirStats& s) {
+  auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+  Napi::Object drops = Napi::Object::New(env);
+  drops.Set("short", num(s.dropShort));
+  drops.Set("badVersion", num(s.dropBadVersion));
+  drops.Set("badSession", num(s.dropBadSession));
+  drops.Set("badLength", num(s.dropBadLength));
+  drops.Set("control", num(s.dropControl));
+  drops.Set("sendError", num(s.dropSendError));
+  drops.Set("rxOverflow", num(s.dropRxOverflow));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("frames", num(s.frames));
+  o.Set("bytes", num(s.bytes));
+  o.Set("drops", drops);
+  return o;
+}
+
+class PppRelayWrap : public Napi::ObjectWrap<PppRelayWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "PppRelay",
+                       {
+                           InstanceMethod<&PppRelayWrap::Stats>("stats"),
+                           InstanceMethod<&PppRelayWrap::Close>("close"),
+                       });
+  }
+
+  // new PppRelay({ a: endpoint, b: endpoint }): both sockets are open and the thread runs on return.
+  explicit PppRelayWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PppRelayWrap>(info), env_(info.Env()) {
+    Napi::Env env = info.Env();
+    Napi::Object opts = AsObject(env, info[0], "options");
+    RelayEndpoint a = ParseEndpoint(env, opts.Get("a"), "a");
+    RelayEndpoint b = ParseEndpoint(env, opts.Get("b"), "b");
+    relay_ = Guard(env, [&] { return std::make_unique<PppRelay>(a, b); });
+    napi_add_env_cleanup_hook(env, &PppRelayWrap::CleanupHook, this);
+    hooked_ = true;
+  }
+
+  ~PppRelayWrap() override { Teardown(); }
+
+ private:
+  static void CleanupHook(void* arg) {
+    auto* self = static_cast<PppRelayWrap*>(arg);
+    self->hooked_ = false;
+    self->Teardown();
+  }
+
+  void Teardown() {
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(env_, &PppRelayWrap::CleanupHook, this);
+      hooked_ = false;
+    }
+    if (relay_) relay_->Close();  // joins the thread, closes the sockets; idempotent
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!relay_) ThrowJs(env, kErrState, "relay is closed");
+    RelayStats s = relay_->Stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("running", Napi::Boolean::New(env, s.running));
+    o.Set("aToB", DirStatsToJs(env, s.aToB));
+    o.Set("bToA", DirStatsToJs(env, s.bToA));
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Teardown();
+    return info.Env().Undefined();
+  }
+
+  napi_env env_;
+  std::unique_ptr<PppRelay> relay_;
+  bool hooked_ = false;
+};
+
 // --- module functions -----------------------------------------------------------------------
 
 Napi::Value LibpcapVersion(const Napi::CallbackInfo& info) {
@@ -684,6 +819,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("transmit", Napi::Function::New(env, TransmitJs));
   exports.Set("Capture", CaptureWrap::Define(env));
   exports.Set("LinkMonitor", LinkMonitorWrap::Define(env));
+  exports.Set("PppRelay", PppRelayWrap::Define(env));
   return exports;
 }
 
