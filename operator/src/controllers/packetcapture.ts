@@ -13,25 +13,22 @@ import type { Controller, Result } from '../runtime/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../runtime/conditions.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
-import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../runtime/kube.js';
-import { statusWrites } from '../runtime/metrics.js';
+import { type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../runtime/kube.js';
 import type { NodeTaskSpec, NodeTaskStatus, PacketCaptureSpec, PacketCaptureStatus, PacketCaptureWork, ResolvedPod } from '../../../crds/src/index.js';
 import { effectiveFilter } from './bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './packetcapture-status.js';
 import { parseBytes, parseDurationMs } from './units.js';
+import { cleanupHandshake, FINALIZER, NodeTaskType, ParentStatusWriter } from './parent.js';
 import { matchesSelector } from './selectors.js';
 
 export const GROUP = 'ringtap.dev';
 export const VERSION = 'v1alpha1';
 export const PacketCaptureType: ResourceType = { group: GROUP, version: VERSION, plural: 'packetcaptures', kind: 'PacketCapture', namespaced: true };
-export const NodeTaskType: ResourceType = { group: GROUP, version: VERSION, plural: 'nodetasks', kind: 'NodeTask', namespaced: true };
 
-export const FINALIZER = 'ringtap.dev/cleanup';
+export { FINALIZER, NodeTaskType };
 export const LABEL_NODE = 'ringtap.dev/node';
 export const LABEL_PARENT_KIND = 'ringtap.dev/parent-kind';
 export const LABEL_PARENT_NAME = 'ringtap.dev/parent-name';
-const CLEANUP_TIMEOUT_MS = 60_000;
-const STATUS_MIN_INTERVAL_MS = 1_000;
 
 export type PacketCapture = KubeObject & { spec: PacketCaptureSpec; status?: PacketCaptureStatus };
 export type NodeTask = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
@@ -65,9 +62,11 @@ export function taskName(captureName: string, node: string): string {
 }
 
 export class PacketCaptureController {
-  private lastStatusWrite = new Map<string, number>();
+  private status: ParentStatusWriter;
 
-  constructor(private deps: PacketCaptureDeps, private controller: Controller) {}
+  constructor(private deps: PacketCaptureDeps, private controller: Controller) {
+    this.status = new ParentStatusWriter(deps.client, PacketCaptureType);
+  }
 
   /** Wires informer events to capture keys. */
   register(): void {
@@ -220,7 +219,6 @@ export class PacketCaptureController {
   }
 
   private async writeStatus(capture: PacketCapture, invalid: { reason: string; message: string } | undefined, targetsFound: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {
-    const key = `${capture.metadata.namespace}/${capture.metadata.name}`;
     const observed: ObservedTask[] = tasks.map((t) => ({
       node: t.spec.node,
       pods: t.spec.packetCapture?.pods?.length ?? 0,
@@ -254,21 +252,10 @@ export class PacketCaptureController {
       const left = Date.parse(startTime) + parseDurationMs(dur) - Date.now();
       result = { requeueAfterMs: Math.max(left + 2_000, 1_000) };
     }
-    const comparable = (s: Record<string, unknown>) => JSON.stringify({ ...s, conditions: (s.conditions as Condition[] | undefined)?.map((c) => ({ ...c, lastTransitionTime: '' })) });
-    if (comparable(status) === comparable(prev as Record<string, unknown>)) return result;
-
-    // Coalesce: at most one status write per capture per second.
-    const since = Date.now() - (this.lastStatusWrite.get(key) ?? 0);
-    if (since < STATUS_MIN_INTERVAL_MS) return { requeueAfterMs: STATUS_MIN_INTERVAL_MS - since };
-    try {
-      await this.deps.client.apply(PacketCaptureType, { metadata: { name: capture.metadata.name, namespace: capture.metadata.namespace }, status } as KubeObject, { subresource: 'status' });
-    } catch (err) {
-      if (isNotFound(err)) return;
-      if (isConflict(err)) return { requeueAfterMs: 100 };
-      throw err;
-    }
-    this.lastStatusWrite.set(key, Date.now());
-    statusWrites.inc({ kind: 'PacketCapture' });
+    const written = await this.status.write(capture, status);
+    if (written === 'unchanged') return result;
+    if (written === 'gone') return;
+    if (written !== 'written') return written;
     if (prev.phase !== d.phase) {
       log.info({ from: prev.phase ?? '', to: d.phase }, 'phase changed');
       const c = d.conditions.find((x) => x.type === (invalid ? 'Stalled' : 'Ready'))!;
@@ -279,29 +266,12 @@ export class PacketCaptureController {
 
   /** Deletion: ask each agent to clean up, wait for them (bounded), then let the capture go. */
   private async cleanup(capture: PacketCapture, tasks: NodeTask[], log: Logger): Promise<Result | void> {
-    if (!capture.metadata.finalizers?.includes(FINALIZER)) return;
-    const ns = capture.metadata.namespace!;
-    const pending: string[] = [];
-    for (const t of tasks) {
-      if (t.status?.cleanedUp) continue;
-      // An agent that is gone (its node deleted) cannot acknowledge: do not wait for it.
-      if (!this.deps.nodes.get(undefined, t.spec.node)) continue;
-      pending.push(t.spec.node);
-      if (!t.spec.cleanup) {
-        // A merge patch of this one field: an apply would have to restate the whole object.
-        await this.deps.client.mergePatch(NodeTaskType, ns, t.metadata.name, { spec: { cleanup: true } });
-      }
-    }
-    const waited = Date.now() - Date.parse(capture.metadata.deletionTimestamp!);
-    if (pending.length > 0 && waited < CLEANUP_TIMEOUT_MS) {
-      log.info({ waitingFor: pending }, 'waiting for agents to clean up');
-      return { requeueAfterMs: 1_000 };
-    }
-    if (pending.length > 0) log.warn({ nodes: pending, waitedMs: waited }, 'agents did not acknowledge cleanup in time; removing the finalizer anyway');
-    const finalizers = capture.metadata.finalizers.filter((f) => f !== FINALIZER);
-    await this.deps.client.mergePatch(PacketCaptureType, ns, capture.metadata.name, { metadata: { finalizers, resourceVersion: capture.metadata.resourceVersion } });
-    this.lastStatusWrite.delete(`${ns}/${capture.metadata.name}`);
-    log.info('finalizer removed');
+    const r = await cleanupHandshake({
+      client: this.deps.client, type: PacketCaptureType, obj: capture, tasks, log, what: 'clean up',
+      nodeExists: (n) => this.deps.nodes.get(undefined, n) !== undefined,
+    });
+    if (!r) this.status.forget(capture);
+    return r;
   }
 }
 

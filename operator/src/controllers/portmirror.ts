@@ -15,16 +15,14 @@ import type { Controller, Result } from '../runtime/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../runtime/conditions.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
-import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../runtime/kube.js';
-import { statusWrites } from '../runtime/metrics.js';
+import { type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../runtime/kube.js';
 import type { MirrorSourceRef, NodeTaskSpec, NodeTaskStatus, PortMirrorSpec, PortMirrorStatus, PortMirrorWork, ResolvedMirrorDestination } from '../../../crds/src/index.js';
 import { FINALIZER, GROUP, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, NodeTaskType, sameJson, taskName, VERSION, type FilterValidator } from './packetcapture.js';
 import { deriveMirrorStatus, type ObservedMirrorTask } from './portmirror-status.js';
+import { cleanupHandshake, ParentStatusWriter } from './parent.js';
 import { matchesSelector } from './selectors.js';
 
 export const PortMirrorType: ResourceType = { group: GROUP, version: VERSION, plural: 'portmirrors', kind: 'PortMirror', namespaced: true };
-const CLEANUP_TIMEOUT_MS = 60_000;
-const STATUS_MIN_INTERVAL_MS = 1_000;
 export const MIRROR_VXLAN_PORT = 4789;
 
 export type PortMirror = KubeObject & { spec: PortMirrorSpec; status?: PortMirrorStatus };
@@ -68,9 +66,11 @@ export function nodeAddress(node: Node | undefined): string | undefined {
 }
 
 export class PortMirrorController {
-  private lastStatusWrite = new Map<string, number>();
+  private readonly status: ParentStatusWriter;
 
-  constructor(private deps: PortMirrorDeps, private controller: Controller) {}
+  constructor(private deps: PortMirrorDeps, private controller: Controller) {
+    this.status = new ParentStatusWriter(deps.client, PortMirrorType);
+  }
 
   register(): void {
     const { mirrors, tasks, pods, nodes } = this.deps;
@@ -230,7 +230,6 @@ export class PortMirrorController {
   }
 
   private async writeStatus(mirror: PortMirror, invalid: { reason: string; message: string } | undefined, waiting: { reason: string; message: string } | undefined, sourcesFound: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {
-    const key = `${mirror.metadata.namespace}/${mirror.metadata.name}`;
     const observed: ObservedMirrorTask[] = tasks.map((t) => ({
       node: t.spec.node,
       sources: t.spec.portMirror?.sources.length ?? 0,
@@ -251,19 +250,8 @@ export class PortMirrorController {
       totals: d.totals,
       nodes: d.nodes,
     };
-    const comparable = (s: Record<string, unknown>) => JSON.stringify({ ...s, conditions: (s.conditions as Condition[] | undefined)?.map((c) => ({ ...c, lastTransitionTime: '' })) });
-    if (comparable(status) === comparable(prev as Record<string, unknown>)) return;
-    const since = Date.now() - (this.lastStatusWrite.get(key) ?? 0);
-    if (since < STATUS_MIN_INTERVAL_MS) return { requeueAfterMs: STATUS_MIN_INTERVAL_MS - since };
-    try {
-      await this.deps.client.apply(PortMirrorType, { metadata: { name: mirror.metadata.name, namespace: mirror.metadata.namespace }, status } as KubeObject, { subresource: 'status' });
-    } catch (err) {
-      if (isNotFound(err)) return;
-      if (isConflict(err)) return { requeueAfterMs: 100 };
-      throw err;
-    }
-    this.lastStatusWrite.set(key, Date.now());
-    statusWrites.inc({ kind: 'PortMirror' });
+    const written = await this.status.write(mirror, status);
+    if (written !== 'written') return written === 'unchanged' || written === 'gone' ? undefined : written;
     if (prev.phase !== d.phase) {
       log.info({ from: prev.phase ?? '', to: d.phase }, 'phase changed');
       const stalled = d.conditions.find((x) => x.type === 'Stalled')!;
@@ -274,24 +262,11 @@ export class PortMirrorController {
 
   /** Deletion: ask each agent to remove its tc state, wait for them (bounded), then let go. */
   private async cleanup(mirror: PortMirror, tasks: NodeTask[], log: Logger): Promise<Result | void> {
-    if (!mirror.metadata.finalizers?.includes(FINALIZER)) return;
-    const ns = mirror.metadata.namespace!;
-    const pending: string[] = [];
-    for (const t of tasks) {
-      if (t.status?.cleanedUp) continue;
-      if (!this.deps.nodes.get(undefined, t.spec.node)) continue;
-      pending.push(t.spec.node);
-      if (!t.spec.cleanup) await this.deps.client.mergePatch(NodeTaskType, ns, t.metadata.name, { spec: { cleanup: true } });
-    }
-    const waited = Date.now() - Date.parse(mirror.metadata.deletionTimestamp!);
-    if (pending.length > 0 && waited < CLEANUP_TIMEOUT_MS) {
-      log.info({ waitingFor: pending }, 'waiting for agents to remove their tc state');
-      return { requeueAfterMs: 1_000 };
-    }
-    if (pending.length > 0) log.warn({ nodes: pending, waitedMs: waited }, 'agents did not acknowledge cleanup in time; removing the finalizer anyway');
-    const finalizers = mirror.metadata.finalizers.filter((f) => f !== FINALIZER);
-    await this.deps.client.mergePatch(PortMirrorType, ns, mirror.metadata.name, { metadata: { finalizers, resourceVersion: mirror.metadata.resourceVersion } });
-    this.lastStatusWrite.delete(`${ns}/${mirror.metadata.name}`);
-    log.info('finalizer removed');
+    const r = await cleanupHandshake({
+      client: this.deps.client, type: PortMirrorType, obj: mirror, tasks, log, what: 'remove their tc state',
+      nodeExists: (n) => this.deps.nodes.get(undefined, n) !== undefined,
+    });
+    if (!r) this.status.forget(mirror);
+    return r;
   }
 }

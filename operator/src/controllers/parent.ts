@@ -1,0 +1,82 @@
+// What every parent kind's controller does the same way: write its status (server-side
+// apply, only when it changed, at most once a second) and, on deletion, the cleanup handshake
+// with the agents before its finalizer goes.
+import type { Result } from '../runtime/controller.js';
+import type { Condition } from '../runtime/conditions.js';
+import { isConflict, isNotFound, type KubeClient, type KubeObject, type ResourceType } from '../runtime/kube.js';
+import type { Logger } from '../runtime/log.js';
+import { statusWrites } from '../runtime/metrics.js';
+import type { NodeTaskSpec, NodeTaskStatus } from '../../../crds/src/index.js';
+
+export const FINALIZER = 'ringtap.dev/cleanup';
+export const NodeTaskType: ResourceType = { group: 'ringtap.dev', version: 'v1alpha1', plural: 'nodetasks', kind: 'NodeTask', namespaced: true };
+const CLEANUP_TIMEOUT_MS = 60_000;
+const STATUS_MIN_INTERVAL_MS = 1_000;
+
+type Task = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
+
+/** Status equality that ignores when conditions last changed. */
+function comparable(s: Record<string, unknown>): string {
+  return JSON.stringify({ ...s, conditions: (s.conditions as Condition[] | undefined)?.map((c) => ({ ...c, lastTransitionTime: '' })) });
+}
+
+export class ParentStatusWriter {
+  private lastWrite = new Map<string, number>();
+
+  constructor(private client: KubeClient, private type: ResourceType) {}
+
+  /**
+   * Applies status if it differs from what the object has. Returns 'unchanged', 'written', or a
+   * Result to come back later (coalescing, or a conflict).
+   */
+  async write(obj: KubeObject & { status?: object }, status: Record<string, unknown>): Promise<'unchanged' | 'written' | 'gone' | Result> {
+    if (comparable(status) === comparable((obj.status ?? {}) as Record<string, unknown>)) return 'unchanged';
+    const key = `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+    const since = Date.now() - (this.lastWrite.get(key) ?? 0);
+    if (since < STATUS_MIN_INTERVAL_MS) return { requeueAfterMs: STATUS_MIN_INTERVAL_MS - since };
+    try {
+      await this.client.apply(this.type, { metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status } as KubeObject, { subresource: 'status' });
+    } catch (err) {
+      if (isNotFound(err)) return 'gone';
+      if (isConflict(err)) return { requeueAfterMs: 100 };
+      throw err;
+    }
+    this.lastWrite.set(key, Date.now());
+    statusWrites.inc({ kind: this.type.kind });
+    return 'written';
+  }
+
+  forget(obj: KubeObject): void {
+    this.lastWrite.delete(`${obj.metadata.namespace ?? ''}/${obj.metadata.name}`);
+  }
+}
+
+/**
+ * Deletion of a parent: ask each agent to clean up (spec.cleanup), wait for them to say so
+ * (status.cleanedUp; bounded, and never for a node that is gone), then remove the finalizer.
+ */
+export async function cleanupHandshake(args: {
+  client: KubeClient; type: ResourceType; obj: KubeObject; tasks: Task[];
+  nodeExists: (name: string) => boolean; log: Logger; what: string;
+}): Promise<Result | void> {
+  const { client, type, obj, tasks, log } = args;
+  if (!obj.metadata.finalizers?.includes(FINALIZER)) return;
+  const pending: string[] = [];
+  for (const t of tasks) {
+    if (t.status?.cleanedUp) continue;
+    // An agent that is gone (its node deleted) cannot acknowledge: do not wait for it.
+    if (!args.nodeExists(t.spec.node)) continue;
+    pending.push(t.spec.node);
+    // A merge patch of this one field: an apply would have to restate the whole object.
+    if (!t.spec.cleanup) await client.mergePatch(NodeTaskType, t.metadata.namespace, t.metadata.name, { spec: { cleanup: true } });
+  }
+  const waited = Date.now() - Date.parse(obj.metadata.deletionTimestamp!);
+  if (pending.length > 0 && waited < CLEANUP_TIMEOUT_MS) {
+    log.info({ waitingFor: pending }, `waiting for agents to ${args.what}`);
+    return { requeueAfterMs: 1_000 };
+  }
+  if (pending.length > 0) log.warn({ nodes: pending, waitedMs: waited }, 'agents did not acknowledge cleanup in time; removing the finalizer anyway');
+  const finalizers = obj.metadata.finalizers.filter((f) => f !== FINALIZER);
+  await client.mergePatch(type, obj.metadata.namespace, obj.metadata.name, { metadata: { finalizers, resourceVersion: obj.metadata.resourceVersion } });
+  log.info('finalizer removed');
+}
