@@ -21,6 +21,7 @@ try {
 } catch {
   hasTshark = false;
 }
+if (!hasTshark) console.log('skipped: tshark is not installed (hack/setup.sh installs it); the pcapng read-back tests do not run');
 const withTshark = hasTshark ? test : test.skip;
 
 function write(format: IPAFormat, version: string, snapLength?: number): { file: string; entries: IPAEntry[]; expected: ReturnType<typeof simulate>['expected'] } {

@@ -52,7 +52,7 @@ describe('BPF filter', () => {
       // B answers the port-53 frames with ICMP port unreachable (rate limited), adding outbound traffic.
       const expectedAll = 400 + 6;
       await waitFor(() => all.stats().packets >= expectedAll, 'unfiltered capture to see all traffic');
-      await new Promise((r) => setTimeout(r, 100)); // let the last retire timeout pass on every ring
+      // stop() drains every ring, including the block the kernel is still filling.
       for (const c of caps) await c.stop();
       const allFile = `${dir}/all-000000.pcapng`;
       const everything = packetsOf(allFile);
