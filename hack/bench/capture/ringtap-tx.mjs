@@ -10,6 +10,6 @@ const res = await native.transmit({
   frames: [Buffer.from(hex, 'hex')],
   count: Number(count),
   ratePps: Number(rate),
-  ringFrames: 8192,
+  ringFrames: 1024,
 });
 console.log(`sent=${res.sent} seconds=${res.seconds.toFixed(3)} pps=${Math.round(res.sent / res.seconds)}`);
