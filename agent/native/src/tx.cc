@@ -22,6 +22,18 @@ namespace ringtap {
 
 namespace {
 
+// struct virtio_net_hdr (linux/virtio_net.h, which C++ cannot include: a member is named
+// `class`): flags 0 and gso_type NONE; hdr_len says how many bytes go into the linear part.
+struct VnetHdr {
+  uint8_t flags;
+  uint8_t gsoType;
+  uint16_t hdrLen;
+  uint16_t gsoSize;
+  uint16_t csumStart;
+  uint16_t csumOffset;
+};
+static_assert(sizeof(VnetHdr) == 10, "virtio_net_hdr is 10 bytes");
+
 struct TxSocket {
   int fd = -1;
   uint8_t* map = nullptr;
@@ -39,7 +51,7 @@ double Now() {
 TxSocket OpenTx(const TxConfig& cfg, size_t maxLen) {
   const uint32_t dataOff = TPACKET_ALIGN(sizeof(tpacket2_hdr));
   uint32_t frameSize = 2048;
-  while (frameSize < dataOff + maxLen) frameSize <<= 1;
+  while (frameSize < dataOff + sizeof(VnetHdr) + maxLen) frameSize <<= 1;
   const uint32_t blockSize = std::max<uint32_t>(frameSize, 1u << 16);
   const uint32_t perBlock = blockSize / frameSize;
   const uint32_t blockNr = std::max<uint32_t>(1, (cfg.ringFrames + perBlock - 1) / perBlock);
@@ -55,6 +67,11 @@ TxSocket OpenTx(const TxConfig& cfg, size_t maxLen) {
     try {
       unsigned idx = if_nametoindex(cfg.ifname.c_str());
       if (idx == 0) throw RtError(kErrNoSuchInterface, where + " does not exist");
+      // A virtio_net_hdr before each frame whose hdr_len is the whole frame: the kernel then
+      // builds a linear skb instead of page fragments pointing into the ring, which veth's
+      // forwarding path would have to copy into freshly allocated pages (skb_copy_ubufs).
+      int one = 1;
+      if (setsockopt(fd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) != 0) ThrowErrno(kErrTransmit, "PACKET_VNET_HDR");
       int v = TPACKET_V2;
       if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) != 0) ThrowErrno(kErrTransmit, "PACKET_VERSION");
       if (cfg.qdiscBypass) {
@@ -137,8 +154,11 @@ TxResult Transmit(const TxConfig& cfg, const std::atomic<bool>& cancel) {
         break;
       }
       const auto& f = cfg.frames[queued % cfg.frames.size()];
-      memcpy(reinterpret_cast<uint8_t*>(h) + dataOff, f.data(), f.size());
-      h->tp_len = static_cast<uint32_t>(f.size());
+      auto* vh = reinterpret_cast<VnetHdr*>(reinterpret_cast<uint8_t*>(h) + dataOff);
+      memset(vh, 0, sizeof(*vh));
+      vh->hdrLen = static_cast<uint16_t>(f.size());
+      memcpy(reinterpret_cast<uint8_t*>(vh) + sizeof(*vh), f.data(), f.size());
+      h->tp_len = static_cast<uint32_t>(sizeof(*vh) + f.size());
       __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
       idx = (idx + 1) % s.frameNr;
       queued++;
