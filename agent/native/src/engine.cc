@@ -96,9 +96,17 @@ const char* FanoutModeName(FanoutMode m) {
 FileSink::FileSink(Capture& cap, const OutputConfig& cfg, FileFormat fmt, int snaplen)
     : cap_(cap), cfg_(cfg), fmt_(fmt), snaplen_(snaplen), seq_(cfg.startSequence) {}
 
+constexpr size_t kDirectAlign = 4096;
+constexpr size_t kStageBytes = 8u << 20;
+
 FileSink::~FileSink() {
   if (fd_ >= 0) close(fd_);
+  if (dfd_ >= 0) close(dfd_);
+  free(stage_);
 }
+
+// The O_DIRECT twin of fd_; -1 where the filesystem has no O_DIRECT (the buffered path stays).
+static int OpenDirect(const std::string& path) { return open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC); }
 
 std::string FileSink::PathFor(uint64_t seq) const {
   char num[32];
@@ -122,9 +130,17 @@ void FileSink::OpenFirst() {
     if (fmt_ == FileFormat::kPcap && (!r.nanosecond || r.linkType != kLinkTypeEthernet)) {
       throw RtError(kErrFile, path + " is not a nanosecond Ethernet pcap file; cannot append");
     }
-    fd_ = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    fd_ = open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd_ < 0) ThrowErrno(kErrFile, "cannot open " + path);
     if (lseek(fd_, static_cast<off_t>(r.validBytes), SEEK_SET) < 0) ThrowErrno(kErrFile, "seek " + path);
+    if (cfg_.directIo && (stage_ || posix_memalign(reinterpret_cast<void**>(&stage_), kDirectAlign, kStageBytes) == 0)) {
+      // The staging buffer starts at the aligned offset below the end: preload those bytes.
+      stageBase_ = r.validBytes & ~static_cast<uint64_t>(kDirectAlign - 1);
+      stageLen_ = static_cast<size_t>(r.validBytes - stageBase_);
+      direct_ = stageLen_ == 0 || pread(fd_, stage_, stageLen_, static_cast<off_t>(stageBase_)) == static_cast<ssize_t>(stageLen_);
+      if (direct_) dfd_ = OpenDirect(path);
+      direct_ = direct_ && dfd_ >= 0;
+    }
     seq_++;
     size_ = committed_ = r.validBytes;
     recordsInFile_ = r.packets;
@@ -172,6 +188,13 @@ void FileSink::OpenNext() {
   recordsInFile_ = 0;
   openedAt_ = Clock::now();
   current_ = path;
+  stageBase_ = 0;
+  stageLen_ = 0;
+  direct_ = false;
+  if (cfg_.directIo && (stage_ || posix_memalign(reinterpret_cast<void**>(&stage_), kDirectAlign, kStageBytes) == 0)) {
+    dfd_ = OpenDirect(path);
+    direct_ = dfd_ >= 0;
+  }
   std::vector<uint8_t> hdr;
   AppendFileHeader(hdr, fmt_, kLinkTypeEthernet, static_cast<uint32_t>(snaplen_));
   if (fmt_ == FileFormat::kPcapng) {
@@ -241,13 +264,21 @@ void FileSink::Flush() {
     pending_.clear();
     return;
   }
+  size_t total = 0;
+  for (auto& c : pending_) total += c.len;
+  if (direct_) {
+    if (!FlushDirect(total)) return;
+    committed_ += total;
+    cap_.bytesWritten += total;
+    cap_.packetsWritten += pendingRecords_;
+    pendingRecords_ = 0;
+    pending_.clear();
+    owned_.clear();
+    return;
+  }
   std::vector<iovec> iov;
   iov.reserve(pending_.size());
-  size_t total = 0;
-  for (auto& c : pending_) {
-    iov.push_back(iovec{const_cast<uint8_t*>(c.data), c.len});
-    total += c.len;
-  }
+  for (auto& c : pending_) iov.push_back(iovec{const_cast<uint8_t*>(c.data), c.len});
   size_t idx = 0;
   size_t written = 0;
   while (idx < iov.size()) {
@@ -278,6 +309,72 @@ void FileSink::Flush() {
   pendingRecords_ = 0;
   pending_.clear();
   owned_.clear();
+}
+
+// One pwrite loop. `written` counts the bytes at or beyond newFrom (data of this flush) that
+// reached the file. O_DIRECT refused (EINVAL: the filesystem cannot) falls back to buffered.
+bool FileSink::WriteOut(const uint8_t* p, size_t n, uint64_t off, bool direct, uint64_t newFrom, size_t& written) {
+  while (n > 0) {
+    ssize_t w = pwrite(direct ? dfd_ : fd_, p, n, static_cast<off_t>(off));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (direct && errno == EINVAL) {
+        direct = direct_ = false;
+        continue;
+      }
+      FailWrite(errno, written);
+      return false;
+    }
+    if (w == 0) {
+      FailWrite(ENOSPC, written);
+      return false;
+    }
+    const uint64_t end = off + static_cast<uint64_t>(w);
+    if (end > newFrom) written += static_cast<size_t>(end - std::max(off, newFrom));
+    p += w;
+    n -= static_cast<size_t>(w);
+    off = end;
+  }
+  return true;
+}
+
+bool FileSink::FlushDirect(size_t total) {
+  (void)total;
+  size_t written = 0;
+  const uint64_t newFrom = committed_;
+  for (auto& c : pending_) {
+    const uint8_t* p = c.data;
+    size_t left = c.len;
+    while (left > 0) {
+      const size_t n = std::min(left, kStageBytes - stageLen_);
+      memcpy(stage_ + stageLen_, p, n);
+      stageLen_ += n;
+      p += n;
+      left -= n;
+      if (stageLen_ == kStageBytes) {
+        if (!WriteOut(stage_, kStageBytes, stageBase_, direct_, newFrom, written)) return false;
+        stageBase_ += kStageBytes;
+        stageLen_ = 0;
+      }
+    }
+  }
+  // Whole blocks directly; the tail buffered, so the file ends at the last record now.
+  const size_t aligned = stageLen_ & ~(kDirectAlign - 1);
+  if (aligned && !WriteOut(stage_, aligned, stageBase_, direct_, newFrom, written)) return false;
+  const size_t tail = stageLen_ - aligned;
+  if (tail && !WriteOut(stage_ + aligned, tail, stageBase_ + aligned, false, newFrom, written)) return false;
+  if (aligned) {
+    memmove(stage_, stage_ + aligned, tail);
+    stageBase_ += aligned;
+    stageLen_ = tail;
+  }
+  if (!direct_) {
+    // The filesystem refused O_DIRECT: from here on the plain path, positioned at the end.
+    lseek(fd_, static_cast<off_t>(stageBase_ + stageLen_), SEEK_SET);
+    if (dfd_ >= 0) close(dfd_);
+    dfd_ = -1;
+  }
+  return true;
 }
 
 void FileSink::FailWrite(int err, size_t written) {
@@ -319,6 +416,9 @@ void FileSink::FailWrite(int err, size_t written) {
   committed_ = cut;
   close(fd_);
   fd_ = -1;
+  if (dfd_ >= 0) close(dfd_);
+  dfd_ = -1;
+  direct_ = false;
   failed_ = true;
   pending_.clear();
   owned_.clear();
@@ -375,6 +475,9 @@ void FileSink::Close(bool writeIsb) {
   Flush();
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
+  if (dfd_ >= 0) close(dfd_);
+  dfd_ = -1;
+  direct_ = false;
 }
 
 // ---------------------------------------------------------------------------------------------

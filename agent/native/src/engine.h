@@ -56,6 +56,7 @@ struct OutputConfig {
   uint64_t rotateMs = 0;     // 0 = no time rotation
   uint32_t maxFiles = 0;     // 0 = keep every file; else a ring of at most N files
   bool append = false;       // reuse an existing first file: repair its tail, then append
+  bool directIo = true;      // O_DIRECT for whole 4 KiB blocks, buffered write for the tail
 };
 
 struct Limits {
@@ -165,6 +166,8 @@ class FileSink {
   void Rotate();
   void Push(const uint8_t* data, size_t len, bool records);
   void FailWrite(int err, size_t written);
+  bool FlushDirect(size_t total);  // false: failed (FailWrite done)
+  bool WriteOut(const uint8_t* p, size_t n, uint64_t off, bool direct, uint64_t newFrom, size_t& written);
 
   // A piece of the next writev: packet records (cut-able at record boundaries) or an opaque block.
   struct Chunk {
@@ -178,6 +181,15 @@ class FileSink {
   FileFormat fmt_;
   int snaplen_;
   int fd_ = -1;
+  // Direct I/O: a second descriptor with O_DIRECT and an aligned staging buffer. The buffer
+  // holds the file's bytes from stageBase_ (a multiple of kDirectAlign) on: whole aligned
+  // blocks go out with O_DIRECT, the unaligned tail with a buffered pwrite (so the file always
+  // ends at a record), and is written again, directly, as part of the next block.
+  int dfd_ = -1;
+  uint8_t* stage_ = nullptr;
+  size_t stageLen_ = 0;
+  uint64_t stageBase_ = 0;
+  bool direct_ = false;
   uint64_t seq_;
   uint64_t size_ = 0;       // bytes in the file including pending
   uint64_t committed_ = 0;  // bytes known to be on disk, always at a record boundary
