@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const execFileP = promisify(execFile);
@@ -95,16 +96,41 @@ export async function probeCapabilities(): Promise<NodeCapabilities> {
     config = readFileSync(`/boot/config-${release()}`, 'utf8');
   }
   const protocols = readFileSync('/proc/net/protocols', 'utf8').split('\n').slice(1).map((l) => l.split(/\s+/)[0] ?? '').filter(Boolean);
-  const ipaDevices = readdirSync('/dev').filter((d) => /^qcom_ipa\d+_monitor$/.test(d) || d === 'ipa_adpl').map((d) => `/dev/${d}`);
-  let ipaVersion: string | undefined;
-  for (const base of ['/sys/bus/platform/devices']) {
-    if (!existsSync(base)) continue;
-    for (const d of readdirSync(base).filter((x) => /(^|\.)ipa$/.test(x))) {
-      try { ipaVersion = readFileSync(`${base}/${d}/version`, 'utf8').trim(); } catch { /* no version attribute */ }
-    }
-  }
+  const ipa = probeIPA();
+  const ipaDevices = ipa.devices;
+  const ipaVersion = ipa.version;
   const ptpClocks = existsSync('/sys/class/ptp') ? readdirSync('/sys/class/ptp') : [];
   return capabilitiesFrom({ kernelRelease: release(), config, protocols, devPpp: existsSync('/dev/ppp'), ipaDevices, ptpClocks, ...(ipaVersion ? { ipaVersion } : {}) });
+}
+
+/**
+ * Where IPA hardware shows itself. Simulated nodes (hack/cluster) point these elsewhere:
+ *   RINGTAP_IPA_DEV_DIR    the directory of the monitor character devices; default /dev
+ *   RINGTAP_IPA_SYSFS_DIR  the platform devices directory with the ipa device; default /sys/bus/platform/devices
+ *   RINGTAP_IPA_SOURCE     a configured stream source (a FIFO or a recorded file) used instead of a device
+ */
+export function ipaPaths(env: NodeJS.ProcessEnv = process.env): { devDir: string; sysfsDir: string; source?: string } {
+  return {
+    devDir: env.RINGTAP_IPA_DEV_DIR || '/dev',
+    sysfsDir: env.RINGTAP_IPA_SYSFS_DIR || '/sys/bus/platform/devices',
+    ...(env.RINGTAP_IPA_SOURCE ? { source: env.RINGTAP_IPA_SOURCE } : {}),
+  };
+}
+
+/** The IPA monitor devices (qcom_ipa<N>_monitor, ipa_adpl; plus a configured source) and the ipa platform device's version. */
+export function probeIPA(env: NodeJS.ProcessEnv = process.env): { devices: string[]; version?: string } {
+  const p = ipaPaths(env);
+  const devices = existsSync(p.devDir)
+    ? readdirSync(p.devDir).filter((d) => /^qcom_ipa\d+_monitor$/.test(d) || d === 'ipa_adpl').sort().map((d) => join(p.devDir, d))
+    : [];
+  if (p.source && existsSync(p.source)) devices.push(p.source);
+  let version: string | undefined;
+  if (existsSync(p.sysfsDir)) {
+    for (const d of readdirSync(p.sysfsDir).filter((x) => /(^|\.)ipa$/.test(x))) {
+      try { version = readFileSync(join(p.sysfsDir, d, 'version'), 'utf8').trim(); } catch { /* no version attribute */ }
+    }
+  }
+  return { devices, ...(version ? { version } : {}) };
 }
 
 export const CAPABILITY_ANNOTATION = 'ringtap.dev/capabilities';
@@ -121,5 +147,7 @@ export function capabilityLabels(c: NodeCapabilities): Record<string, string> {
     'ringtap.dev/gre': b(c.gre),
     'ringtap.dev/ipa': b(c.ipa),
     'ringtap.dev/hw-timestamps': b(c.hardwareTimestamps),
+    // The IPA version (a label value: "4.9", "5.0"), for node selectors per hardware generation.
+    ...(c.ipa.version && /^[0-9][0-9.]{0,15}$/.test(c.ipa.version) ? { 'ringtap.dev/ipa-version': c.ipa.version } : {}),
   };
 }

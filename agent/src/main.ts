@@ -14,7 +14,9 @@ import { newLogger } from '../../operator/src/runtime/log.js';
 import { CAPABILITY_ANNOTATION, capabilityLabels, probeCapabilities } from './capabilities.js';
 import { AfPacketDriver } from './drivers/afpacket.js';
 import { DriverRegistry } from './drivers/driver.js';
+import { IPADriver } from './drivers/ipa.js';
 import { TcMirrorDriver } from './drivers/tcmirror.js';
+import { PppBridgeDriver } from './drivers/pppbridge.js';
 import { LinkMonitor } from './native.js';
 import { DownloadServer } from './server.js';
 import { TaskRunner } from './tasks.js';
@@ -48,6 +50,8 @@ try {
 const registry = new DriverRegistry(log);
 await registry.register(new AfPacketDriver(), caps);
 await registry.register(new TcMirrorDriver(), caps);
+await registry.register(new PppBridgeDriver(), caps);
+await registry.register(new IPADriver(), caps);
 
 const runner = new TaskRunner(client, registry, node, dataDir, log);
 

@@ -20,6 +20,14 @@ export const NativeErrorCode = {
   transmit: 'ERR_RINGTAP_TRANSMIT',
   badCaptureFile: 'ERR_RINGTAP_BAD_CAPTURE_FILE',
   netlink: 'ERR_RINGTAP_NETLINK',
+  /** No PPP in the kernel: AF_PPPOX unsupported, no /dev/ppp, or no genl family l2tp. */
+  kernelLacksPpp: 'ERR_RINGTAP_KERNEL_LACKS_PPP',
+  /** PPPIOCBRIDGECHAN answered ENOTTY: the kernel predates it (Linux 5.11). */
+  pppBridgeUnsupported: 'ERR_RINGTAP_PPP_BRIDGE_UNSUPPORTED',
+  /** EALREADY: a channel is already in a bridge or connected to a unit. */
+  pppChannelBusy: 'ERR_RINGTAP_PPP_CHANNEL_BUSY',
+  /** ENXIO: the peer channel does not exist in the caller's network namespace. */
+  pppNoSuchChannel: 'ERR_RINGTAP_PPP_NO_SUCH_CHANNEL',
 } as const;
 export type NativeErrorCode = (typeof NativeErrorCode)[keyof typeof NativeErrorCode];
 
@@ -93,6 +101,11 @@ export interface OutputOptions {
   maxFiles?: number;
   /** If the first file exists, cut its torn tail and append (pcapng: as a new section). */
   append?: boolean;
+  /**
+   * Write whole 4 KiB blocks with O_DIRECT from an aligned staging buffer (the tail buffered,
+   * so files always end at a record). Default true; filesystems without O_DIRECT fall back.
+   */
+  directIo?: boolean;
 }
 
 export interface CaptureLimits {
@@ -226,6 +239,8 @@ interface NativeAddon {
   Capture: new (options: CaptureOptions, onEvent: (e: RawEvent) => void) => NativeCapture;
   LinkMonitor: new (options: LinkMonitorOptions, onEvent: (e: LinkEvent | LinkMonitorError) => void) => NativeLinkMonitor;
   PppRelay: new (options: PppRelayOptions) => NativePppRelay;
+  PppKernelBridge: new (options: PppRelayOptions) => NativePppKernelBridge;
+  pppKernelError(op: string, errno: number): { code: NativeErrorCode; message: string };
 }
 
 let addon: NativeAddon | undefined;
@@ -502,6 +517,12 @@ export type PppRelayEndpoint = PppoeEndpoint | L2tpEndpoint;
 export interface PppRelayOptions {
   a: PppRelayEndpoint;
   b: PppRelayEndpoint;
+  /**
+   * The bridge's MTU: the largest PPP information field (without the 2-byte protocol) relayed;
+   * bigger frames are counted as sendError. 0 or omitted: the links' own MTUs only. Userspace
+   * relay only (the kernel bridge has no such limit).
+   */
+  mtu?: number;
 }
 
 export interface PppRelayDropStats {
@@ -539,6 +560,7 @@ export interface PppRelayStats {
 
 interface NativePppRelay {
   stats(): PppRelayStats;
+  setMtu(mtu: number): void;
   close(): void;
 }
 
@@ -562,10 +584,63 @@ export class PppRelay {
     return this.handle.stats();
   }
 
+  /** Changes the MTU (see PppRelayOptions.mtu) while the relay runs. */
+  setMtu(mtu: number): void {
+    this.handle.setMtu(mtu);
+  }
+
   /** Stops and joins the thread, closes both sockets and the eventfd. Idempotent; stats() still works. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.handle.close();
   }
+}
+
+// --- kernel PPP bridge (PPPBridge kernel mode) --------------------------------------------------
+
+interface NativePppKernelBridge {
+  channels(): PppKernelChannels;
+  close(): void;
+}
+
+export interface PppKernelChannels {
+  /** The PPP channel indexes (PPPIOCGCHAN) of endpoints a and b, in their network namespace. */
+  a: number;
+  b: number;
+  bridged: boolean;
+}
+
+/**
+ * Bridges two PPP sessions in the kernel (Linux >= 5.11): PPPoE session socket and/or L2TPv2
+ * tunnel + session (genl l2tp, PPPoL2TP socket), PPPIOCGCHAN on both, /dev/ppp PPPIOCATTCHAN,
+ * one PPPIOCBRIDGECHAN. Synchronous; the addon starts no thread. Both endpoints must share one
+ * network namespace. Throws ERR_RINGTAP_KERNEL_LACKS_PPP (EAFNOSUPPORT, no /dev/ppp, no genl
+ * l2tp), ERR_RINGTAP_PPP_BRIDGE_UNSUPPORTED (ENOTTY), ERR_RINGTAP_PPP_CHANNEL_BUSY (EALREADY),
+ * ERR_RINGTAP_PPP_NO_SUCH_CHANNEL (ENXIO), ERR_RINGTAP_NO_SUCH_INTERFACE, ERR_RINGTAP_SOCKET,
+ * ERR_RINGTAP_NETLINK. close() unbridges (PPPIOCUNBRIDGECHAN), closes the sockets and deletes the
+ * L2TP tunnel; an environment cleanup hook does the same at exit.
+ */
+export class PppKernelBridge {
+  private readonly handle: NativePppKernelBridge;
+  private closed = false;
+
+  constructor(options: PppRelayOptions) {
+    this.handle = new (native().PppKernelBridge)(options);
+  }
+
+  channels(): PppKernelChannels {
+    return this.handle.channels();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close();
+  }
+}
+
+/** The stable code and message the kernel bridge gives an errno from one of its steps. */
+export function pppKernelError(op: string, errno: number): { code: NativeErrorCode; message: string } {
+  return native().pppKernelError(op, errno);
 }

@@ -17,7 +17,7 @@ import {
 } from './common.js';
 import { ageColumn, phaseColumn, readyColumn, type KindDefinition } from './definition.js';
 import { counter, labelSelectorSchema, PLURALS, type LabelSelector, type Resource } from './meta.js';
-import { bool, duration, enumStr, int, obj, set, str, withRules, type JSONSchemaProps } from './schema.js';
+import { arr, bool, duration, enumStr, int, mapList, obj, set, str, withRules, type JSONSchemaProps } from './schema.js';
 
 /** IPA hardware versions known to the upstream driver (drivers/net/ipa/ipa_version.h). */
 export const IPA_VERSIONS = ['3.0', '3.1', '3.5', '3.5.1', '4.0', '4.1', '4.2', '4.5', '4.7', '4.9', '4.11', '5.0', '5.1', '5.5'] as const;
@@ -68,10 +68,97 @@ export interface IPAMonitorNodeStatus extends NodeStatus {
   exceptions?: number;
 }
 
+/** One cell of the traffic matrix: records and bytes from one endpoint to another. */
+export interface IPAMatrixCell {
+  /** The source endpoint's name where the node's agent knows it, else ep<id>. */
+  from: string;
+  /** The destination endpoint's name, ep<id>, or "-" for DPL streams (no destination). */
+  to: string;
+  records: number;
+  bytes: number;
+  truncated?: number;
+  /** Nodes that saw this pair. */
+  nodes?: number;
+}
+
+export interface IPANamedCount {
+  name: string;
+  records: number;
+  bytes: number;
+}
+
+export interface IPADecodeErrors {
+  unknownOpcode?: number;
+  impossibleLength?: number;
+  garbage?: number;
+  truncatedTail?: number;
+  overflow?: number;
+}
+
 export interface IPAMonitorStatus extends CommonStatus<IPAMonitorPhase> {
   totals?: IPATotals;
   nodes?: IPAMonitorNodeStatus[];
+  matrix?: IPAMatrixCell[];
+  /** Pairs beyond the matrix bound, summed. */
+  otherPairs?: { pairs: number; records: number; bytes: number };
+  byException?: IPANamedCount[];
+  byOpcode?: IPANamedCount[];
+  decodeErrors?: IPADecodeErrors;
+  truncated?: number;
 }
+
+/** What an agent publishes for an IPAMonitor task (NodeTask status.ipa): bounded. */
+export interface IPATaskPair {
+  src: number;
+  /** -1 for DPL streams (no destination). */
+  dst: number;
+  srcName?: string;
+  dstName?: string;
+  records: number;
+  bytes: number;
+  truncated?: number;
+}
+
+export interface IPATaskFlow {
+  src: number;
+  dst: number;
+  proto: number;
+  srcAddr: string;
+  dstAddr: string;
+  srcPort?: number;
+  dstPort?: number;
+  records: number;
+  bytes: number;
+  error?: number;
+}
+
+export interface IPATaskStatus {
+  format: 'status' | 'dplv2' | 'dplv3';
+  source: string;
+  records: number;
+  packets: number;
+  bytes: number;
+  capturedBytes?: number;
+  truncated?: number;
+  exceptions?: number;
+  unknownExceptions?: number;
+  pairs?: IPATaskPair[];
+  otherPairs?: { pairs: number; records: number; bytes: number };
+  byOpcode?: IPANamedCount[];
+  byException?: IPANamedCount[];
+  topFlows?: IPATaskFlow[];
+  flowsApproximate?: boolean;
+  decodeErrors?: IPADecodeErrors;
+  resyncs?: number;
+  skippedBytes?: number;
+  /** Times the source was opened again after its writer went away (a FIFO) or it failed. */
+  reopens?: number;
+}
+
+/** Bounds of the published tables (NodeTask status.ipa and IPAMonitor status). */
+export const IPA_MAX_PAIRS = 64;
+export const IPA_MAX_NAMED = 64;
+export const IPA_MAX_FLOWS = 20;
 
 export type IPAMonitor = Resource<'IPAMonitor', IPAMonitorSpec, IPAMonitorStatus>;
 
@@ -136,6 +223,62 @@ const spec = obj('Which nodes to monitor, and what to do with the stream.', {
   metricsInterval: duration('How often per-endpoint and per-exception counters are published (default 30s).', '30s'),
 });
 
+const src = int('The source endpoint id.', { minimum: 0, maximum: 255 });
+const endpointName = (d: string) => str(d, { maxLength: 64 });
+const namedCounts = (d: string) => mapList(d, obj('One count.', {
+  name: str('The opcode or exception name (UNKNOWN_0xNN for values the decoder does not know).', { maxLength: 32 }),
+  records: counter('Records.'),
+  bytes: counter('Bytes of the packets they describe (original lengths).'),
+}, ['name', 'records', 'bytes']), ['name'], IPA_MAX_NAMED);
+const otherPairs = () => obj('Endpoint pairs beyond the listed ones, summed.', {
+  pairs: counter('How many pairs.'),
+  records: counter('Their records.'),
+  bytes: counter('Their bytes.'),
+});
+
+export function decodeErrorsSchema(): JSONSchemaProps {
+  return obj('Malformed input, by kind: each garbage run, impossible length, unknown opcode, cut final record or buffer overflow counts once.', {
+    unknownOpcode: counter('Records with an opcode the decoder does not know (skipped in step).'),
+    impossibleLength: counter('Packet headers claiming more bytes than an IPA buffer holds.'),
+    garbage: counter('Runs of bytes that are no header (skipped until two headers are in step again).'),
+    truncatedTail: counter('A final record cut short by the end of the stream.'),
+    overflow: counter('Times the reader buffer filled without progress and was dropped.'),
+  });
+}
+
+/** NodeTask status.ipa: what one node's agent decoded (bounded: the tables keep the largest entries). */
+export function ipaTaskStatusSchema(): JSONSchemaProps {
+  const ep = int('An IPA endpoint id; -1 where the format has none (DPL streams have no destination).', { minimum: -1, maximum: 255 });
+  return obj('For IPAMonitor tasks: the decoded stream since the task started on this node.', {
+    format: enumStr('The stream format: status (32-byte status elements), dplv2 or dplv3 (monitor device headers).', ['status', 'dplv2', 'dplv3']),
+    source: str('Where the stream is read from (a device, FIFO or file path).', { maxLength: 512 }),
+    records: counter('Records decoded.'),
+    packets: counter('Records that describe a packet with bytes present.'),
+    bytes: counter('Original bytes of those packets.'),
+    capturedBytes: counter('Bytes of those packets present in the stream.'),
+    truncated: counter('Packets present only in part (a truncated replica).'),
+    exceptions: counter('Records with a non-zero exception.'),
+    unknownExceptions: counter('Records with an exception value the decoder does not know (kept).'),
+    pairs: mapList(`Traffic per endpoint pair, the ${IPA_MAX_PAIRS} largest by bytes.`, obj('One endpoint pair.', {
+      src, dst: ep, srcName: endpointName('The source endpoint name, where known.'), dstName: endpointName('The destination endpoint name, where known.'),
+      records: counter('Records.'), bytes: counter('Bytes.'), truncated: counter('Truncated packets.'),
+    }, ['src', 'dst', 'records', 'bytes']), ['src', 'dst'], IPA_MAX_PAIRS),
+    otherPairs: otherPairs(),
+    byOpcode: namedCounts('Records per opcode.'),
+    byException: namedCounts(`Records per exception (status streams), the ${IPA_MAX_NAMED} largest.`),
+    topFlows: arr(`The ${IPA_MAX_FLOWS} largest IP flows by bytes.`, obj('One flow.', {
+      src, dst: ep, proto: int('IP protocol number.', { minimum: 0, maximum: 255 }),
+      srcAddr: str('Source address.', { maxLength: 64 }), dstAddr: str('Destination address.', { maxLength: 64 }),
+      srcPort: int('Source port.', { minimum: 0, maximum: 65535 }), dstPort: int('Destination port.', { minimum: 0, maximum: 65535 }),
+      records: counter('Records.'), bytes: counter('Bytes.'), error: counter('Overcount bound once the flow table was full (Space-Saving).'),
+    }, ['src', 'dst', 'proto', 'srcAddr', 'dstAddr', 'records', 'bytes']), { maxItems: IPA_MAX_FLOWS, 'x-kubernetes-list-type': 'atomic' }),
+    flowsApproximate: bool('True once more flows were seen than the table holds: counts are then upper bounds.'),
+    decodeErrors: decodeErrorsSchema(),
+    resyncs: counter('Times the reader lost step and resynchronised.'),
+    skippedBytes: counter('Bytes skipped while resynchronising.'),
+    reopens: counter('Times the source was opened again (its writer went away, or a read failed).'),
+  }, ['format', 'source', 'records', 'packets', 'bytes']);
+}
 const status = obj('The observed state of the monitor, written by the operator.', {
   ...commonStatusProps('monitor', IPA_MONITOR_PHASES),
   totals: obj('Totals over all nodes.', {
@@ -153,6 +296,25 @@ const status = obj('The observed state of the monitor, written by the operator.'
     records: counter('Status records decoded on this node.'),
     exceptions: counter('Records with a non-zero exception on this node.'),
   }),
+  matrix: mapList(
+    `The traffic matrix over all nodes: records and bytes per endpoint pair, the ${IPA_MAX_PAIRS} largest by bytes. Endpoints by name ` +
+      'where the agent knows it (per-SoC configuration), else ep<id>; "-" is no destination (DPL streams).',
+    obj('One endpoint pair.', {
+      from: endpointName('The source endpoint.'),
+      to: endpointName('The destination endpoint.'),
+      records: counter('Records (status elements) from -> to.'),
+      bytes: counter('Original bytes of the packets they describe.'),
+      truncated: counter('Packets of this pair present only in part.'),
+      nodes: counter('Nodes that saw this pair.'),
+    }, ['from', 'to', 'records', 'bytes']),
+    ['from', 'to'],
+    IPA_MAX_PAIRS,
+  ),
+  otherPairs: otherPairs(),
+  byException: namedCounts('Records per IPA exception over all nodes (NONE included).'),
+  byOpcode: namedCounts('Records per IPA opcode over all nodes.'),
+  decodeErrors: decodeErrorsSchema(),
+  truncated: counter('Packets present only in part, over all nodes.'),
 });
 
 export const ipaMonitorDefinition: KindDefinition = {

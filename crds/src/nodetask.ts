@@ -21,7 +21,7 @@ import {
 } from './meta.js';
 import { remoteDestinationSchema, type MirrorDirection, type RemoteDestination } from './portmirror.js';
 import { DISTINCT_ENDPOINTS_MESSAGE, DISTINCT_ENDPOINTS_RULE, mtuSchema, pppEndpointSchema, type BridgeMode, type PPPEndpoint } from './pppbridge.js';
-import { endpointFilterSchema, ipaDeviceSchema, ipaVersionSchema, type IPAEndpointFilter, type IPAVersion } from './ipamonitor.js';
+import { endpointFilterSchema, ipaDeviceSchema, ipaTaskStatusSchema, ipaVersionSchema, type IPAEndpointFilter, type IPATaskStatus, type IPAVersion } from './ipamonitor.js';
 import { STOP_REASONS, type CapturePoint, type StopReason, type TimestampSource } from './packetcapture.js';
 import {
   arr,
@@ -207,8 +207,36 @@ export interface NodeTaskStatus {
   lastUpdateTime?: string;
   startTime?: string;
   dataPath?: 'kernel' | 'userspace';
+  pppBridge?: NodeTaskPPPBridgeStatus;
   ipaVersion?: string;
+  /** For IPAMonitor tasks: the decoded stream (bounded). */
+  ipa?: IPATaskStatus;
   cleanedUp?: boolean;
+}
+
+/** Why frames of one bridge direction were dropped (userspace relay; the kernel bridge does not say). */
+export interface PPPDropReasons {
+  short?: number;
+  badVersion?: number;
+  badSession?: number;
+  badLength?: number;
+  control?: number;
+  sendError?: number;
+  rxOverflow?: number;
+}
+
+export interface PPPDirectionCounters {
+  packets?: number;
+  bytes?: number;
+  drops?: number;
+  dropReasons?: PPPDropReasons;
+}
+
+/** For PPPBridge tasks: per-direction counters (a to b: received on a, sent on b). */
+export interface NodeTaskPPPBridgeStatus {
+  aToB?: PPPDirectionCounters;
+  bToA?: PPPDirectionCounters;
+  bridgedSince?: string;
 }
 
 export type NodeTask = Resource<'NodeTask', NodeTaskSpec, NodeTaskStatus>;
@@ -354,6 +382,23 @@ const ipaMonitorWork = obj(
   ['device', 'ipaVersion', 'metricsIntervalSeconds'],
 );
 
+function pppDirectionSchema(description: string): JSONSchemaProps {
+  return obj(description, {
+    packets: counter('Frames forwarded.'),
+    bytes: counter('PPP bytes forwarded (protocol and payload, without encapsulation).'),
+    drops: counter('Frames dropped, all reasons.'),
+    dropReasons: obj('Frames dropped, by reason (userspace relay only).', {
+      short: counter('Too short for the headers or the PPP protocol field.'),
+      badVersion: counter('PPPoE version/type/code or L2TP version wrong.'),
+      badSession: counter('Another tunnel or session.'),
+      badLength: counter('A length field beyond the frame or inside the header.'),
+      control: counter('L2TP control messages (never relayed).'),
+      sendError: counter('Sending on the other side failed (e.g. above its MTU).'),
+      rxOverflow: counter('Dropped by the kernel before the relay read them (receive queue full).'),
+    }),
+  });
+}
+
 const parent = withRules(
   obj(
     'The resource this task is part of. Also recorded as the controlling ownerReference.',
@@ -458,7 +503,13 @@ const status = obj('The observed state on the node, written by its agent.', {
   lastUpdateTime: dateTime('When the agent last wrote this status.'),
   startTime: dateTime('When the work started on this node.'),
   dataPath: enumStr('For PPPBridge tasks: the data path in use, kernel or userspace.', ['kernel', 'userspace']),
+  pppBridge: obj('For PPPBridge tasks: per-direction counters since the bridge started on this node.', {
+    aToB: pppDirectionSchema('Frames received on a and sent on b.'),
+    bToA: pppDirectionSchema('Frames received on b and sent on a.'),
+    bridgedSince: dateTime('When the two sessions were bridged on this node.'),
+  }),
   ipaVersion: str('For IPAMonitor tasks: the IPA version detected.', { maxLength: 16 }),
+  ipa: ipaTaskStatusSchema(),
   cleanedUp: bool('True once the agent has stopped the work and removed what it set up, after spec.cleanup was requested.'),
 });
 

@@ -13,6 +13,8 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { PacketCaptureController, PacketCaptureType, NodeTaskType, type NodeTask, type PacketCapture } from './controllers/packetcapture.js';
 import { PortMirrorController, PortMirrorType, type PortMirror } from './controllers/portmirror.js';
+import { IPAMonitorController, IPAMonitorType, type IPAMonitor } from './controllers/ipamonitor.js';
+import { PPPBridgeController, PPPBridgeType, type PPPBridge } from './controllers/pppbridge.js';
 import { Controller } from './runtime/controller.js';
 import { EventRecorder } from './runtime/events.js';
 import { startHealthServer } from './runtime/http.js';
@@ -83,11 +85,25 @@ async function startControllers(): Promise<void> {
     trustedNamespaces: trusted,
   }, mirrorCtl);
   pm.register();
+  const ipaMonitors = new Informer<IPAMonitor>(client, IPAMonitorType, log);
+  informers.push(ipaMonitors as unknown as Informer<KubeObject>);
+  const ipaCtl = new Controller('ipamonitor', async (key, l) => ipam.reconcile(key, l), log, 2);
+  const ipam = new IPAMonitorController({ client, monitors: ipaMonitors, tasks, nodes, events, namespace }, ipaCtl);
+  ipam.register();
+  const bridges = new Informer<PPPBridge>(client, PPPBridgeType, log);
+  informers.push(bridges as unknown as Informer<KubeObject>);
+  const bridgeCtl = new Controller('pppbridge', async (key, l) => pb.reconcile(key, l), log, 2);
+  const pb = new PPPBridgeController({ client, bridges, tasks, nodes, events, namespace }, bridgeCtl);
+  pb.register();
   // Caches first: a reconcile must never see a half-filled world.
   await Promise.all(informers.map((i) => i.start()));
   ctl.start();
   mirrorCtl.start();
+  bridgeCtl.start();
   controllers = [ctl, mirrorCtl];
+  ipaCtl.start();
+  controllers.push(ipaCtl);
+  controllers.push(bridgeCtl);
   ready = true;
   log.info({ trustedNamespaces: [...trusted] }, 'controllers started');
 }

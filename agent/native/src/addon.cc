@@ -17,6 +17,7 @@
 #include "linkmon.h"
 #include "pcapfmt.h"
 #include "relay.h"
+#include "pppkernel.h"
 #include "sock.h"
 #include "tx.h"
 
@@ -150,6 +151,7 @@ CaptureConfig ParseConfig(Napi::Env env, Napi::Object o, std::vector<InterfaceSp
     c.output.rotateMs = static_cast<uint64_t>(OptNumber(f, "rotateSeconds", 0, 0, 1e9) * 1000);
     c.output.maxFiles = static_cast<uint32_t>(OptNumber(f, "maxFiles", 0, 0, 1e9));
     c.output.append = OptBool(f, "append", false);
+    c.output.directIo = OptBool(f, "directIo", true);
   }
   Napi::Object l = AsObject(env, o.Get("limits"), "limits");
   c.limits.packets = static_cast<uint64_t>(OptNumber(l, "packets", 0, 0, kMaxSafe));
@@ -659,6 +661,7 @@ class PppRelayWrap : public Napi::ObjectWrap<PppRelayWrap> {
     return DefineClass(env, "PppRelay",
                        {
                            InstanceMethod<&PppRelayWrap::Stats>("stats"),
+                           InstanceMethod<&PppRelayWrap::SetMtu>("setMtu"),
                            InstanceMethod<&PppRelayWrap::Close>("close"),
                        });
   }
@@ -669,7 +672,9 @@ class PppRelayWrap : public Napi::ObjectWrap<PppRelayWrap> {
     Napi::Object opts = AsObject(env, info[0], "options");
     RelayEndpoint a = ParseEndpoint(env, opts.Get("a"), "a");
     RelayEndpoint b = ParseEndpoint(env, opts.Get("b"), "b");
+    uint32_t mtu = ParseMtu(env, opts.Get("mtu"));
     relay_ = Guard(env, [&] { return std::make_unique<PppRelay>(a, b); });
+    relay_->SetMtu(mtu);
     napi_add_env_cleanup_hook(env, &PppRelayWrap::CleanupHook, this);
     hooked_ = true;
   }
@@ -702,6 +707,24 @@ class PppRelayWrap : public Napi::ObjectWrap<PppRelayWrap> {
     return o;
   }
 
+  // setMtu(mtu): 0 = no limit; 576..65535 otherwise.
+  Napi::Value SetMtu(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!relay_) ThrowJs(env, kErrState, "relay is closed");
+    relay_->SetMtu(ParseMtu(env, info[0]));
+    return env.Undefined();
+  }
+
+  static uint32_t ParseMtu(Napi::Env env, Napi::Value v) {
+    if (v.IsUndefined() || v.IsNull()) return 0;
+    if (!v.IsNumber()) ThrowJs(env, kErrInvalidArg, "mtu must be a number");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (d != 0 && (d < 576 || d > 65535 || d != static_cast<double>(static_cast<uint32_t>(d)))) {
+      ThrowJs(env, kErrInvalidArg, "mtu must be 0 (no limit) or an integer from 576 to 65535");
+    }
+    return static_cast<uint32_t>(d);
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Teardown();
     return info.Env().Undefined();
@@ -711,6 +734,81 @@ class PppRelayWrap : public Napi::ObjectWrap<PppRelayWrap> {
   std::unique_ptr<PppRelay> relay_;
   bool hooked_ = false;
 };
+
+// --- PppKernelBridge ------------------------------------------------------------------------
+
+// new PppKernelBridge({ a: endpoint, b: endpoint }): on return both channels are bridged in the
+// kernel (PPPIOCBRIDGECHAN); close() unbridges and closes. No thread: nothing runs in between.
+class PppKernelBridgeWrap : public Napi::ObjectWrap<PppKernelBridgeWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "PppKernelBridge",
+                       {
+                           InstanceMethod<&PppKernelBridgeWrap::Channels>("channels"),
+                           InstanceMethod<&PppKernelBridgeWrap::Close>("close"),
+                       });
+  }
+
+  explicit PppKernelBridgeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PppKernelBridgeWrap>(info), env_(info.Env()) {
+    Napi::Env env = info.Env();
+    Napi::Object opts = AsObject(env, info[0], "options");
+    RelayEndpoint a = ParseEndpoint(env, opts.Get("a"), "a");
+    RelayEndpoint b = ParseEndpoint(env, opts.Get("b"), "b");
+    bridge_ = Guard(env, [&] { return std::make_unique<PppKernelBridge>(a, b); });
+    napi_add_env_cleanup_hook(env, &PppKernelBridgeWrap::CleanupHook, this);
+    hooked_ = true;
+  }
+
+  ~PppKernelBridgeWrap() override { Teardown(); }
+
+ private:
+  static void CleanupHook(void* arg) {
+    auto* self = static_cast<PppKernelBridgeWrap*>(arg);
+    self->hooked_ = false;
+    self->Teardown();
+  }
+
+  void Teardown() {
+    if (hooked_) {
+      napi_remove_env_cleanup_hook(env_, &PppKernelBridgeWrap::CleanupHook, this);
+      hooked_ = false;
+    }
+    if (bridge_) bridge_->Close();
+  }
+
+  Napi::Value Channels(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!bridge_) ThrowJs(env, kErrState, "bridge is closed");
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("a", Napi::Number::New(env, bridge_->channelA()));
+    o.Set("b", Napi::Number::New(env, bridge_->channelB()));
+    o.Set("bridged", Napi::Boolean::New(env, bridge_->bridged()));
+    return o;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Guard(info.Env(), [&] {
+      Teardown();
+      return 0;
+    });
+    return info.Env().Undefined();
+  }
+
+  napi_env env_;
+  std::unique_ptr<PppKernelBridge> bridge_;
+  bool hooked_ = false;
+};
+
+// pppKernelError(op, errno) -> { code, message }: the stable code of a kernel-bridge failure.
+Napi::Value PppKernelErrorJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsNumber()) ThrowJs(env, kErrInvalidArg, "pppKernelError(op, errno)");
+  RtError e = PppKernelError(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int32Value());
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("code", e.code());
+  o.Set("message", e.what());
+  return o;
+}
 
 // --- module functions -----------------------------------------------------------------------
 
@@ -820,6 +918,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Capture", CaptureWrap::Define(env));
   exports.Set("LinkMonitor", LinkMonitorWrap::Define(env));
   exports.Set("PppRelay", PppRelayWrap::Define(env));
+  exports.Set("PppKernelBridge", PppKernelBridgeWrap::Define(env));
+  exports.Set("pppKernelError", Napi::Function::New(env, PppKernelErrorJs));
   return exports;
 }
 

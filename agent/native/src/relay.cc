@@ -24,7 +24,9 @@ namespace {
 constexpr size_t kEthHdr = 14;
 constexpr size_t kPppoeHdr = 6;
 constexpr size_t kL2tpHdr = 8;        // flags/ver, length, tunnel, session (we always send L=1)
-constexpr size_t kBufSize = 65536 + 64;
+constexpr size_t kSlot = 10240;       // largest frame or datagram relayed (jumbo 9000 + headers)
+constexpr size_t kSlotTx = kSlot + 64;  // room for the encapsulation the other side adds
+constexpr int kBatch = 32;            // messages per recvmmsg/sendmmsg
 constexpr int kBurst = 64;            // frames per socket per wake-up, for fairness between sides
 
 constexpr uint16_t kL2tpT = 0x8000, kL2tpL = 0x4000, kL2tpS = 0x0800, kL2tpO = 0x0200;
@@ -149,7 +151,7 @@ MacAddr ParseMac(const std::string& text, const char* what) {
   return m;
 }
 
-PppRelay::PppRelay(const RelayEndpoint& a, const RelayEndpoint& b) : rx_(kBufSize), tx_(kBufSize) {
+PppRelay::PppRelay(const RelayEndpoint& a, const RelayEndpoint& b) : rx_(kBatch * kSlot), tx_(kBatch * kSlotTx) {
   sides_[0].ep = a;
   sides_[1].ep = b;
   try {
@@ -250,23 +252,40 @@ void PppRelay::Drain(int from) {
   Side& in = sides_[from];
   Side& out = sides_[1 - from];
   Dir& d = dirs_[from];
-  for (int k = 0; k < kBurst; k++) {
-    sockaddr_ll sll{};
-    socklen_t slen = sizeof sll;
-    ssize_t r;
-    if (in.ep.kind == RelayEndpoint::Kind::kPppoe) {
-      r = recvfrom(in.fd, rx_.data(), rx_.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sll), &slen);
-    } else {
-      iovec iov{rx_.data(), rx_.size()};
-      alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(uint32_t))];
-      msghdr mh{};
-      mh.msg_iov = &iov;
-      mh.msg_iovlen = 1;
-      mh.msg_control = ctl;
-      mh.msg_controllen = sizeof ctl;
-      r = recvmsg(in.fd, &mh, MSG_DONTWAIT);
-      if (r >= 0) {
-        for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+  const bool pppoeIn = in.ep.kind == RelayEndpoint::Kind::kPppoe;
+  mmsghdr rmsg[kBatch];
+  iovec riov[kBatch];
+  sockaddr_ll sll[kBatch];
+  alignas(cmsghdr) char ctl[kBatch][CMSG_SPACE(sizeof(uint32_t))];
+  mmsghdr smsg[kBatch];
+  iovec siov[kBatch];
+  size_t pppLens[kBatch];
+  for (int done = 0; done < kBurst;) {
+    for (int i = 0; i < kBatch; i++) {
+      riov[i] = {rx_.data() + i * kSlot, kSlot};
+      rmsg[i] = {};
+      rmsg[i].msg_hdr.msg_iov = &riov[i];
+      rmsg[i].msg_hdr.msg_iovlen = 1;
+      if (pppoeIn) {
+        rmsg[i].msg_hdr.msg_name = &sll[i];
+        rmsg[i].msg_hdr.msg_namelen = sizeof sll[i];
+      } else {
+        rmsg[i].msg_hdr.msg_control = ctl[i];
+        rmsg[i].msg_hdr.msg_controllen = sizeof ctl[i];
+      }
+    }
+    int n = recvmmsg(in.fd, rmsg, kBatch, MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == EINTR || errno == ECONNREFUSED || errno == ENETDOWN) continue;
+      return;  // EAGAIN: drained
+    }
+    done += n;
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+      const msghdr& h = rmsg[i].msg_hdr;
+      if (pppoeIn && sll[i].sll_pkttype == PACKET_OUTGOING) continue;
+      if (!pppoeIn) {
+        for (cmsghdr* c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
           if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
             uint32_t dropped;  // cumulative for the socket
             memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
@@ -274,21 +293,73 @@ void PppRelay::Drain(int from) {
           }
         }
       }
+      if (h.msg_flags & MSG_TRUNC) {  // above kSlot: never forward a cut frame
+        d.dropBadLength.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      const uint8_t* ppp = nullptr;
+      size_t pppLen = 0;
+      if (!Decap(in, rx_.data() + i * kSlot, rmsg[i].msg_len, ppp, pppLen, d)) continue;
+      uint32_t mtu = mtu_.load(std::memory_order_relaxed);
+      if (mtu != 0 && pppLen - 2 > mtu) {
+        d.dropSendError.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      uint8_t* t = tx_.data() + m * kSlotTx;
+      size_t len = Encap(out, ppp, pppLen, t);
+      if (len == 0) {
+        d.dropSendError.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      siov[m] = {t, len};
+      pppLens[m] = pppLen;
+      m++;
     }
+    SendBatch(out, smsg, siov, m, pppLens, d);
+    if (n < kBatch) return;  // the queue is empty
+  }
+}
+
+void PppRelay::SendBatch(Side& s, mmsghdr* msgs, iovec* iov, int m, const size_t* pppLens, Dir& d) {
+  if (m == 0) return;
+  // Every message of a batch goes to the same place: the peer MAC, or the connected UDP peer.
+  sockaddr_ll sll{};
+  const bool pppoe = s.ep.kind == RelayEndpoint::Kind::kPppoe;
+  if (pppoe) {
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = htons(ETH_P_PPP_SES);
+    sll.sll_ifindex = s.ifindex;
+    sll.sll_halen = 6;
+    memcpy(sll.sll_addr, s.ep.peerMac.data(), 6);
+  }
+  for (int j = 0; j < m; j++) {
+    msgs[j] = {};
+    msgs[j].msg_hdr.msg_iov = &iov[j];
+    msgs[j].msg_hdr.msg_iovlen = 1;
+    if (pppoe) {
+      msgs[j].msg_hdr.msg_name = &sll;
+      msgs[j].msg_hdr.msg_namelen = sizeof sll;
+    }
+  }
+  int i = 0;
+  while (i < m) {
+    int r = sendmmsg(s.fd, msgs + i, static_cast<unsigned>(m - i), MSG_DONTWAIT);
     if (r < 0) {
-      if (errno == EINTR || errno == ECONNREFUSED || errno == ENETDOWN) continue;
-      return;  // EAGAIN: drained
-    }
-    if (in.ep.kind == RelayEndpoint::Kind::kPppoe && sll.sll_pkttype == PACKET_OUTGOING) continue;
-    const uint8_t* ppp = nullptr;
-    size_t pppLen = 0;
-    if (!Decap(in, rx_.data(), static_cast<size_t>(r), ppp, pppLen, d)) continue;
-    if (Send(out, ppp, pppLen)) {
-      d.frames.fetch_add(1, std::memory_order_relaxed);
-      d.bytes.fetch_add(pppLen, std::memory_order_relaxed);
-    } else {
+      if (errno == EINTR) continue;
+      // The message at i failed (EMSGSIZE above the MTU, ENOBUFS, EAGAIN): count it, send the rest.
       d.dropSendError.fetch_add(1, std::memory_order_relaxed);
+      i++;
+      continue;
     }
+    for (int j = i; j < i + r; j++) {
+      if (msgs[j].msg_len == iov[j].iov_len) {
+        d.frames.fetch_add(1, std::memory_order_relaxed);
+        d.bytes.fetch_add(pppLens[j], std::memory_order_relaxed);
+      } else {
+        d.dropSendError.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    i += r;
   }
 }
 
@@ -389,10 +460,10 @@ bool PppRelay::Decap(const Side& s, const uint8_t* p, size_t n, const uint8_t*& 
   return true;
 }
 
-bool PppRelay::Send(Side& s, const uint8_t* ppp, size_t pppLen) {
-  uint8_t* t = tx_.data();
+size_t PppRelay::Encap(const Side& s, const uint8_t* ppp, size_t pppLen, uint8_t* t) const {
   if (s.ep.kind == RelayEndpoint::Kind::kPppoe) {
-    if (pppLen > 0xffff || kEthHdr + kPppoeHdr + pppLen > tx_.size()) return false;
+    size_t total = kEthHdr + kPppoeHdr + pppLen;
+    if (pppLen > 0xffff || total > kSlotTx) return 0;
     memcpy(t, s.ep.peerMac.data(), 6);
     memcpy(t + 6, s.ep.localMac.data(), 6);
     PutBe16(t + 12, ETH_P_PPP_SES);
@@ -401,18 +472,10 @@ bool PppRelay::Send(Side& s, const uint8_t* ppp, size_t pppLen) {
     PutBe16(t + 16, s.ep.sessionId);
     PutBe16(t + 18, static_cast<uint16_t>(pppLen));
     memcpy(t + kEthHdr + kPppoeHdr, ppp, pppLen);
-    sockaddr_ll sll{};
-    sll.sll_family = AF_PACKET;
-    sll.sll_protocol = htons(ETH_P_PPP_SES);
-    sll.sll_ifindex = s.ifindex;
-    sll.sll_halen = 6;
-    memcpy(sll.sll_addr, s.ep.peerMac.data(), 6);
-    size_t total = kEthHdr + kPppoeHdr + pppLen;
-    ssize_t r = sendto(s.fd, t, total, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&sll), sizeof sll);
-    return r == static_cast<ssize_t>(total);
+    return total;
   }
   size_t total = kL2tpHdr + 2 + pppLen;
-  if (total > 0xffff || total > tx_.size()) return false;
+  if (total > 0xffff || total > kSlotTx) return 0;
   PutBe16(t, kL2tpL | 2);
   PutBe16(t + 2, static_cast<uint16_t>(total));
   PutBe16(t + 4, s.ep.peerTunnelId);
@@ -420,8 +483,7 @@ bool PppRelay::Send(Side& s, const uint8_t* ppp, size_t pppLen) {
   t[8] = 0xff;
   t[9] = 0x03;
   memcpy(t + 10, ppp, pppLen);
-  ssize_t r = send(s.fd, t, total, MSG_DONTWAIT);
-  return r == static_cast<ssize_t>(total);
+  return total;
 }
 
 }  // namespace ringtap

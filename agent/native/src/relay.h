@@ -72,6 +72,10 @@ class PppRelay {
   PppRelay& operator=(const PppRelay&) = delete;
 
   RelayStats Stats();
+  // The largest PPP information field forwarded (the bridge's MTU; the 2-byte protocol field is
+  // not part of it); 0 = no limit of our own. A bigger frame is counted as sendError, as the
+  // link would refuse it. Any thread.
+  void SetMtu(uint32_t mtu) { mtu_.store(mtu, std::memory_order_relaxed); }
   // Wakes and joins the thread, closes both sockets and the eventfd. Idempotent.
   void Close();
 
@@ -87,10 +91,16 @@ class PppRelay {
   };
 
   void Run();
-  void Drain(int from);  // reads what is queued on side `from` and forwards it to the other side
+  // Reads what is queued on side `from` (recvmmsg, kBatch at a time, at most kBurst per wake-up
+  // for fairness between the sides) and forwards it to the other side (one sendmmsg per batch).
+  void Drain(int from);
   // Decapsulates one received datagram/frame to its PPP frame (protocol + payload); false = dropped.
   bool Decap(const Side& s, const uint8_t* p, size_t n, const uint8_t*& ppp, size_t& pppLen, Dir& d);
-  bool Send(Side& s, const uint8_t* ppp, size_t pppLen);
+  // Writes the frame/datagram carrying `ppp` for side `s` into `t`; returns its length, 0 if too big.
+  size_t Encap(const Side& s, const uint8_t* ppp, size_t pppLen, uint8_t* t) const;
+  // Sends the m encapsulated messages in iov (msgs is scratch space), counting each as forwarded
+  // or as a send error.
+  void SendBatch(Side& s, struct mmsghdr* msgs, struct iovec* iov, int m, const size_t* pppLens, Dir& d);
   void ReadPacketDrops();  // JS thread: accumulates PACKET_STATISTICS drops of PPPoE sockets
 
   Side sides_[2];
@@ -99,7 +109,10 @@ class PppRelay {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{false};
+  std::atomic<uint32_t> mtu_{0};
   bool closed_ = false;
+  // kBatch receive and transmit slots of kSlot bytes each (a frame or datagram above kSlot is
+  // truncated by the kernel and counted as badLength).
   std::vector<uint8_t> rx_, tx_;
 };
 

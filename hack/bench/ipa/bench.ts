@@ -1,14 +1,23 @@
 // IPA decode throughput (not a test): records/s of the stream walker alone, with the traffic
 // stats, and with pcapng writing (to a file under WORK), for each format, on a simulated
 // stream of realistic sizes read in 64 KiB chunks. Prints one line per case and the ratios.
+// Then the driver's path: the stream written into a real FIFO by `cat` (another process) and
+// read by the agent's reader (IPAStreamReader: pipe handle, epoll, backpressure) into walker,
+// stats and, optionally, rotating pcapng segments (IPACaptureFiles), on this thread; and the
+// same in the driver's worker thread (IPAPipelineWorker), timed until its snapshot counts the
+// whole stream, as the ipa driver runs it.
 //   node dist/hack/bench/ipa/bench.js [RECORDS] [WORKDIR]
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IPAFormat } from '../../../agent/src/ipa/decode.js';
 import { IPAPcapngWriter } from '../../../agent/src/ipa/pcapng.js';
 import { IPAStats } from '../../../agent/src/ipa/stats.js';
 import { IPAStreamWalker } from '../../../agent/src/ipa/walker.js';
+import { IPACaptureFiles } from '../../../agent/src/ipa/capture.js';
+import { IPAStreamReader } from '../../../agent/src/ipa/source.js';
+import { IPAPipelineWorker } from '../../../agent/src/ipa/thread.js';
 import { simulate, type SimFlow } from '../../ipa-sim/sim.js';
 
 const total = Number(process.argv[2] ?? 300_000);
@@ -72,6 +81,84 @@ function run(format: IPAFormat, version: string, stream: Buffer, mode: Mode): { 
   return { records, seconds, fileBytes };
 }
 
+/** The driver's path: cat FILE > FIFO, read by IPAStreamReader, walked, counted, optionally written. */
+async function runFifo(format: IPAFormat, version: string, stream: Buffer, capture: boolean): Promise<{ records: number; seconds: number; reads: number }> {
+  const input = join(work, 'stream.bin');
+  writeFileSync(input, stream);
+  const fifo = join(work, 'ipa.fifo');
+  rmSync(fifo, { force: true });
+  execFileSync('mkfifo', [fifo]);
+  const capDir = join(work, 'segments');
+  rmSync(capDir, { recursive: true, force: true });
+  const w = new IPAStreamWalker({ format, version });
+  const stats = new IPAStats({ format });
+  const files = capture ? new IPACaptureFiles({ dir: capDir, prefix: 'bench', format, version, rotation: { fileSizeBytes: 64 << 20 }, retention: { maxFiles: 4 } }) : undefined;
+  let records = 0;
+  let reads = 0;
+  let ts = 0n;
+  const take = (es: ReturnType<IPAStreamWalker['push']>): void => {
+    records += es.length;
+    for (const e of es) {
+      stats.add(e);
+      if (files && e.packet) files.add(e, (ts += 1000n));
+    }
+    files?.flush();
+  };
+  let t0 = 0n;
+  const done = new Promise<void>((resolve) => {
+    const reader = new IPAStreamReader(fifo, {
+      chunk: (b) => {
+        if (reads++ === 0) t0 = process.hrtime.bigint();
+        take(w.push(b));
+      },
+      end: () => {
+        take(w.end());
+        void reader.stop().then(resolve);
+      },
+      error: (err) => { throw err; },
+    });
+    reader.start();
+  });
+  const cat = spawn('sh', ['-c', 'exec cat "$1" > "$2"', 'sh', input, fifo], { stdio: 'ignore' });
+  await done;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await new Promise((r) => (cat.exitCode !== null ? r(undefined) : cat.once('exit', r)));
+  files?.close();
+  stats.summary(w.counters);
+  return { records, seconds, reads };
+}
+
+/** The driver's path in its worker thread: cat FILE > FIFO, until a snapshot counts every record. */
+async function runWorker(format: IPAFormat, version: string, stream: Buffer, records: number, capture: boolean): Promise<{ seconds: number }> {
+  const input = join(work, 'stream.bin');
+  writeFileSync(input, stream);
+  const fifo = join(work, 'ipa.fifo');
+  rmSync(fifo, { force: true });
+  execFileSync('mkfifo', [fifo]);
+  const capDir = join(work, 'segments');
+  rmSync(capDir, { recursive: true, force: true });
+  let counted: (() => void) | undefined;
+  const w = await IPAPipelineWorker.start({
+    tickMs: 1000,
+    pipeline: {
+      source: fifo, format, version, endpointNames: {}, topPairs: 64, topFlows: 20,
+      ...(capture ? { capture: { dir: capDir, prefix: 'bench', snapLength: 262144, rotation: { fileSizeBytes: 64 << 20 }, retention: { maxFiles: 4 } } } : {}),
+    },
+  }, {
+    snapshot: (s) => { if (s.summary.records >= records) counted?.(); },
+    log: () => undefined,
+    failed: (m) => { throw new Error(m); },
+  }, { name: 'ipa-bench' });
+  const done = new Promise<void>((resolve) => { counted = resolve; });
+  const t0 = process.hrtime.bigint();
+  const cat = spawn('sh', ['-c', 'exec cat "$1" > "$2"', 'sh', input, fifo], { stdio: 'ignore' });
+  await done;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await new Promise((r) => (cat.exitCode !== null ? r(undefined) : cat.once('exit', r)));
+  await w.stop();
+  return { seconds };
+}
+
 try {
   console.log(`ipa decode bench: ~${total} records per format, ${CHUNK}-byte reads, node ${process.version}`);
   for (const [format, version] of [['status', '4.9'], ['status', '5.0'], ['dplv2', '4.2'], ['dplv3', '4.9']] as const) {
@@ -94,6 +181,27 @@ try {
     console.log(
       `ratio ${format} v${version}: stats/walk=${(rate['walk+stats']! / rate.walk!).toFixed(2)} pcapng/walk=${(rate['walk+stats+pcapng']! / rate.walk!).toFixed(2)}`,
     );
+  }
+  for (const [format, version] of [['status', '4.9'], ['dplv3', '4.9']] as const) {
+    const { stream } = simulate({ flows: mix() }, { format, version });
+    for (const capture of [false, true]) {
+      await runFifo(format, version, stream.subarray(0, Math.min(stream.length, 4 << 20)), capture); // warm-up
+      let best = { records: 0, seconds: Infinity, reads: 0 };
+      for (let i = 0; i < 3; i++) {
+        const r = await runFifo(format, version, stream, capture);
+        if (r.seconds < best.seconds) best = r;
+      }
+      console.log(
+        `${format} v${version} ${(capture ? 'fifo+driver+pcapng' : 'fifo+driver').padEnd(18)} records=${best.records} seconds=${best.seconds.toFixed(3)} ` +
+          `records/s=${Math.round(best.records / best.seconds)} MB/s=${(stream.length / best.seconds / 1e6).toFixed(1)} reads=${best.reads} (avg ${Math.round(stream.length / best.reads)} B)`,
+      );
+      const wr = { seconds: Infinity };
+      for (let i = 0; i < 3; i++) wr.seconds = Math.min(wr.seconds, (await runWorker(format, version, stream, best.records, capture)).seconds);
+      console.log(
+        `${format} v${version} ${(capture ? 'fifo+worker+pcapng' : 'fifo+worker').padEnd(18)} records=${best.records} seconds=${wr.seconds.toFixed(3)} ` +
+          `records/s=${Math.round(best.records / wr.seconds)} MB/s=${(stream.length / wr.seconds / 1e6).toFixed(1)} ratio worker/main=${(best.seconds / wr.seconds).toFixed(2)}`,
+      );
+    }
   }
 } finally {
   rmSync(work, { recursive: true, force: true });
