@@ -16,7 +16,7 @@ const cap = new native.Capture(
     interfaces: [{ name: iface }],
     // Large blocks cost less softirq and wake-up CPU than libpcap's 256 KiB (baseline §4d);
     // the spill buffer absorbs write() stalls so the ring never waits for the disk.
-    ring: { blockSize: 4 << 20, blockCount: 64, retireTimeoutMs: 60 },
+    ring: { blockSize: Number(process.env.RING_BLOCK_KB ?? 4096) << 10, blockCount: Number(process.env.RING_BLOCKS ?? 64), retireTimeoutMs: 60 },
     spillBytes: 512 * 1024 * 1024,
     fanout: { workers: Number(workers), mode },
     output: { directory: dir, prefix: 'bench' },

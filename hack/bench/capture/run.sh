@@ -21,6 +21,10 @@
 # a node with little free memory. tcpdump does better under a small cap (its write() stalls get
 # shorter), ringtap the same (the disk is its limit either way).
 #
+# TOPOLOGY=rps steers the capture veth's receive processing to the capturer's CPU (RPS, as in
+# the baseline note's second topology): the kernel's copy into the rings then runs beside the
+# capturer, the generator's CPU only sends, and the ceiling measured is the capturer's.
+#
 # Env: DUR (s per 64 B run, default 3), DUR1514 (s per 1514 B run, default 10), DIRTY_MB, GEN (ringtap|trafgen, default ringtap), WORK (scratch dir
 # on the filesystem under test, default /tmp), RATES64 / RATES1514 (space-separated pps),
 # SIZES (default "64 1514"), TOOLS (default "ringtap tcpdump netsniff"; add "ringtap-fanout"
@@ -93,6 +97,11 @@ ip -n "$NSC" addr add 10.213.0.2/30 dev "$IFC"
 ip -n "$NSG" link set "$IFG" up
 ip -n "$NSC" link set "$IFC" up
 GMAC=$(ip -n "$NSG" -br link show "$IFG" | awk '{print $3}')
+TOPOLOGY=${TOPOLOGY:-default}
+if [ "$TOPOLOGY" = rps ]; then
+  ip netns exec "$NSC" sh -c "for q in /sys/class/net/$IFC/queues/rx-*; do echo 2 > \$q/rps_cpus; done"
+  log "topology: RPS, the capture veth's receive processing on CPU1 with the capturer"
+fi
 
 # Frame bytes (hex, for our TX sender) and the trafgen config for each size.
 frame_hex() {
@@ -248,7 +257,7 @@ for s in $SIZES; do
 done
 
 # --- report --------------------------------------------------------------------------------
-echo "filesystem sequential write: $FSBW buffered (dd bs=1M conv=fdatasync), ${FSDIRECT:-n/a} O_DIRECT (dd bs=8M oflag=direct) (dirty page cache cap: $([ "$DIRTY_MB" = 0 ] && echo "none, system defaults" || echo "$DIRTY_MB MiB"); run length 64B ${DUR}s, 1514B ${DUR1514}s)"
+echo "filesystem sequential write: $FSBW buffered (dd bs=1M conv=fdatasync), ${FSDIRECT:-n/a} O_DIRECT (dd bs=8M oflag=direct) (topology: $TOPOLOGY; dirty page cache cap: $([ "$DIRTY_MB" = 0 ] && echo "none, system defaults" || echo "$DIRTY_MB MiB"); run length 64B ${DUR}s, 1514B ${DUR1514}s)"
 echo "generator limit (pps, no capturer, median of $GENREPS): trafgen 64B=${GENMAX[trafgen/64]:-n/a} 1514B=${GENMAX[trafgen/1514]:-n/a}; ringtap TX_RING 64B=${GENMAX[ringtap/64]:-n/a} 1514B=${GENMAX[ringtap/1514]:-n/a} (ladder generator: $GEN)"
 echo "ratio ringtap TX_RING/trafgen generator limit: 64B=$(awk -v a="${GENMAX[ringtap/64]:-0}" -v b="${GENMAX[trafgen/64]:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }') 1514B=$(awk -v a="${GENMAX[ringtap/1514]:-0}" -v b="${GENMAX[trafgen/1514]:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
 case " $TOOLS " in *" ringtap-fanout "*) echo "ringtap-fanout: $FANOUT workers, mode $FANOUT_MODE, CPUs $FANOUT_CPUS" ;; esac
