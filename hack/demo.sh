@@ -133,7 +133,7 @@ IPA_FILE=$(ls "$RINGTAP_RUN_DIR"/agent-data/modem-1/_cluster/ipamonitor/modem-tr
 if [ -n "$IPA_FILE" ]; then
   echo "and its pcapng (raw IP, the decoded IPA header in each packet, shown by cli/wireshark/ringtap_ipa.lua):"
   tshark -X lua_script:cli/wireshark/ringtap_ipa.lua -r "$IPA_FILE" -c 4 \
-    -T fields -e frame.number -e ip.src -e ip.dst -e ringtap_ipa.opcode_name -e ringtap_ipa.exception_name -e ringtap_ipa.src -e ringtap_ipa.dst 2>/dev/null | sed 's/^/  /'
+    -T fields -e frame.number -e _ws.col.Source -e _ws.col.Destination -e _ws.col.Protocol -e ringtap_ipa.opcode_name -e ringtap_ipa.exception_name -e ringtap_ipa.src -e ringtap_ipa.dst 2>/dev/null | sed 's/^/  /'
 fi
 
 cat <<TXT
