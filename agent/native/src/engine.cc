@@ -267,13 +267,7 @@ void FileSink::Flush() {
   size_t total = 0;
   for (auto& c : pending_) total += c.len;
   if (direct_) {
-    if (!FlushDirect(total)) return;
-    committed_ += total;
-    cap_.bytesWritten += total;
-    cap_.packetsWritten += pendingRecords_;
-    pendingRecords_ = 0;
-    pending_.clear();
-    owned_.clear();
+    if (FlushDirect()) Flushed(total);
     return;
   }
   std::vector<iovec> iov;
@@ -303,6 +297,11 @@ void FileSink::Flush() {
       }
     }
   }
+  Flushed(total);
+}
+
+// Everything pending reached the file.
+void FileSink::Flushed(size_t total) {
   committed_ += total;
   cap_.bytesWritten += total;
   cap_.packetsWritten += pendingRecords_;
@@ -338,8 +337,7 @@ bool FileSink::WriteOut(const uint8_t* p, size_t n, uint64_t off, bool direct, u
   return true;
 }
 
-bool FileSink::FlushDirect(size_t total) {
-  (void)total;
+bool FileSink::FlushDirect() {
   size_t written = 0;
   const uint64_t newFrom = committed_;
   for (auto& c : pending_) {

@@ -166,7 +166,8 @@ class FileSink {
   void Rotate();
   void Push(const uint8_t* data, size_t len, bool records);
   void FailWrite(int err, size_t written);
-  bool FlushDirect(size_t total);  // false: failed (FailWrite done)
+  bool FlushDirect();  // false: failed (FailWrite done)
+  void Flushed(size_t total);
   bool WriteOut(const uint8_t* p, size_t n, uint64_t off, bool direct, uint64_t newFrom, size_t& written);
 
   // A piece of the next writev: packet records (cut-able at record boundaries) or an opaque block.

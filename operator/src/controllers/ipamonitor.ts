@@ -21,7 +21,7 @@ import { FINALIZER, GROUP, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, Nod
 import { deriveIPAMonitorStatus, type ObservedIPATask } from './ipamonitor-status.js';
 import { cleanupHandshake, ParentStatusWriter } from './parent.js';
 import { matchesSelector } from './selectors.js';
-import { parseBytes, parseDurationMs } from './units.js';
+import { parseDurationMs, resolveFiles } from './units.js';
 
 export const IPAMonitorType: ResourceType = { group: GROUP, version: VERSION, plural: 'ipamonitors', kind: 'IPAMonitor', namespaced: false };
 
@@ -52,19 +52,7 @@ export function resolveIPAWork(spec: IPAMonitorSpec): IPAMonitorWork {
     snapLength: c.snapLength ?? 262144,
     ...(c.endpoints ? { endpoints: c.endpoints } : {}),
     output: { format: c.output?.format ?? 'pcapng' },
-    ...(r ? {
-      rotation: {
-        ...(r.fileSize !== undefined ? { fileSizeBytes: parseBytes(r.fileSize) } : {}),
-        ...(r.fileDuration ? { fileDurationSeconds: Math.ceil(parseDurationMs(r.fileDuration) / 1000) } : {}),
-      },
-    } : {}),
-    ...(k ? {
-      retention: {
-        ...(k.maxFiles !== undefined ? { maxFiles: k.maxFiles } : {}),
-        ...(k.maxAge ? { maxAgeSeconds: Math.ceil(parseDurationMs(k.maxAge) / 1000) } : {}),
-        ...(k.maxTotalBytes !== undefined ? { maxTotalBytes: parseBytes(k.maxTotalBytes) } : {}),
-      },
-    } : {}),
+    ...resolveFiles(r, k),
   } : undefined;
   return {
     device: spec.device ?? 'auto',

@@ -17,7 +17,7 @@ import { type KubeClient, type KubeObject, type OwnerReference, type ResourceTyp
 import type { NodeTaskSpec, NodeTaskStatus, PacketCaptureSpec, PacketCaptureStatus, PacketCaptureWork, ResolvedPod } from '../../../crds/src/index.js';
 import { effectiveFilter } from './bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './packetcapture-status.js';
-import { parseBytes, parseDurationMs } from './units.js';
+import { parseBytes, parseDurationMs, resolveFiles } from './units.js';
 import { cleanupHandshake, FINALIZER, NodeTaskType, ParentStatusWriter } from './parent.js';
 import { matchesSelector } from './selectors.js';
 
@@ -298,19 +298,7 @@ export function resolveWork(capture: PacketCapture, pods: ResolvedPod[], interfa
       },
     } : {}),
     output: { format: s.output?.format ?? 'pcapng' },
-    ...(r ? {
-      rotation: {
-        ...(r.fileSize !== undefined ? { fileSizeBytes: parseBytes(r.fileSize) } : {}),
-        ...(r.fileDuration ? { fileDurationSeconds: Math.ceil(parseDurationMs(r.fileDuration) / 1000) } : {}),
-      },
-    } : {}),
-    ...(k ? {
-      retention: {
-        ...(k.maxFiles !== undefined ? { maxFiles: k.maxFiles } : {}),
-        ...(k.maxAge ? { maxAgeSeconds: Math.ceil(parseDurationMs(k.maxAge) / 1000) } : {}),
-        ...(k.maxTotalBytes !== undefined ? { maxTotalBytes: parseBytes(k.maxTotalBytes) } : {}),
-      },
-    } : {}),
+    ...resolveFiles(r, k),
     timestamps: s.timestamps ?? 'software',
   };
 }

@@ -4,20 +4,25 @@
 // Every forwarded frame is dissected by scapy on the far side and checked field by field; other
 // sessions and malformed frames are not forwarded and the per-direction counters match exactly.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { isNativeError, NativeErrorCode, PppRelay, type PppRelayOptions, type PppRelayStats } from '../../../agent/src/native.js';
 import { createNamespace, destroyAll, ip, macOf, type Namespace } from '../../support/netns.js';
 import { countFds, countThreads, removeDir, tempDir, waitFor } from './helpers.js';
-
-const PYTHON = '/usr/bin/python3'; // Debian's, where python3-scapy lives
-const PPP_DIR = fileURLToPath(new URL('../../support/ppp/', import.meta.url));
-const PPPOE_PEER = join(PPP_DIR, 'pppoe_peer.py');
-const L2TP_PEER = join(PPP_DIR, 'l2tp_peer.py');
+import {
+  CHAP_CHALLENGE,
+  IPCP_CONFREQ,
+  killPeers,
+  L2TP_PEER,
+  LCP_CONFREQ,
+  PAP_AUTHREQ,
+  PPPOE_PEER,
+  PROTO,
+  runPeer,
+  startReceiver,
+  writeSpec,
+} from '../../support/ppp/peers.js';
 
 const SID = 0x1234;
 const TUNNEL = 100; // ours (relay side)
@@ -28,12 +33,6 @@ const RELAY_IP = '10.99.0.1';
 const LNS_IP = '10.99.0.2';
 const L2TP_PORT = 1701;
 
-const PROTO = { lcp: 0xc021, pap: 0xc023, chap: 0xc223, ipcp: 0x8021, ip: 0x0021 };
-// Real control-protocol messages (the relay must not care, but they are what a session carries).
-const LCP_CONFREQ = '0101000e010405d40506a1b2c3d4'; // Configure-Request: MRU 1492, magic
-const PAP_AUTHREQ = '0101000e047573657204706173'; // Authenticate-Request user/pass
-const CHAP_CHALLENGE = `01010018` + `10` + '00112233445566778899aabbccddeeff' + Buffer.from('lns').toString('hex');
-const IPCP_CONFREQ = '0101000a030600000000'; // Configure-Request: IP-Address 0.0.0.0
 const MAX_PPP = 1500 - 6; // PPPoE payload at MTU 1500: protocol + 1492
 
 let client: Namespace;
@@ -57,61 +56,6 @@ interface Spec {
 
 function hex(n: number): string {
   return randomBytes(n).toString('hex');
-}
-
-/** Runs a scapy script inside a namespace to completion; returns its last stdout line as JSON. */
-function runPeer(ns: Namespace, script: string, args: string[]): unknown {
-  const out = execFileSync('ip', ['netns', 'exec', ns.name, PYTHON, script, ...args], {
-    encoding: 'utf8',
-    timeout: 30000,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return JSON.parse(out.trim().split('\n').pop() ?? 'null');
-}
-
-/** Starts a scapy receiver in a namespace; resolves `ready` once it listens, `result` with its JSON. */
-function startReceiver(ns: Namespace, script: string, args: string[]): { ready: Promise<void>; result: Promise<unknown> } {
-  const child = spawn('ip', ['netns', 'exec', ns.name, PYTHON, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  let onReady: () => void = () => undefined;
-  let onFail: (e: Error) => void = () => undefined;
-  const ready = new Promise<void>((res, rej) => {
-    onReady = res;
-    onFail = rej;
-  });
-  const timer = setTimeout(() => {
-    onFail(new Error(`receiver not ready after 15 s: ${err}`));
-    child.kill('SIGKILL');
-  }, 15000);
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    if (/^ready$/m.test(out)) {
-      clearTimeout(timer);
-      onReady();
-    }
-  });
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const result = new Promise<unknown>((res, rej) => {
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) {
-        const e = new Error(`${script} exited ${code}: ${err}`);
-        onFail(e);
-        rej(e);
-        return;
-      }
-      const last = out.trim().split('\n').pop() ?? 'null';
-      res(JSON.parse(last));
-    });
-  });
-  return { ready, result };
-}
-
-function writeSpec(name: string, spec: unknown[]): string {
-  const file = join(work, `${name}.json`);
-  writeFileSync(file, JSON.stringify(spec));
-  return file;
 }
 
 function relayOptions(): PppRelayOptions {
@@ -170,6 +114,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
+  killPeers();
   destroyAll();
   if (work) removeDir(work);
 });
@@ -206,9 +151,9 @@ describe('PppRelay (userspace, PPPoE <-> L2TPv2)', () => {
     ];
     const spec = [...good.slice(0, 3).map((g) => ({ ...base, ...g })), ...bad, ...good.slice(3).map((g) => ({ ...base, ...g }))];
 
-    const rx = startReceiver(lns, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:${L2TP_PORT}`, '--timeout', '2']);
+    const rx = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:${L2TP_PORT}`, '--timeout', '2']);
     await rx.ready;
-    runPeer(client, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec('pppoe-to-l2tp', spec)]);
+    await runPeer(client.name, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec(work, 'pppoe-to-l2tp', spec)]);
     const got = (await rx.result) as Record<string, unknown>[];
 
     expect(got).toEqual(
@@ -259,9 +204,9 @@ describe('PppRelay (userspace, PPPoE <-> L2TPv2)', () => {
     ];
     const spec = [...bad.slice(0, 3), ...good.map((g) => ({ ...ids, ...g })), ...bad.slice(3)];
 
-    const rx = startReceiver(client, PPPOE_PEER, ['recv', '--iface', clientIf, '--timeout', '4', '--ignore-src', clientMac]);
+    const rx = startReceiver(client.name, PPPOE_PEER, ['recv', '--iface', clientIf, '--timeout', '4', '--ignore-src', clientMac]);
     await rx.ready;
-    runPeer(lns, L2TP_PEER, ['send', '--bind', `${LNS_IP}:${L2TP_PORT}`, '--to', `${RELAY_IP}:${L2TP_PORT}`, '--spec', writeSpec('l2tp-to-pppoe', spec)]);
+    await runPeer(lns.name, L2TP_PEER, ['send', '--bind', `${LNS_IP}:${L2TP_PORT}`, '--to', `${RELAY_IP}:${L2TP_PORT}`, '--spec', writeSpec(work, 'l2tp-to-pppoe', spec)]);
     const got = (await rx.result) as Record<string, unknown>[];
 
     expect(got).toEqual(
@@ -308,10 +253,10 @@ describe('PppRelay (userspace, PPPoE <-> L2TPv2)', () => {
     expect(ss).not.toContain(`${RELAY_IP}:${L2TP_PORT}`);
 
     // Nothing is forwarded once closed.
-    const rx = startReceiver(lns, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:${L2TP_PORT}`, '--timeout', '1']);
+    const rx = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:${L2TP_PORT}`, '--timeout', '1']);
     await rx.ready;
     const spec = [{ src: clientMac, dst: relayMac, sid: SID, proto: PROTO.lcp, payload: LCP_CONFREQ }];
-    runPeer(client, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec('after-close', spec)]);
+    await runPeer(client.name, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec(work, 'after-close', spec)]);
     expect(await rx.result).toEqual([]);
   }, 60000);
 });
@@ -346,17 +291,17 @@ describe('PppRelay (PPPoE <-> PPPoE, L2TP <-> L2TP)', () => {
           trailing: 0,
         }));
       // a -> b: from the first access link to the second.
-      let rx = startReceiver(client, PPPOE_PEER, ['recv', '--iface', clientIf2, '--timeout', '3', '--ignore-src', clientMac2]);
+      let rx = startReceiver(client.name, PPPOE_PEER, ['recv', '--iface', clientIf2, '--timeout', '3', '--ignore-src', clientMac2]);
       await rx.ready;
       const toB = frames.map((g) => ({ src: clientMac, dst: relayMac, sid: SID, ...g }));
-      runPeer(client, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec('pppoe-a-b', toB)]);
+      await runPeer(client.name, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec(work, 'pppoe-a-b', toB)]);
       expect(await rx.result).toEqual(expectFrames(LOCAL2, clientMac2, SID2));
       // b -> a: the second link's session, answered on the first with the interface's own MAC.
-      rx = startReceiver(client, PPPOE_PEER, ['recv', '--iface', clientIf, '--timeout', '3', '--ignore-src', clientMac]);
+      rx = startReceiver(client.name, PPPOE_PEER, ['recv', '--iface', clientIf, '--timeout', '3', '--ignore-src', clientMac]);
       await rx.ready;
       const relayMac2 = macOf(relayNs.name, relayDown2);
       const toA = frames.map((g) => ({ src: clientMac2, dst: relayMac2, sid: SID2, ...g }));
-      runPeer(client, PPPOE_PEER, ['send', '--iface', clientIf2, '--spec', writeSpec('pppoe-b-a', toA)]);
+      await runPeer(client.name, PPPOE_PEER, ['send', '--iface', clientIf2, '--spec', writeSpec(work, 'pppoe-b-a', toA)]);
       expect(await rx.result).toEqual(expectFrames(relayMac, clientMac, SID));
       const bytes = frames.reduce((s, g) => s + 2 + g.payload.length / 2, 0);
       expect(r.stats()).toEqual({
@@ -391,13 +336,13 @@ describe('PppRelay (PPPoE <-> PPPoE, L2TP <-> L2TP)', () => {
         { proto: PROTO.ipcp, payload: IPCP_CONFREQ },
         { proto: PROTO.ip, payload: hex(1400) },
       ];
-      const rx = startReceiver(lns, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:${L2TP_PORT}`, '--timeout', '2']);
+      const rx = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:${L2TP_PORT}`, '--timeout', '2']);
       await rx.ready;
       const spec = [
         ...frames.map((g) => ({ hdr: 'length+sequence', ns: 1, nr: 2, tunnel: 11, session: 12, ff03: true, ...g })),
         { hdr: 'length', tunnel: 13, session: 14, proto: PROTO.ip, payload: hex(8) }, // the peer's ids, not ours
       ];
-      runPeer(lns, L2TP_PEER, ['send', '--bind', `${LNS_IP}:1702`, '--to', `${RELAY_IP}:1702`, '--spec', writeSpec('l2tp-l2tp', spec)]);
+      await runPeer(lns.name, L2TP_PEER, ['send', '--bind', `${LNS_IP}:1702`, '--to', `${RELAY_IP}:1702`, '--spec', writeSpec(work, 'l2tp-l2tp', spec)]);
       expect(await rx.result).toEqual(
         frames.map((g) => ({
           size: 12 + g.payload.length / 2,
