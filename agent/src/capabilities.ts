@@ -135,8 +135,11 @@ export function probeIPA(env: NodeJS.ProcessEnv = process.env): { devices: strin
 
 export const CAPABILITY_ANNOTATION = 'ringtap.dev/capabilities';
 
-/** Node labels, one per capability ("true"/"false"), for kubectl -L and node selectors. */
-export function capabilityLabels(c: NodeCapabilities): Record<string, string> {
+/**
+ * Node labels, one per capability ("true"/"false"), for kubectl -L and node selectors. null
+ * removes a label in the agent's merge patch (an IPA version the node no longer shows).
+ */
+export function capabilityLabels(c: NodeCapabilities): Record<string, string | null> {
   const b = (x: Capability) => String(x.available);
   return {
     'ringtap.dev/tpacket-v3': b(c.tpacketV3),
@@ -148,6 +151,6 @@ export function capabilityLabels(c: NodeCapabilities): Record<string, string> {
     'ringtap.dev/ipa': b(c.ipa),
     'ringtap.dev/hw-timestamps': b(c.hardwareTimestamps),
     // The IPA version (a label value: "4.9", "5.0"), for node selectors per hardware generation.
-    ...(c.ipa.version && /^[0-9][0-9.]{0,15}$/.test(c.ipa.version) ? { 'ringtap.dev/ipa-version': c.ipa.version } : {}),
+    'ringtap.dev/ipa-version': c.ipa.version && /^[0-9][0-9.]{0,15}$/.test(c.ipa.version) ? c.ipa.version : null,
   };
 }

@@ -15,6 +15,8 @@ describe('capabilitiesFrom', () => {
     expect(c.ipa.available).toBe(false);
     expect(c.hardwareTimestamps.available).toBe(false);
     expect(capabilityLabels(c)).toMatchObject({ 'ringtap.dev/tpacket-v3': 'true', 'ringtap.dev/ppp-kernel-bridge': 'false', 'ringtap.dev/gre': 'false' });
+    // No IPA: a stale version label from earlier hardware is removed (null in the merge patch).
+    expect(capabilityLabels(c)['ringtap.dev/ipa-version']).toBeNull();
   });
 
   test('PPP bridging needs the modules, /dev/ppp and a kernel of 5.11 or later', () => {
