@@ -122,6 +122,7 @@ export interface IPATaskPair {
 export interface IPATaskFlow {
   src: number;
   dst: number;
+  /** IP protocol number (TCP 6, UDP 17, ICMP 1, ICMPv6 58). */
   proto: number;
   srcAddr: string;
   dstAddr: string;
@@ -129,6 +130,7 @@ export interface IPATaskFlow {
   dstPort?: number;
   records: number;
   bytes: number;
+  /** Space-Saving overcount bound: the true byte count is within [bytes - error, bytes]. */
   error?: number;
 }
 

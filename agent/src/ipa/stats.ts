@@ -9,6 +9,7 @@
 // "records" are status elements (or DPL entries) of any opcode; "bytes" are the original
 // lengths of the packets they describe (IP total length when the IP header is intact, else
 // the bytes present); capturedBytes are the bytes present.
+import type { IPATaskFlow, IPATaskPair } from '../../../crds/src/index.js';
 import { dstOf, exceptionName, exceptionOf, opcodeName, type IPAFormat } from './decode.js';
 import { emptyErrors, type DecodeErrorKind, type IPAEntry, type WalkerCounters } from './walker.js';
 
@@ -17,27 +18,10 @@ export interface IPACount {
   bytes: number;
 }
 
-export interface IPAPairCount extends IPACount {
-  src: number;
-  /** -1 where the format has no destination (DPL). */
-  dst: number;
-  srcName?: string;
-  dstName?: string;
-  truncated: number;
-}
-
-export interface IPAFlowCount extends IPACount {
-  src: number;
-  dst: number;
-  /** IP protocol number (TCP 6, UDP 17, ICMP 1, ICMPv6 58). */
-  proto: number;
-  srcAddr: string;
-  dstAddr: string;
-  srcPort?: number;
-  dstPort?: number;
-  /** Space-Saving overcount bound: the true byte count is within [bytes - error, bytes]. */
-  error?: number;
-}
+/** The published pair row (NodeTask status.ipa), with the truncation count always kept. */
+export type IPAPairCount = IPATaskPair & { truncated: number };
+/** The published flow row. */
+export type IPAFlowCount = IPATaskFlow;
 
 export interface IPASummary {
   format: IPAFormat;

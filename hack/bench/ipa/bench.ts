@@ -81,8 +81,8 @@ function run(format: IPAFormat, version: string, stream: Buffer, mode: Mode): { 
   return { records, seconds, fileBytes };
 }
 
-/** The driver's path: cat FILE > FIFO, read by IPAStreamReader, walked, counted, optionally written. */
-async function runFifo(format: IPAFormat, version: string, stream: Buffer, capture: boolean): Promise<{ records: number; seconds: number; reads: number }> {
+/** The stream in a file, a new FIFO to cat it into, and an empty segment directory. */
+function freshFifo(stream: Buffer): { input: string; fifo: string; capDir: string } {
   const input = join(work, 'stream.bin');
   writeFileSync(input, stream);
   const fifo = join(work, 'ipa.fifo');
@@ -90,6 +90,12 @@ async function runFifo(format: IPAFormat, version: string, stream: Buffer, captu
   execFileSync('mkfifo', [fifo]);
   const capDir = join(work, 'segments');
   rmSync(capDir, { recursive: true, force: true });
+  return { input, fifo, capDir };
+}
+
+/** The driver's path: cat FILE > FIFO, read by IPAStreamReader, walked, counted, optionally written. */
+async function runFifo(format: IPAFormat, version: string, stream: Buffer, capture: boolean): Promise<{ records: number; seconds: number; reads: number }> {
+  const { input, fifo, capDir } = freshFifo(stream);
   const w = new IPAStreamWalker({ format, version });
   const stats = new IPAStats({ format });
   const files = capture ? new IPACaptureFiles({ dir: capDir, prefix: 'bench', format, version, rotation: { fileSizeBytes: 64 << 20 }, retention: { maxFiles: 4 } }) : undefined;
@@ -130,13 +136,7 @@ async function runFifo(format: IPAFormat, version: string, stream: Buffer, captu
 
 /** The driver's path in its worker thread: cat FILE > FIFO, until a snapshot counts every record. */
 async function runWorker(format: IPAFormat, version: string, stream: Buffer, records: number, capture: boolean): Promise<{ seconds: number }> {
-  const input = join(work, 'stream.bin');
-  writeFileSync(input, stream);
-  const fifo = join(work, 'ipa.fifo');
-  rmSync(fifo, { force: true });
-  execFileSync('mkfifo', [fifo]);
-  const capDir = join(work, 'segments');
-  rmSync(capDir, { recursive: true, force: true });
+  const { input, fifo, capDir } = freshFifo(stream);
   let counted: (() => void) | undefined;
   const w = await IPAPipelineWorker.start({
     tickMs: 1000,

@@ -182,14 +182,6 @@ export class IPAMonitorController {
       decodeErrors: d.decodeErrors,
       truncated: d.truncated,
     };
-    const written = await this.status.write(monitor, status);
-    if (written !== 'written') return written === 'unchanged' || written === 'gone' ? undefined : written;
-    if (prev.phase !== d.phase) {
-      log.info({ from: prev.phase ?? '', to: d.phase }, 'phase changed');
-      const stalled = d.conditions.find((x) => x.type === 'Stalled')!;
-      const c = stalled.status === 'True' ? stalled : d.conditions.find((x) => x.type === 'Ready')!;
-      // Events of a cluster-scoped object go to the default namespace, as Kubernetes does.
-      void this.deps.events.record({ ...monitor, apiVersion: `${GROUP}/${VERSION}`, kind: 'IPAMonitor' }, stalled.status === 'True' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
-    }
+    return this.status.writeAndAnnounce(monitor, status, d, this.deps.events, log);
   }
 }

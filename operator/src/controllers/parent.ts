@@ -2,7 +2,8 @@
 // apply, only when it changed, at most once a second) and, on deletion, the cleanup handshake
 // with the agents before its finalizer goes.
 import type { Result } from '../runtime/controller.js';
-import type { Condition } from '../runtime/conditions.js';
+import type { Condition, DesiredCondition } from '../runtime/conditions.js';
+import type { EventRecorder } from '../runtime/events.js';
 import { isConflict, isNotFound, type KubeClient, type KubeObject, type ResourceType } from '../runtime/kube.js';
 import type { Logger } from '../runtime/log.js';
 import { statusWrites } from '../runtime/metrics.js';
@@ -44,6 +45,24 @@ export class ParentStatusWriter {
     this.lastWrite.set(key, Date.now());
     statusWrites.inc({ kind: this.type.kind });
     return 'written';
+  }
+
+  /**
+   * write(), then, when the phase changed, a log line and an Event from the Stalled condition
+   * (Warning) or else the Ready one (Normal). Returns what the reconcile should return.
+   */
+  async writeAndAnnounce(
+    obj: KubeObject & { status?: { phase?: string } }, status: Record<string, unknown>,
+    d: { phase: string; conditions: readonly DesiredCondition[] }, events: EventRecorder, log: Logger,
+  ): Promise<Result | void> {
+    const written = await this.write(obj, status);
+    if (written !== 'written') return written === 'unchanged' || written === 'gone' ? undefined : written;
+    if (obj.status?.phase === d.phase) return;
+    log.info({ from: obj.status?.phase ?? '', to: d.phase }, 'phase changed');
+    const stalled = d.conditions.find((x) => x.type === 'Stalled')!;
+    const c = stalled.status === 'True' ? stalled : d.conditions.find((x) => x.type === 'Ready')!;
+    // Events of a cluster-scoped object go to the default namespace, as Kubernetes does.
+    void events.record({ ...obj, apiVersion: `${this.type.group}/${this.type.version}`, kind: this.type.kind }, stalled.status === 'True' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
   }
 
   forget(obj: KubeObject): void {

@@ -250,14 +250,7 @@ export class PortMirrorController {
       totals: d.totals,
       nodes: d.nodes,
     };
-    const written = await this.status.write(mirror, status);
-    if (written !== 'written') return written === 'unchanged' || written === 'gone' ? undefined : written;
-    if (prev.phase !== d.phase) {
-      log.info({ from: prev.phase ?? '', to: d.phase }, 'phase changed');
-      const stalled = d.conditions.find((x) => x.type === 'Stalled')!;
-      const c = stalled.status === 'True' ? stalled : d.conditions.find((x) => x.type === 'Ready')!;
-      void this.deps.events.record({ ...mirror, apiVersion: `${GROUP}/${VERSION}`, kind: 'PortMirror' }, stalled.status === 'True' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
-    }
+    return this.status.writeAndAnnounce(mirror, status, d, this.deps.events, log);
   }
 
   /** Deletion: ask each agent to remove its tc state, wait for them (bounded), then let go. */

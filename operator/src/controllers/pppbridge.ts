@@ -161,14 +161,7 @@ export class PPPBridgeController {
       ...(d.bridgedSince ? { bridgedSince: d.bridgedSince } : {}),
       ...(d.message ? { message: d.message } : {}),
     };
-    const written = await this.status.write(bridge, status);
-    if (written !== 'written') return written === 'unchanged' || written === 'gone' ? undefined : written;
-    if (prev.phase !== d.phase) {
-      log.info({ from: prev.phase ?? '', to: d.phase }, 'phase changed');
-      const stalled = d.conditions.find((x) => x.type === 'Stalled')!;
-      const c = stalled.status === 'True' ? stalled : d.conditions.find((x) => x.type === 'Ready')!;
-      void this.deps.events.record({ ...bridge, apiVersion: `${GROUP}/${VERSION}`, kind: 'PPPBridge' }, stalled.status === 'True' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
-    }
+    return this.status.writeAndAnnounce(bridge, status, d, this.deps.events, log);
   }
 
   /** Deletion: ask the agent to close the sessions' sockets, wait for it (bounded), then let go. */

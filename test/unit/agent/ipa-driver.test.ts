@@ -24,6 +24,7 @@ import { IPAStreamWalker } from '../../../agent/src/ipa/walker.js';
 import { registry } from '../../../operator/src/runtime/metrics.js';
 import { newLogger } from '../../../operator/src/runtime/log.js';
 import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';
+import { waitFor } from '../../support/kube.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rt-ipa-driver-'));
 const fifo = join(dir, 'ipa.fifo');
@@ -41,15 +42,8 @@ class Reporter implements TaskReporter {
   }
 }
 
-async function until<T>(what: string, fn: () => T | undefined, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** The shared condition wait, polling every 20 ms. */
+const until = <T>(what: string, fn: () => T | undefined, ms = 15_000): Promise<T> => waitFor(what, fn, ms, 20);
 
 /** The lines a child prints, each awaited within a deadline. */
 function lineReader(child: ChildProcess): (what: string) => Promise<string> {
