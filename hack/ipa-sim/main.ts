@@ -25,7 +25,7 @@ async function main(): Promise<void> {
       mix: { type: 'string' },
       expected: { type: 'string' },
       chunk: { type: 'string', default: '4096' },
-      'pad-align': { type: 'string', default: '1' },
+      'pad-align': { type: 'string' }, // default: what the hardware pads to (status 4, DPLv2 4, DPLv3 8)
       'checksum-trailer': { type: 'boolean', default: false },
       repeat: { type: 'string', default: '1' },
       'interval-ms': { type: 'string', default: '0' },
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const mix: SimMix = values.mix ? (JSON.parse(readFileSync(values.mix, 'utf8')) as SimMix) : defaultMix(format);
   const { stream, expected } = simulateRepeated(
     mix,
-    { format, version: values.version, padAlign: Number(values['pad-align']), checksumTrailer: values['checksum-trailer'] },
+    { format, version: values.version, ...(values['pad-align'] ? { padAlign: Number(values['pad-align']) } : {}), checksumTrailer: values['checksum-trailer'] },
     Number(values.repeat),
   );
   const intervalMs = Number(values['interval-ms']);

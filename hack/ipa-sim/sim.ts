@@ -2,7 +2,16 @@
 // (endpoint pairs, opcodes, exceptions, truncated packets, malformed records injected at known
 // places), and the counts a correct decoder must report for it. The expected counts are
 // computed here from the mix, not by running the decoder, so tests compare two independent
-// accounts. Layouts: ../shared/notes/kernel-facts.md §2.1 (status, v5.0 moves), §2.2 (DPL).
+// accounts (test/unit/ipa/independent.test.ts adds a third: a Python generator written from the
+// upstream struct layout). Layouts: upstream drivers/net/ipa/ipa_endpoint.c (the status
+// element, ipa_status_extract() with the IPA v5.0 field moves) and qcom_ipa_monitor.h of Alex
+// Elder's ipa_monitor series (DPLv2/v3).
+//
+// Padding: every payload is padded as the hardware pads it (defaultPayloadAlignment: status 4,
+// DPLv2 4, DPLv3 8) unless SimOptions.padAlign says otherwise; the default mix uses payload
+// lengths that are not multiples of 4, so a decoder that ignores the padding loses step.
+// Status-only elements (no replica: an opcode that carries no packet, or pkt_len 0) are
+// 32 bytes whatever pkt_len says; the default mix has both kinds.
 //
 // Malformed records and how the walker must count them (see agent/src/ipa/walker.ts):
 //   garbage           `length` bytes of 0xEE (an unknown opcode with an unknown exception, a
@@ -14,7 +23,7 @@
 //                     header size skipped.
 // truncatedTail cuts the last record of the stream: one truncatedTail error. Do not put
 // garbage straight before it (the walker cannot confirm a resync on a cut record).
-import { IPA_EXCEPTIONS, IPA_OPCODES, isV5, OPCODE_LOG, type IPAFormat } from '../../agent/src/ipa/decode.js';
+import { defaultPayloadAlignment, exceptionName, IPA_OPCODES, isV5, OPCODE_LOG, type IPAFormat } from '../../agent/src/ipa/decode.js';
 
 export interface SimFlow {
   src: number;
@@ -29,8 +38,22 @@ export interface SimFlow {
   packets: number;
   /** IP total length of each packet. */
   size?: number;
+  /**
+   * Bytes present of packet i: sizes[i % length]. A size below the IP + L4 header length is a
+   * replica of that many bytes of a minimal packet (its original length is then unknown to a
+   * decoder, so it counts as the bytes present). Overrides size and truncateTo.
+   */
+  sizes?: number[];
   /** Bytes present of each packet (< size: a truncated replica). */
   truncateTo?: number;
+  /**
+   * A status-only element: pkt_len written into the header while no replica follows. For an
+   * opcode that carries no packet (NEW_RULE_PACKET, LOG, DCMP) upstream skips 32 bytes whatever
+   * pkt_len says. With a packet opcode, set `empty` instead (pkt_len 0).
+   */
+  claimedLength?: number;
+  /** A packet opcode with pkt_len 0: a 32-byte element, no replica. */
+  empty?: boolean;
   metadata?: number;
 }
 
@@ -53,7 +76,7 @@ export interface SimMix {
 export interface SimOptions {
   format: IPAFormat;
   version: string;
-  /** status: payload padding alignment (pad_align). */
+  /** Payload alignment; default what the hardware pads to (defaultPayloadAlignment: status 4, DPLv2 4, DPLv3 8); 1 = none. */
   padAlign?: number;
   /** status: an 8-byte checksum trailer after each packet. */
   checksumTrailer?: boolean;
@@ -90,17 +113,27 @@ export interface SimResult {
 export function defaultMix(format: IPAFormat): SimMix {
   const dpl = format !== 'status';
   const flows: SimFlow[] = [
-    { src: 3, dst: 12, proto: 'udp', packets: 40, size: 120 },
-    { src: 12, dst: 3, proto: 'tcp', packets: 25, size: 1400, truncateTo: 128 },
-    { src: 5, dst: 7, ipVersion: 6, proto: 'icmp', packets: 10, size: 104 },
-    { src: 7, dst: 5, ipVersion: 6, proto: 'udp', packets: 8, size: 300, truncateTo: 96 },
+    // Lengths that are not multiples of 4 (the padding matters), and some that are.
+    { src: 3, dst: 12, proto: 'udp', packets: 40, sizes: [121, 122, 123, 124, 29, 1497] },
+    { src: 12, dst: 3, proto: 'tcp', packets: 25, size: 1400, truncateTo: 127 },
+    { src: 5, dst: 7, ipVersion: 6, proto: 'icmp', packets: 10, size: 103 },
+    { src: 7, dst: 5, ipVersion: 6, proto: 'udp', packets: 8, size: 301, truncateTo: 97 },
+    { src: 4, dst: 6, proto: 'udp', packets: 6, sizes: [1, 2, 3, 5, 7, 19] }, // replicas shorter than an IP header
   ];
   if (!dpl) {
     flows.push(
-      { src: 3, dst: 12, opcode: 0x04, exception: 0x08, proto: 'udp', packets: 6, size: 64 },
-      { src: 9, dst: 3, exception: 0xe5, proto: 'tcp', packets: 4, size: 60 },
-      { src: 12, dst: 9, opcode: 0x40, proto: 'udp', packets: 3, size: 200 },
+      { src: 3, dst: 12, opcode: 0x04, exception: 0x08, proto: 'udp', packets: 6, size: 65 },
+      { src: 9, dst: 3, exception: 0xe5, proto: 'tcp', packets: 4, size: 61 },
+      { src: 12, dst: 9, opcode: 0x40, proto: 'udp', packets: 3, size: 203 },
+      { src: 12, dst: 9, opcode: 0x08, proto: 'udp', packets: 2, size: 66 },
+      // 0x40 is NAT on IPv4 and IPV6_CONN_TRACK on IPv6: counted apart.
+      { src: 3, dst: 12, exception: 0x40, proto: 'udp', packets: 3, size: 89 },
+      { src: 5, dst: 7, exception: 0x40, ipVersion: 6, proto: 'udp', packets: 2, size: 91 },
+      // Status-only elements: opcodes that carry no packet, with and without a pkt_len, and a packet opcode with pkt_len 0.
       { src: 1, dst: 3, opcode: 0x10, packets: 5 },
+      { src: 2, dst: 3, opcode: 0x02, claimedLength: 61, packets: 3 },
+      { src: 2, dst: 3, opcode: 0x20, claimedLength: 1500, packets: 2 },
+      { src: 6, dst: 3, opcode: 0x01, empty: true, packets: 2 },
     );
   }
   return {
@@ -181,6 +214,8 @@ export function ipPacket(f: SimFlow, id: number): Buffer {
 }
 
 interface SimRecord {
+  /** pkt_len to write when it is not payload.length (a status-only element's claim). */
+  pktLen?: number;
   opcode: number;
   exception: number;
   src: number;
@@ -196,7 +231,7 @@ export function encodeStatus(r: SimRecord, v5: boolean, seq: number): Buffer {
   h[0] = r.opcode;
   h[1] = r.exception;
   h.writeUInt16LE(r.mask, 2);
-  h.writeUInt16LE(r.payload.length, 4);
+  h.writeUInt16LE(r.pktLen ?? r.payload.length, 4);
   if (v5) {
     h[6] = r.src & 0xff;
     h[30] = r.dst & 0xff; // w7[23:16]
@@ -242,7 +277,7 @@ export function simulate(mix: SimMix, opts: SimOptions): SimResult {
   const dpl = format !== 'status';
   const v5 = isV5(opts.version);
   const rand = rng(mix.seed ?? 1);
-  const pad = format === 'status' ? Math.max(1, opts.padAlign ?? 1) : format === 'dplv2' ? 4 : 8;
+  const pad = Math.max(1, opts.padAlign ?? defaultPayloadAlignment(format));
   const trailer = format === 'status' && opts.checksumTrailer ? 8 : 0;
   const exp: SimExpected = {
     records: 0, packets: 0, bytes: 0, capturedBytes: 0, truncated: 0, exceptions: 0, byPair: {}, byOpcode: {}, byException: {},
@@ -301,15 +336,20 @@ export function simulate(mix: SimMix, opts: SimOptions): SimResult {
   };
 
   let mi = 0;
+  const flowIndex = new Map<SimFlow, number>(mix.flows.map((f) => [f, 0]));
   order.forEach((f, idx) => {
     while (mi < malformed.length && malformed[mi]!.at <= idx) inject(malformed[mi++]!);
     const opcode = f.opcode ?? (dpl ? OPCODE_LOG : 0x01);
     const isPacketOp = dpl ? opcode === OPCODE_LOG : [0x01, 0x04, 0x08, 0x40].includes(opcode);
-    const full = isPacketOp ? ipPacket(f, seqBase + idx) : Buffer.alloc(0);
-    const payload = f.truncateTo !== undefined && f.truncateTo < full.length ? full.subarray(0, f.truncateTo) : full;
+    const present = f.sizes?.length ? f.sizes[flowIndex.get(f)! % f.sizes.length]! : undefined;
+    flowIndex.set(f, flowIndex.get(f)! + 1);
+    const full = isPacketOp && !f.empty ? ipPacket(present !== undefined ? { ...f, size: present } : f, seqBase + idx) : Buffer.alloc(0);
+    const cutTo = present ?? f.truncateTo;
+    const payload = cutTo !== undefined && cutTo < full.length ? full.subarray(0, cutTo) : full;
     const dst = dpl ? -1 : (f.dst ?? 0);
     const exception = dpl ? -1 : (f.exception ?? 0);
     const rec: SimRecord = {
+      ...(!dpl && !isPacketOp && f.claimedLength ? { pktLen: f.claimedLength } : {}),
       opcode, exception: Math.max(0, exception), src: f.src, dst: Math.max(0, dst),
       mask: (f.ipVersion === 6 ? 0 : 1 << 7) | (1 << 3) | (1 << 1), metadata: f.metadata ?? f.src, payload,
     };
@@ -319,8 +359,11 @@ export function simulate(mix: SimMix, opts: SimOptions): SimResult {
     const buf = Buffer.concat([hdr, ...body]);
     parts.push(buf);
 
-    const bytes = payload.length ? full.length : 0;
-    const truncated = payload.length < full.length;
+    // What a decoder can know: the IP header's length when it is all there, else the bytes present.
+    const ipHeaderLen = f.ipVersion === 6 ? 40 : 20;
+    const origLen = payload.length >= ipHeaderLen ? full.length : payload.length;
+    const bytes = payload.length ? origLen : 0;
+    const truncated = payload.length < origLen;
     const k = key(f.src, dst);
     const opName = IPA_OPCODES[opcode] ?? `UNKNOWN_0x${opcode.toString(16).padStart(2, '0')}`;
     const delta = (sign: 1 | -1): void => {
@@ -339,7 +382,7 @@ export function simulate(mix: SimMix, opts: SimOptions): SimResult {
       oc.records += sign;
       oc.bytes += sign * bytes;
       if (!dpl) {
-        const en = IPA_EXCEPTIONS[exception] ?? `UNKNOWN_0x${exception.toString(16)}`;
+        const en = exceptionName(exception, f.ipVersion === 6);
         const ec = (exp.byException[en] ??= { records: 0, bytes: 0 });
         ec.records += sign;
         ec.bytes += sign * bytes;

@@ -34,7 +34,12 @@ export const OPCODE_LOG = 0x10;
 const STATUS_PACKET_OPCODES = new Set([0x01, 0x04, 0x08, 0x40]);
 export const isStatusPacketOpcode = (op: number): boolean => STATUS_PACKET_OPCODES.has(op);
 
-/** enum ipa_status_exception (§2.1). 0x40 is NAT for IPv4 and IPV6_CONN_TRACK for IPv6. */
+/**
+ * enum ipa_status_exception (drivers/net/ipa/ipa_endpoint.c). The value 0x40 has two names:
+ * IPA_STATUS_EXCEPTION_NAT for IPv4 and IPA_STATUS_EXCEPTION_IPV6_CONN_TRACK for IPv6;
+ * exceptionName() picks one by the element's IP version (the pre-merge driver's exception_map()
+ * did the same from the status mask's V4 bit). This table holds the IPv4 name.
+ */
 export const IPA_EXCEPTIONS: Readonly<Record<number, string>> = {
   0x00: 'NONE',
   0x01: 'DEAGGR',
@@ -59,8 +64,21 @@ export const MASK_TAG_VALID = 1 << 4;
 /** Router rule index meaning "no routing rule matched" (§2.1). */
 export const ROUTER_RULE_MISS = 0x3ff;
 
+export const EXCEPTION_NAT = 0x40;
+export const MASK_V4 = 1 << 7;
+/** The status mask's V4 bit: clear means IPv6 (the pre-merge driver: `is_ipv6 = !(mask & BIT(7))`). */
+export const isIPv6Status = (mask: number): boolean => (mask & MASK_V4) === 0;
+
 export const opcodeName = (op: number): string => IPA_OPCODES[op] ?? `UNKNOWN_0x${hex2(op)}`;
-export const exceptionName = (ex: number): string => IPA_EXCEPTIONS[ex] ?? `UNKNOWN_0x${hex2(ex)}`;
+/** The exception's upstream name; `ipv6` selects IPV6_CONN_TRACK over NAT for 0x40. */
+export const exceptionName = (ex: number, ipv6 = false): string =>
+  ex === EXCEPTION_NAT && ipv6 ? 'IPV6_CONN_TRACK' : IPA_EXCEPTIONS[ex] ?? `UNKNOWN_0x${hex2(ex)}`;
+/**
+ * A key that tells the two meanings of 0x40 apart (counters are kept per key): the exception
+ * value, plus 0x100 for 0x40 on an IPv6 element. keyedExceptionName() names it.
+ */
+export const exceptionKey = (ex: number, mask: number): number => (ex === EXCEPTION_NAT && isIPv6Status(mask) ? 0x100 | ex : ex);
+export const keyedExceptionName = (key: number): string => exceptionName(key & 0xff, key > 0xff);
 export const isKnownOpcode = (op: number): boolean => op in IPA_OPCODES;
 export const isKnownException = (ex: number): boolean => ex in IPA_EXCEPTIONS;
 
@@ -83,6 +101,22 @@ export function parseIPAVersion(v: IPAVersion | string): [number, number] {
 export function isV5(v: IPAVersion | string): boolean {
   return parseIPAVersion(v)[0] >= 5;
 }
+/**
+ * The alignment the hardware pads each packet replica to, by format and version:
+ *   status  4 on every version: AP_LAN_RX, the status endpoint, sets `.pad_align =
+ *           ilog2(sizeof(u32))` in each of drivers/net/ipa/data/ipa_data-v3.1.c ... v5.5.c, and
+ *           ipa_endpoint_init_hdr_ext() writes it into the power-of-two field
+ *           HDR_PAD_TO_ALIGNMENT; the hardware then pads to 1 << 2 = 4 bytes. (Upstream's
+ *           parser computes ALIGN(pkt_len, pad_align), i.e. ALIGN(len, 2) from the exponent: it
+ *           disagrees with what it configured; we decode what the hardware writes.)
+ *   dplv2   4 (qcom_dplv2_header entries: 32 + round_up(pkt_len, 4));
+ *   dplv3   8 (qcom_dplv3_header entries: 16 + round_up(pkt_len, 8)).
+ * IPAMonitor spec.source.payloadAlignment overrides it.
+ */
+export function defaultPayloadAlignment(format: IPAFormat): number {
+  return format === 'dplv3' ? 8 : 4;
+}
+
 /** The DPL header a monitor character device delivers on this version (§2.2: v2 below 4.5, v3 from 4.5). */
 export function dplFormatFor(v: IPAVersion | string): 'dplv2' | 'dplv3' {
   const [maj, min] = parseIPAVersion(v);
@@ -246,7 +280,7 @@ export function formatHeader(h: IPAHeader): string {
   const mask = `mask=0x${h.mask.toString(16).padStart(4, '0')}[${maskNames(h.mask).join(',')}]`;
   const rt = h.routerRuleIndex === ROUTER_RULE_MISS ? 'miss' : String(h.routerRuleIndex);
   return (
-    `ipa status${h.v5 ? ' v5' : ''} ${op} exc=${exceptionName(h.exception)}(0x${hex2(h.exception)}) src=${h.srcEndpoint} dst=${h.dstEndpoint} ` +
+    `ipa status${h.v5 ? ' v5' : ''} ${op} exc=${exceptionName(h.exception, isIPv6Status(h.mask))}(0x${hex2(h.exception)}) src=${h.srcEndpoint} dst=${h.dstEndpoint} ` +
     `len=${h.pktLen} ${mask} meta=0x${h.metadata.toString(16)} filt=${h.filterRuleIndex}${h.filterLocal ? 'L' : ''}${h.filterHash ? 'H' : ''}` +
     `${h.filterGlobal ? 'G' : ''} rt=${h.routerTable}/${rt}${h.routerLocal ? 'L' : ''}${h.routerHash ? 'H' : ''}${h.ucp ? ' ucp' : ''}` +
     `${h.natHit ? ` nat=${h.natIndex}/${h.natType}` : ''} tag=0x${h.tag.toString(16)} seq=${h.seq} tod=${h.tod}` +

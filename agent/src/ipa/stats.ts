@@ -10,7 +10,7 @@
 // lengths of the packets they describe (IP total length when the IP header is intact, else
 // the bytes present); capturedBytes are the bytes present.
 import type { IPATaskFlow, IPATaskPair } from '../../../crds/src/index.js';
-import { dstOf, exceptionName, exceptionOf, opcodeName, type IPAFormat } from './decode.js';
+import { dstOf, exceptionKey, exceptionOf, keyedExceptionName, opcodeName, type IPAFormat } from './decode.js';
 import { emptyErrors, type DecodeErrorKind, type IPAEntry, type WalkerCounters } from './walker.js';
 
 export interface IPACount {
@@ -98,7 +98,8 @@ export class IPAStats {
     target.bytes += bytes;
     if (cell && e.truncated) cell.truncated++;
     bump(this.opcodes, h.opcode, bytes);
-    if (exc >= 0) bump(this.excs, exc, bytes);
+    // 0x40 is counted apart for IPv4 (NAT) and IPv6 (IPV6_CONN_TRACK).
+    if (exc >= 0) bump(this.excs, h.format === 'status' ? exceptionKey(exc, h.mask) : exc, bytes);
     if (e.packet) this.addFlow(e, h.srcEndpoint, dst, bytes);
   }
 
@@ -162,7 +163,7 @@ export class IPAStats {
       byPair: shown,
       otherPairs: other,
       byOpcode: named(this.opcodes, opcodeName),
-      byException: named(this.excs, exceptionName),
+      byException: named(this.excs, keyedExceptionName),
       topFlows,
       flowsApproximate: this.flowsApproximate,
       errors: walker ? { ...walker.errors } : emptyErrors(),

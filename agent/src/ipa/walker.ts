@@ -1,13 +1,19 @@
 // The stream walker: splits a monitor byte stream (read() chunks of any size, a FIFO, a
-// replayed file) into entries of header + payload, by the walking rules of its format
-// (../shared/notes/kernel-facts.md §2.1 "Stream walking", §2.2 entry sizes):
+// replayed file, the frames of a network device) into entries of header + payload, by the
+// walking rules of its format (upstream drivers/net/ipa/ipa_endpoint.c,
+// ipa_endpoint_status_parse() and ipa_endpoint_status_skip(); the DPL entry sizes of
+// include/uapi/linux/qcom_ipa_monitor.h in Alex Elder's ipa_monitor series):
 //
-//   status  an element whose opcode is not a packet opcode, or whose pkt_len is 0, is 32 bytes;
-//           otherwise 32 + ALIGN(pkt_len, padAlign) [+ 8 with the RX checksum trailer].
+//   status  an element whose opcode does not carry a packet (ipa_status_format_packet(): only
+//           PACKET, DROPPED_PACKET, SUSPENDED_PACKET and PACKET_2ND_PASS do; NEW_RULE_PACKET,
+//           LOG, DCMP and unknown opcodes do not), or whose pkt_len is 0, is 32 bytes with no
+//           replica; otherwise 32 + ALIGN(pkt_len, align) [+ 8 with the RX checksum trailer].
 //           The driver's "dst endpoint != this endpoint" skip does not apply: a monitor sees
 //           every endpoint. TAG_VALID, DEAGGR and rule-miss elements are kept and counted
 //           (the driver drops them; a debugger wants to see them).
-//   dplv2   32 + round_up(pkt_len, 4);   dplv3   16 + round_up(pkt_len, 8).
+//   dplv2   32 + ALIGN(pkt_len, align);   dplv3   16 + ALIGN(pkt_len, align).
+// `align` is the payload alignment: by default what the hardware pads to
+// (defaultPayloadAlignment: 4 for status and DPLv2, 8 for DPLv3), or the user's override.
 //
 // Bad input. Each header is classified before it is trusted:
 //   ok              known opcode, plausible fields: an entry (status: unknown exception values
@@ -30,7 +36,7 @@
 // full without progress, the held bytes are dropped and counted as overflow.
 import type { IPAVersion } from '../../../crds/src/ipamonitor.js';
 import {
-  decodeDplV2, decodeDplV3, decodeStatus, headerSize, ipOriginalLength, isKnownException, isKnownOpcode, isPacketHeader, isStatusPacketOpcode, isV5,
+  decodeDplV2, decodeDplV3, decodeStatus, defaultPayloadAlignment, headerSize, ipOriginalLength, isKnownException, isKnownOpcode, isPacketHeader, isStatusPacketOpcode, isV5,
   OPCODE_LOG, type IPAFormat, type IPAHeader,
 } from './decode.js';
 
@@ -41,7 +47,7 @@ export interface WalkerOptions {
   format: IPAFormat;
   /** Selects the status layout (v5.0 field moves from 5.0). Default '4.9'. */
   version?: IPAVersion | string;
-  /** status: payload padding alignment (the endpoint's pad_align), default 1 (none). */
+  /** Bytes each payload is padded to: default defaultPayloadAlignment(format) (status 4, DPLv2 4, DPLv3 8); 1 = none. */
   padAlign?: number;
   /** status: an 8-byte rmnet_map_dl_csum_trailer follows each packet (RX checksum offload). */
   checksumTrailer?: boolean;
@@ -116,10 +122,10 @@ export class IPAStreamWalker {
     this.format = opts.format;
     this.v5 = isV5(opts.version ?? '4.9');
     this.hs = headerSize(opts.format);
-    this.padAlign = Math.max(1, opts.padAlign ?? 1);
+    this.padAlign = Math.max(1, opts.padAlign ?? defaultPayloadAlignment(opts.format));
     this.trailer = opts.checksumTrailer ? 8 : 0;
     this.maxPkt = Math.min(0xffff, opts.maxPacketLength ?? 16384);
-    const maxEntry = this.hs + alignUp(this.maxPkt, 8) + this.trailer;
+    const maxEntry = this.hs + alignUp(this.maxPkt, Math.max(8, this.padAlign)) + this.trailer;
     this.maxBufferedBytes = Math.max(opts.maxBufferedBytes ?? 1 << 20, 2 * (maxEntry + this.hs));
   }
 
@@ -284,10 +290,10 @@ export class IPAStreamWalker {
     if (this.format === 'dplv2') {
       if (b.readUInt32LE(p + 12) !== 0) return { kind: 'garbage' }; // reserved[4]
       pktLen = b.readUInt16LE(p + 4);
-      entryLen = this.hs + alignUp(pktLen, 4);
+      entryLen = this.hs + alignUp(pktLen, this.padAlign);
     } else {
       pktLen = b.readUInt16LE(p + 14);
-      entryLen = this.hs + alignUp(pktLen, 8);
+      entryLen = this.hs + alignUp(pktLen, this.padAlign);
     }
     if (op === OPCODE_LOG) return pktLen > this.maxPkt ? { kind: 'impossibleLength' } : { kind: 'ok', entryLen, payloadLen: pktLen };
     return pktLen > this.maxPkt ? { kind: 'garbage' } : { kind: 'unknownOpcode', entryLen, payloadLen: pktLen };

@@ -1,9 +1,10 @@
-// Header decoders against hand-built byte vectors. Every expected value comes from the layouts
-// in ../shared/notes/kernel-facts.md: §2.1 (the 32-byte status element and its v5.0 column),
-// §2.2 (struct qcom_dplv2_header, struct qcom_dplv3_header). Bytes are little-endian words.
+// Header decoders against hand-built byte vectors. Every expected value comes from the upstream
+// layouts: drivers/net/ipa/ipa_endpoint.c (the 32-byte status element, ipa_status_extract() and
+// its IPA v5.0 field moves) and qcom_ipa_monitor.h of Alex Elder's ipa_monitor series (struct
+// qcom_dplv2_header, struct qcom_dplv3_header). Bytes are little-endian words.
 import { describe, expect, test } from '@jest/globals';
 import {
-  decodeDplV2, decodeDplV3, decodeStatus, dplFormatFor, exceptionName, formatHeader, ipOriginalLength, isPacketHeader, isV5,
+  decodeDplV2, decodeDplV3, decodeStatus, dplFormatFor, exceptionKey, exceptionName, keyedExceptionName, formatHeader, ipOriginalLength, isPacketHeader, isV5,
   maskNames, opcodeName, parseIPAVersion, ROUTER_RULE_MISS,
 } from '../../../agent/src/ipa/decode.js';
 
@@ -117,9 +118,12 @@ describe('names and lengths', () => {
     expect([0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40].map(opcodeName)).toEqual([
       'PACKET', 'NEW_RULE_PACKET', 'DROPPED_PACKET', 'SUSPENDED_PACKET', 'LOG', 'DCMP', 'PACKET_2ND_PASS',
     ]);
-    expect([0, 0x01, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x81, 0x88, 0xe5].map(exceptionName)).toEqual([
+    expect([0, 0x01, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x81, 0x88, 0xe5].map((x) => exceptionName(x))).toEqual([
       'NONE', 'DEAGGR', 'IPTYPE', 'PACKET_LENGTH', 'FRAG_RULE_MISS', 'SW_FILTER', 'NAT', 'UC', 'INVALID_ENDPOINT', 'HEADER_INSERT', 'CHECKSUM',
     ]);
+    // 0x40: NAT for IPv4, IPV6_CONN_TRACK for IPv6 (the status mask's V4 bit tells them apart).
+    expect([exceptionName(0x40, false), exceptionName(0x40, true), exceptionName(0x08, true)]).toEqual(['NAT', 'IPV6_CONN_TRACK', 'PACKET_LENGTH']);
+    expect([exceptionKey(0x40, 0x80), exceptionKey(0x40, 0), exceptionKey(0x08, 0)].map(keyedExceptionName)).toEqual(['NAT', 'IPV6_CONN_TRACK', 'PACKET_LENGTH']);
     expect(opcodeName(0x80)).toBe('UNKNOWN_0x80');
     expect(maskNames(0xffff)).toHaveLength(16);
     expect(maskNames(1 << 15)).toEqual(['BYTE_LIMIT']);

@@ -45,6 +45,8 @@ const CASES: [IPAFormat, string, { padAlign?: number; checksumTrailer?: boolean 
   ['status', '3.5.1', {}],
   ['status', '4.2', { padAlign: 4 }],
   ['status', '4.9', {}],
+  ['status', '4.9', { padAlign: 1 }], // a stream that does not pad (payloadAlignment: 1)
+  ['status', '5.0', { padAlign: 1 }],
   ['status', '4.11', { checksumTrailer: true }],
   ['status', '5.0', {}],
   ['status', '5.5', { padAlign: 8, checksumTrailer: true }],
@@ -87,6 +89,37 @@ describe('simulator round trip', () => {
     expect(asExpected(summary, pcapPackets)).toEqual(expected);
     expect(summary.byPair.map((p) => `${p.src}>${p.dst}`)).toEqual(['33>1', '200>225']);
     expect(summary.byException).toEqual({ NONE: { records: 7, bytes: 630 }, INVALID_ENDPOINT: { records: 3, bytes: 4500 } });
+  });
+});
+
+describe('acceptance: padded streams, every packet length 1..1500', () => {
+  // IPA 4.9 and 5.0 status streams padded to 4 (the hardware default), every replica length
+  // from 1 to 1500 over IPv4 and IPv6 and all four packet opcodes, with exceptions (0x40 on
+  // both IP versions), status-only elements between them and truncated replicas: the decoded
+  // records, packets, bytes, pair matrix, opcodes, exceptions and truncated counts equal what
+  // the simulator wrote.
+  const lengths = Array.from({ length: 1500 }, (_, i) => i + 1);
+  const mix: SimMix = {
+    flows: [
+      { src: 3, dst: 12, proto: 'udp', packets: 1500, sizes: lengths },
+      { src: 12, dst: 3, ipVersion: 6, proto: 'tcp', packets: 1500, sizes: [...lengths].reverse() },
+      { src: 9, dst: 3, opcode: 0x04, exception: 0x40, proto: 'udp', packets: 37, sizes: [41, 42, 43, 44, 999] },
+      { src: 7, dst: 5, opcode: 0x08, exception: 0x40, ipVersion: 6, proto: 'udp', packets: 29, sizes: [61, 1499] },
+      { src: 5, dst: 7, opcode: 0x40, exception: 0xe5, proto: 'tcp', packets: 13, size: 1400, truncateTo: 129 },
+      { src: 1, dst: 3, opcode: 0x10, claimedLength: 77, packets: 11 },
+      { src: 2, dst: 3, opcode: 0x02, packets: 5 },
+      { src: 6, dst: 3, opcode: 0x01, empty: true, packets: 4 },
+    ],
+  };
+  test.each(['4.9', '5.0'])('IPA %s', (version) => {
+    const { stream, expected } = simulate(mix, { format: 'status', version });
+    expect(expected.records).toBe(1500 * 2 + 37 + 29 + 13 + 11 + 5 + 4);
+    expect(expected.byException).toMatchObject({ NAT: { records: 37 }, IPV6_CONN_TRACK: { records: 29 }, CHECKSUM: { records: 13 } });
+    for (const chunk of [65536, 1, 333]) {
+      const { summary, pcapPackets } = decodeAll(stream, 'status', version, () => chunk);
+      expect(asExpected(summary, pcapPackets)).toEqual(expected);
+      expect(summary.errors).toEqual({ unknownOpcode: 0, impossibleLength: 0, garbage: 0, truncatedTail: 0, overflow: 0 });
+    }
   });
 });
 
