@@ -17,7 +17,7 @@ import {
 } from './common.js';
 import { ageColumn, phaseColumn, readyColumn, type KindDefinition } from './definition.js';
 import { counter, labelSelectorSchema, PLURALS, type LabelSelector, type Resource } from './meta.js';
-import { arr, bool, duration, enumStr, int, mapList, obj, set, str, withRules, type JSONSchemaProps } from './schema.js';
+import { arr, bool, duration, enumStr, ifName, int, mapList, obj, set, str, withRules, type JSONSchemaProps } from './schema.js';
 
 /** IPA hardware versions known to the upstream driver (drivers/net/ipa/ipa_version.h). */
 export const IPA_VERSIONS = ['3.0', '3.1', '3.5', '3.5.1', '4.0', '4.1', '4.2', '4.5', '4.7', '4.9', '4.11', '5.0', '5.1', '5.5'] as const;
@@ -40,9 +40,21 @@ export interface IPACapture {
   retention?: CaptureRetention;
 }
 
+/** Bytes a payload may be padded to (spec.source.payloadAlignment). */
+export const IPA_PAYLOAD_ALIGNMENTS = [1, 2, 4, 8, 16, 32, 64] as const;
+
+/** Where the monitor stream arrives and how its payloads are laid out. */
+export interface IPASourceSpec {
+  /** Overrides the alignment the hardware pads payloads to (status 4, DPLv2 4, DPLv3 8). */
+  payloadAlignment?: (typeof IPA_PAYLOAD_ALIGNMENTS)[number];
+  /** The stream arrives as frames on this network device (status elements with their replicas). */
+  netdev?: { interface: string };
+}
+
 export interface IPAMonitorSpec {
   nodeSelector?: LabelSelector;
   device?: string;
+  source?: IPASourceSpec;
   ipaVersion?: 'auto' | IPAVersion;
   capture?: IPACapture;
   metricsInterval?: Duration;
@@ -191,6 +203,27 @@ export function endpointFilterSchema(): JSONSchemaProps {
   });
 }
 
+export function ipaSourceSchema(): JSONSchemaProps {
+  return obj('Where the monitor stream arrives, and how its payloads are laid out. Default: the monitor device (see device).', {
+    payloadAlignment: {
+      ...int(
+        'The byte boundary each packet replica is padded to. Default: what the hardware does: 4 for status streams (every ' +
+          'upstream IPA configuration pads its status endpoint to 4) and DPLv2 entries, 8 for DPLv3 entries. Set 1 for a ' +
+          'stream recorded without padding. One of 1, 2, 4, 8, 16, 32, 64.',
+        { minimum: 1, maximum: 64 },
+      ),
+      enum: [...IPA_PAYLOAD_ALIGNMENTS],
+    },
+    netdev: obj(
+      'Read the stream from a network device instead of a monitor character device: each frame holds one or more 32-byte ' +
+        'status elements with their replicas, after a 14-byte Ethernet header (EtherType 0x88B5). It is read through the ' +
+        "same TPACKET_V3 rings as PacketCapture. The node's agent reports whether it has the device (capability ipa.sources).",
+      { interface: ifName('The network device, in the node network namespace.') },
+      ['interface'],
+    ),
+  });
+}
+
 const capture = withRules(
   obj(
     'Write the monitored packets as pcapng (raw IP, with the decoded status header in each packet comment). A monitor runs ' +
@@ -214,15 +247,24 @@ const capture = withRules(
   },
 );
 
-const spec = obj('Which nodes to monitor, and what to do with the stream.', {
+/** A network-device source and a named monitor device are two sources: one of them. */
+export const IPA_ONE_SOURCE_RULE = "!has(self.source) || !has(self.source.netdev) || !has(self.device) || self.device == 'auto'";
+
+const spec = withRules(obj('Which nodes to monitor, and what to do with the stream.', {
   nodeSelector: {
     ...labelSelectorSchema(`The nodes to monitor. Default: nodes the agent labelled ${IPA_NODE_LABEL}=true because it found IPA hardware.`),
     default: { matchLabels: { [IPA_NODE_LABEL]: 'true' } },
   },
   device: ipaDeviceSchema(),
+  source: ipaSourceSchema(),
   ipaVersion: ipaVersionSchema(),
   capture,
   metricsInterval: duration('How often per-endpoint and per-exception counters are published (default 30s).', '30s'),
+}), {
+  rule: IPA_ONE_SOURCE_RULE,
+  message: 'source.netdev and a named device are two stream sources: set one of them (leave device at auto with source.netdev)',
+  fieldPath: '.source.netdev',
+  reason: 'FieldValueInvalid',
 });
 
 const src = int('The source endpoint id.', { minimum: 0, maximum: 255 });

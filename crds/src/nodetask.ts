@@ -21,7 +21,7 @@ import {
 } from './meta.js';
 import { remoteDestinationSchema, type MirrorDirection, type RemoteDestination } from './portmirror.js';
 import { DISTINCT_ENDPOINTS_MESSAGE, DISTINCT_ENDPOINTS_RULE, mtuSchema, pppEndpointSchema, type BridgeMode, type PPPEndpoint } from './pppbridge.js';
-import { endpointFilterSchema, ipaDeviceSchema, ipaTaskStatusSchema, ipaVersionSchema, type IPAEndpointFilter, type IPATaskStatus, type IPAVersion } from './ipamonitor.js';
+import { endpointFilterSchema, ipaDeviceSchema, ipaSourceSchema, ipaTaskStatusSchema, ipaVersionSchema, type IPAEndpointFilter, type IPASourceSpec, type IPATaskStatus, type IPAVersion } from './ipamonitor.js';
 import { STOP_REASONS, type CapturePoint, type StopReason, type TimestampSource } from './packetcapture.js';
 import {
   arr,
@@ -150,6 +150,7 @@ export interface IPACaptureWork {
 
 export interface IPAMonitorWork {
   device: string;
+  source?: IPASourceSpec;
   ipaVersion: 'auto' | IPAVersion;
   capture?: IPACaptureWork;
   metricsIntervalSeconds: number;
@@ -364,6 +365,7 @@ const ipaMonitorWork = obj(
   'The resolved work of an IPAMonitor on this node.',
   {
     device: ipaDeviceSchema(),
+    source: ipaSourceSchema(),
     ipaVersion: ipaVersionSchema(),
     capture: obj(
       'Packet capture settings, resolved to numbers.',

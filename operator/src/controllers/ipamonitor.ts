@@ -56,6 +56,7 @@ export function resolveIPAWork(spec: IPAMonitorSpec): IPAMonitorWork {
   } : undefined;
   return {
     device: spec.device ?? 'auto',
+    ...(spec.source ? { source: spec.source } : {}),
     ipaVersion: spec.ipaVersion ?? 'auto',
     ...(capture ? { capture } : {}),
     metricsIntervalSeconds: Math.min(86400, Math.max(1, Math.ceil(parseDurationMs(spec.metricsInterval ?? '30s') / 1000))),
