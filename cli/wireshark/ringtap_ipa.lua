@@ -25,6 +25,12 @@ local OPCODES = { [0x01] = "PACKET", [0x02] = "NEW_RULE_PACKET", [0x04] = "DROPP
   [0x10] = "LOG", [0x20] = "DCMP", [0x40] = "PACKET_2ND_PASS" }
 local EXCEPTIONS = { [0x00] = "NONE", [0x01] = "DEAGGR", [0x04] = "IPTYPE", [0x08] = "PACKET_LENGTH", [0x10] = "FRAG_RULE_MISS",
   [0x20] = "SW_FILTER", [0x40] = "NAT", [0x80] = "UC", [0x81] = "INVALID_ENDPOINT", [0x88] = "HEADER_INSERT", [0xe5] = "CHECKSUM" }
+-- 0x40 is NAT for IPv4 and IPV6_CONN_TRACK for IPv6 (upstream enum ipa_status_exception): the
+-- status mask's V4 bit (bit 7) tells them apart.
+local function exception_name(v)
+  if v.exception == 0x40 and v.mask and bit32.band(v.mask, 0x80) == 0 then return "IPV6_CONN_TRACK" end
+  return EXCEPTIONS[v.exception] or string.format("UNKNOWN_0x%02x", v.exception)
+end
 local FORMATS = { [0] = "status", [1] = "dplv2", [2] = "dplv3" }
 
 local f = {
@@ -57,7 +63,7 @@ local f_option = Field.new("pcapng.options.option")
 local function add_common(t, v)
   t:add(f.format, v.format)
   if v.opcode then t:add(f.opcode, v.opcode); t:add(f.opcode_name, OPCODES[v.opcode] or string.format("UNKNOWN_0x%02x", v.opcode)) end
-  if v.exception then t:add(f.exception, v.exception); t:add(f.exception_name, EXCEPTIONS[v.exception] or string.format("UNKNOWN_0x%02x", v.exception)) end
+  if v.exception then t:add(f.exception, v.exception); t:add(f.exception_name, exception_name(v)) end
   if v.src then t:add(f.src, v.src) end
   if v.dst then t:add(f.dst, v.dst) end
   if v.len then t:add(f.len, v.len) end
@@ -146,7 +152,7 @@ function p.dissector(tvb, pinfo, tree)
       t:add(f.truncated, v.captured ~= nil)
       if v.captured then t:add(f.captured, v.captured); t:add(f.original, v.original) end
       local name = v.opcode and (OPCODES[v.opcode] or "?") or "?"
-      pinfo.cols.info:prepend(string.format("[IPA %s %s>%s%s] ", name, kv_or(v.src), kv_or(v.dst), v.exception and v.exception ~= 0 and (" " .. (EXCEPTIONS[v.exception] or "EXC")) or ""))
+      pinfo.cols.info:prepend(string.format("[IPA %s %s>%s%s] ", name, kv_or(v.src), kv_or(v.dst), v.exception and v.exception ~= 0 and (" " .. exception_name(v)) or ""))
     end
   end
   -- File-format view: every option 2989 in the file.

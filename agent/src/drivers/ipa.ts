@@ -133,6 +133,7 @@ class IPAMonitorTask implements DriverTask {
     const cap = this.work.capture;
     const pipeline: IPAPipelineOptions = {
       source: r.path, format: r.format, version: r.version, endpointNames: this.endpointNames, topPairs: IPA_MAX_PAIRS, topFlows: IPA_MAX_FLOWS,
+      ...(this.work.source?.payloadAlignment ? { padAlign: this.work.source.payloadAlignment } : {}),
       ...(cap?.enabled ? {
         capture: {
           dir: this.dir, prefix: this.prefix, snapLength: cap.snapLength,
@@ -224,10 +225,10 @@ class IPAMonitorTask implements DriverTask {
   }
 
   async update(spec: NodeTaskSpec): Promise<void> {
-    const before = JSON.stringify([this.work.device, this.work.ipaVersion, this.work.capture ?? {}]);
+    const before = JSON.stringify([this.work.device, this.work.source ?? {}, this.work.ipaVersion, this.work.capture ?? {}]);
     this.spec = spec;
     this.work = spec.ipaMonitor!;
-    if (JSON.stringify([this.work.device, this.work.ipaVersion, this.work.capture ?? {}]) !== before && this.thread) {
+    if (JSON.stringify([this.work.device, this.work.source ?? {}, this.work.ipaVersion, this.work.capture ?? {}]) !== before && this.thread) {
       // The source or the capture changed: start over with the new settings (files stay).
       this.log.info('device, version or capture changed; restarting the monitor');
       await this.halt();
@@ -253,6 +254,6 @@ class IPAMonitorTask implements DriverTask {
     await this.halt();
     if (running && !opts.cleanup) this.publish(true);
     unregisterIPAMonitorMetrics(this.spec.parent.name);
-    if (opts.cleanup) removeCaptureDir(this.dir);
+    if (opts.cleanup) removeCaptureDir(this.dir, this.ctx.dataDir);
   }
 }

@@ -1,24 +1,27 @@
-// pcapng for the IPA monitor stream (../shared/notes/kernel-facts.md §2.3).
+// pcapng for the IPA monitor stream, in a form every reader opens: tcpdump and everything
+// else built on libpcap, tshark/Wireshark (wiretap), capinfos.
 //
-// - Link type LINKTYPE_RAW (101): the payload is the IP packet (version nibble 4 or 6), so
-//   Wireshark dissects it without a DLT User table.
-// - One interface per source endpoint, created on the first packet from it (an IDB may appear
-//   anywhere in a section before its first use): the source endpoint is where a packet entered
-//   the IPA, and Wireshark's per-interface statistics then give the per-source split. There are
-//   at most 32 (IPA < 5.0) or 256 interfaces. The destination is per packet, in the options.
-// - Per packet (EPB) options:
-//     opt_comment (1)   the decoded header as one line of text (formatHeader);
+// - One interface, link type LINKTYPE_RAW (101): the payload is the IP packet (version nibble 4
+//   or 6), so Wireshark dissects it without a DLT User table. One interface, not one per source
+//   endpoint: libpcap (1.10) reads a pcapng only while every IDB of a section has the same link
+//   type, and compares the first IDB's type as mapped to a DLT (DLT_RAW, 12) with each later
+//   IDB's LINKTYPE_RAW (101), so a second raw-IP IDB makes it refuse the whole file.
+// - The endpoints travel with each packet (EPB options):
+//     opt_comment (1)   the decoded header as one line of text (formatHeader): src=, dst=,
+//                       opcode, exception, ... (tcpdump -v does not print it; tshark shows it
+//                       as frame.comment, and the Lua dissector turns it into fields);
 //     custom 2989       "custom binary, copyable" with Private Enterprise Number 32473 (the
 //                       documentation PEN of RFC 5612, until ringtap has its own): a 4-byte
 //                       ringtap prefix [option version 1, format 0=status 1=dplv2 2=dplv3,
 //                       flags bit0 = IPA v5 layout, 0] followed by the header bytes verbatim
 //                       (32 or 16), so a dissector decodes exactly what the hardware wrote.
+//   The IDB's description lists the endpoint names the node knows.
 // - caplen = bytes written (the payload, cut to the snap length); origlen = IP total length when
 //   the IP header is intact (a truncated replica keeps it), else the payload length.
 // - Timestamps: nanosecond resolution (if_tsresol 9), the host's receive time passed by the
 //   caller: the header's time-of-day counter has undocumented units, it is in the comment.
-// Blocks are little-endian; a new file (rotation) starts with startFile(), which forgets the
-// interfaces so each file is self-contained.
+// Blocks are little-endian; each file (rotation) starts with startFile(): its SHB and the IDB,
+// so each file is self-contained.
 import type { IPAEndpointFilter } from '../../../crds/src/ipamonitor.js';
 import { formatHeader, isV5, type IPAFormat, type IPAHeader } from './decode.js';
 import type { IPAEntry } from './walker.js';
@@ -76,7 +79,6 @@ export class IPAPcapngWriter {
   readonly snapLength: number;
   packets = 0;
   bytes = 0;
-  private readonly interfaces = new Map<number, number>(); // src endpoint -> interface id
   private readonly prefix: Buffer;
 
   constructor(private readonly opts: IPAPcapngOptions) {
@@ -84,28 +86,20 @@ export class IPAPcapngWriter {
     this.prefix = Buffer.from([RINGTAP_OPTION_VERSION, FORMAT_IDS[opts.format], opts.format === 'status' && isV5(opts.version) ? 1 : 0, 0]);
   }
 
-  /** The Section Header Block that starts a file; forgets interfaces from a previous file. */
+  /** The Section Header Block and the one Interface Description Block that start a file. */
   startFile(): Buffer {
-    this.interfaces.clear();
     const fixed = Buffer.alloc(16);
     fixed.writeUInt32LE(0x1a2b3c4d, 0);
     fixed.writeUInt16LE(1, 4);
     fixed.writeUInt16LE(0, 6);
     fixed.writeBigInt64LE(-1n, 8); // section length unknown
-    return block(BT_SHB, [fixed, option(4, Buffer.from('ringtap ipa-monitor')), END_OF_OPT]); // shb_userappl
+    const shb = block(BT_SHB, [fixed, option(4, Buffer.from('ringtap ipa-monitor')), END_OF_OPT]); // shb_userappl
+    return Buffer.concat([shb, this.idb()]);
   }
 
-  /** The blocks for one entry (an IDB first if its source endpoint is new), or undefined if it is not a packet. */
+  /** The EPB for one entry (on interface 0), or undefined if it is not a packet. */
   packet(e: IPAEntry, tsNs: bigint): Buffer | undefined {
     if (!e.packet) return undefined;
-    const out: Buffer[] = [];
-    const src = e.header.srcEndpoint;
-    let ifId = this.interfaces.get(src);
-    if (ifId === undefined) {
-      ifId = this.interfaces.size;
-      this.interfaces.set(src, ifId);
-      out.push(this.idb(src));
-    }
     const caplen = Math.min(e.payload.length, this.snapLength);
     const origLen = Math.max(e.origLen, caplen);
     const comment = formatHeader(e.header) + (e.truncated ? ` truncated=${e.payload.length}/${e.origLen}` : '');
@@ -116,7 +110,7 @@ export class IPAPcapngWriter {
     const b = Buffer.alloc(len);
     b.writeUInt32LE(BT_EPB, 0);
     b.writeUInt32LE(len, 4);
-    b.writeUInt32LE(ifId, 8);
+    b.writeUInt32LE(0, 8); // interface 0, the only one
     b.writeUInt32LE(Number(tsNs >> 32n) >>> 0, 12);
     b.writeUInt32LE(Number(tsNs & 0xffffffffn), 16);
     b.writeUInt32LE(caplen, 20);
@@ -135,21 +129,20 @@ export class IPAPcapngWriter {
     e.headerBytes.copy(b, o + 12);
     o += 4 + pad4(customLen) + 4; // and opt_endofopt (zeros)
     b.writeUInt32LE(len, o);
-    out.push(b);
     this.packets++;
     this.bytes += caplen;
-    return out.length === 1 ? out[0] : Buffer.concat(out);
+    return b;
   }
 
-  private idb(src: number): Buffer {
+  private idb(): Buffer {
     const fixed = Buffer.alloc(8);
     fixed.writeUInt16LE(LINKTYPE_RAW, 0);
     fixed.writeUInt32LE(this.snapLength, 4);
-    const name = this.opts.endpointNames?.[src];
+    const names = Object.entries(this.opts.endpointNames ?? {}).map(([id, n]) => `${id}=${n}`).join(',');
     return block(BT_IDB, [
       fixed,
-      option(2, Buffer.from(`ipa-ep${src}${name ? `-${name}` : ''}`)), // if_name
-      option(3, Buffer.from(`IPA ${this.opts.version} ${this.opts.format} stream, source endpoint ${src}${name ? ` (${name})` : ''}`)),
+      option(2, Buffer.from('ipa')), // if_name
+      option(3, Buffer.from(`IPA ${this.opts.version} ${this.opts.format} stream; the endpoints of each packet are in its comment${names ? `; endpoint names ${names}` : ''}`)),
       option(9, Buffer.from([9])), // if_tsresol: nanoseconds
       END_OF_OPT,
     ]);

@@ -21,6 +21,8 @@ export interface IPAPipelineOptions {
   source: string;
   format: IPAFormat;
   version: string;
+  /** Payload alignment override (spec.source.payloadAlignment); default what the hardware pads to. */
+  padAlign?: number;
   endpointNames: Record<number, string>;
   /** Pairs and flows the summary lists (the NodeTask status bounds). */
   topPairs: number;
@@ -161,7 +163,7 @@ export class IPAPipeline {
   }
 
   private newWalker(): IPAStreamWalker {
-    return new IPAStreamWalker({ format: this.opts.format, version: this.opts.version });
+    return new IPAStreamWalker({ format: this.opts.format, version: this.opts.version, ...(this.opts.padAlign ? { padAlign: this.opts.padAlign } : {}) });
   }
 
   private onChunk(b: Buffer): void {
