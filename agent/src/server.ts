@@ -14,17 +14,19 @@
 //   GET /v1/captures/{ns}/{name}/files/{file}       one file; Range requests answered with 206
 //   GET /v1/captures/{ns}/{name}/stream             the live pcapng stream (SHB, IDBs, packets)
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { HttpMethod } from '@kubernetes/client-node';
-import type { KubeClient } from '../../operator/src/runtime/kube.js';
-import type { Logger } from '../../operator/src/runtime/log.js';
-import { streamConsumers } from '../../operator/src/runtime/metrics.js';
-import { PcapngWriter, readCapture } from '../../cli/src/pcapng.js';
+import type { KubeClient } from '../../lib/kube/kube.js';
+import type { Logger } from '../../lib/observe/log.js';
+import { streamConsumers } from './metrics.js';
+import { PcapngWriter, readCapture } from '../../lib/pcapng/index.js';
 import { captureDir, listCaptureFiles } from './files.js';
+import { GROUP, PLURALS } from '../../crds/src/index.js';
 
 export interface StreamSource {
   /** A live pcapng stream of the capture running on this node, or undefined if none runs. */
@@ -124,34 +126,60 @@ export class DownloadServer {
     }
     const f = files.find((x) => x.name === file);
     if (!f) return this.reply(res, 404, `no file ${file} of ${ns}/${name} on node ${this.node}`);
-    this.sendFile(req, res, join(dir, file));
+    await this.sendFile(req, res, join(dir, file));
   }
 
-  private sendFile(req: IncomingMessage, res: ServerResponse, path: string): void {
-    const size = statSync(path).size;
-    const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
-    const headers = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
-    if (req.headers.range && !range) {
-      res.writeHead(416, { 'content-range': `bytes */${size}` });
-      res.end();
-      return;
+  /**
+   * One file, whole or one byte range. The file is opened once and its size taken from that
+   * descriptor, so a file that retention deletes meanwhile is a 404 (or an aborted body), never
+   * an unhandled stream error, and a file still being written is sent up to the size announced
+   * in Content-Length. A Range with several ranges, or one we cannot parse, is ignored (RFC 9110
+   * section 14.2 lets a server answer such a request with the whole file, 200).
+   */
+  private async sendFile(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.reply(res, 404, 'the file was removed (retention) while it was asked for');
+      throw err;
     }
+    let size: number;
+    try {
+      size = (await fh.stat()).size;
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+    const headers = { 'content-type': 'application/octet-stream', 'accept-ranges': 'bytes' };
+    const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+    let start = 0;
+    let end = size - 1;
+    let status = 200;
     if (range && (range[1] || range[2])) {
-      let start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
-      let end = range[1] && range[2] ? Number(range[2]) : size - 1;
-      end = Math.min(end, size - 1);
+      start = range[1] ? Number(range[1]) : Math.max(0, size - Number(range[2]));
+      end = range[1] && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
       if (start > end || start >= size) {
+        await fh.close().catch(() => undefined);
         res.writeHead(416, { 'content-range': `bytes */${size}` });
         res.end();
         return;
       }
-      start = Math.max(0, start);
-      res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${size}`, 'content-length': end - start + 1 });
-      createReadStream(path, { start, end }).pipe(res);
+      status = 206;
+    }
+    res.writeHead(status, { ...headers, 'content-length': size === 0 ? 0 : end - start + 1, ...(status === 206 ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}) });
+    if (size === 0) {
+      await fh.close().catch(() => undefined);
+      res.end();
       return;
     }
-    res.writeHead(200, { ...headers, 'content-length': size });
-    createReadStream(path).pipe(res);
+    const body = fh.createReadStream({ start, end, autoClose: true });
+    body.on('error', (err) => {
+      this.log.warn({ err, path }, 'reading a file for download failed; the response is cut short');
+      res.destroy();
+    });
+    res.on('close', () => body.destroy());
+    body.pipe(res);
   }
 
   private async authenticate(token: string): Promise<UserInfo | undefined> {
@@ -173,7 +201,7 @@ export class DownloadServer {
         apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
         spec: {
           user: user.username, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups ?? [], ...(user.extra ? { extra: user.extra } : {}),
-          resourceAttributes: { group: 'ringtap.dev', resource: 'packetcaptures', subresource: 'download', verb: 'get', namespace, name },
+          resourceAttributes: { group: GROUP, resource: PLURALS.PacketCapture, subresource: 'download', verb: 'get', namespace, name },
         },
       },
     });
@@ -191,11 +219,11 @@ async function replayThenLive(files: string[], live: Readable, out: ServerRespon
   const outId = new Map<string, number>();
   const lastTs = new Map<number, bigint>();
   const parts: { live: boolean; input: AsyncIterable<Uint8Array> }[] = [
-    ...files.map((f) => ({ live: false, input: createReadStream(f) as AsyncIterable<Uint8Array> })),
+    ...files.map((f) => ({ live: false, input: lazyFile(f) })),
     { live: true, input: live as AsyncIterable<Uint8Array> },
   ];
   try {
-    for (const [i, part] of parts.entries()) {
+    for (const part of parts) {
       const ids = new Map<string, number>();
       for await (const ev of readCapture(part.input)) {
         if (ev.type === 'interface') {
@@ -216,10 +244,25 @@ async function replayThenLive(files: string[], live: Readable, out: ServerRespon
         if (!part.live && (seen === undefined || p.tsNs > seen)) lastTs.set(id, p.tsNs);
         await w.writePacket(id, p.tsNs, p.origLen, p.data, p.flags);
       }
-      void i;
     }
     await w.end();
   } catch {
     out.destroy(); // the client went away, or a file could not be read: end the stream
+  }
+}
+
+/** A file's bytes, opened only when read: retention may remove it first, and then it is skipped. */
+async function* lazyFile(path: string): AsyncIterable<Uint8Array> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    for await (const chunk of fh.createReadStream({ autoClose: false })) yield chunk as Uint8Array;
+  } finally {
+    await fh.close().catch(() => undefined);
   }
 }
