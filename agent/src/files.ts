@@ -1,8 +1,8 @@
 // Capture files live under one agent-owned directory, never a user-chosen host path:
 //   <dataDir>/<namespace>/<capture>/<node>/<capture>-<seq>.pcapng
 // Names come from validated Kubernetes names (DNS labels), so they are safe path parts.
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 const SAFE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
@@ -15,18 +15,35 @@ export function captureDir(dataDir: string, namespace: string, capture: string, 
 
 export interface CaptureFile { name: string; path: string; seq: number; size: number; mtimeMs: number }
 
-/** The capture files of a directory in sequence order. */
+/**
+ * The capture files of a directory in sequence order. Three parties touch the directory at
+ * once (the engine's writer and its own retention, this agent's retention, downloads), so a
+ * file or the directory itself may vanish between readdir and stat: such a file is simply not
+ * listed.
+ */
 export function listCaptureFiles(dir: string, prefix: string): CaptureFile[] {
-  if (!existsSync(dir)) return [];
   const re = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-(\\d{6,})\\.(pcapng|pcap)$`);
   const out: CaptureFile[] = [];
-  for (const name of readdirSync(dir)) {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if (gone(err)) return [];
+    throw err;
+  }
+  for (const name of names) {
     const m = re.exec(name);
     if (!m) continue;
-    const st = statSync(join(dir, name));
+    const st = statSync(join(dir, name), { throwIfNoEntry: false });
+    if (!st) continue;
     out.push({ name, path: join(dir, name), seq: Number(m[1]), size: st.size, mtimeMs: st.mtimeMs });
   }
   return out.sort((a, b) => a.seq - b.seq);
+}
+
+function gone(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 /** The sequence number a new segment starts at: after every file already there. */
@@ -52,6 +69,14 @@ export function retentionVictims(files: CaptureFile[], r: { maxFiles?: number; m
   return files.filter((f) => victims.has(f));
 }
 
-export function removeCaptureDir(dir: string): void {
+/** Removes a capture's directory, then its parents up to (not including) root while they are empty. */
+export function removeCaptureDir(dir: string, root: string): void {
   rmSync(dir, { recursive: true, force: true });
+  for (let d = dirname(dir); d.startsWith(`${root}/`) && d !== root; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return; // not empty (another capture, node or namespace), or already gone
+    }
+  }
 }

@@ -8,10 +8,11 @@
 //   RINGTAP_METRICS_ADDR        host:port of /metrics, /healthz, /readyz; default 127.0.0.1:9090
 import { KubeConfig } from '@kubernetes/client-node';
 import { mkdirSync } from 'node:fs';
-import { startHealthServer } from '../../operator/src/runtime/http.js';
-import { KubeClient, NodeType } from '../../operator/src/runtime/kube.js';
-import { newLogger } from '../../operator/src/runtime/log.js';
-import { CAPABILITY_ANNOTATION, capabilityLabels, probeCapabilities } from './capabilities.js';
+import { startHealthServer } from '../../lib/observe/health.js';
+import { KubeClient, NodeType } from '../../lib/kube/kube.js';
+import { newLogger } from '../../lib/observe/log.js';
+import { capabilityLabels, probeCapabilities } from './capabilities.js';
+import { AGENT_CERT_ANNOTATION, CAPABILITY_ANNOTATION } from '../../crds/src/index.js';
 import { AfPacketDriver } from './drivers/afpacket.js';
 import { DriverRegistry } from './drivers/driver.js';
 import { IPADriver } from './drivers/ipa.js';
@@ -55,6 +56,19 @@ await registry.register(new IPADriver(), caps);
 
 const runner = new TaskRunner(client, registry, node, dataDir, log);
 
+// The last line of the task boundary: an error that escaped a driver's own guards fails the
+// task it came from, not the agent that serves every task of this node. An error that belongs
+// to no task is the agent's own and ends it (the DaemonSet restarts it).
+process.on('uncaughtException', (err) => {
+  if (runner.contain(err)) return;
+  log.fatal({ err }, 'uncaught error outside any task; exiting');
+  process.exit(1);
+});
+process.on('unhandledRejection', (err) => {
+  if (runner.contain(err)) return;
+  log.error({ err }, 'unhandled rejection outside any task');
+});
+
 // Link state of the node's own namespace, from rtnetlink: drivers hear of interfaces that
 // appear, vanish, change state, MTU or name at once (pods' interfaces are followed through
 // their NodeTasks and the engine's own interface-gone events).
@@ -73,7 +87,7 @@ const tls = await serverTls(dataDir, node, ['127.0.0.1', ...addresses]);
 const server = new DownloadServer(client, node, dataDir, runner, log);
 await server.start(process.env.RINGTAP_SERVER_ADDR ?? '0.0.0.0:9443', tls);
 try {
-  await client.mergePatch(NodeType, undefined, node, { metadata: { annotations: { 'ringtap.dev/agent-cert-sha256': tls.fingerprint256 } } });
+  await client.mergePatch(NodeType, undefined, node, { metadata: { annotations: { [AGENT_CERT_ANNOTATION]: tls.fingerprint256 } } });
 } catch (err) {
   log.warn({ err: String(err) }, 'publishing the server certificate fingerprint failed');
 }

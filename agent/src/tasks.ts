@@ -2,17 +2,23 @@
 // spec.node), keeps one driver task per NodeTask, and writes only those NodeTasks' status,
 // with server-side apply under its own field manager, coalesced to one write per task every
 // 2 s (terminal states are written at once).
-import type { NodeTaskSpec, NodeTaskStatus } from '../../crds/src/index.js';
-import { Controller } from '../../operator/src/runtime/controller.js';
-import { Informer } from '../../operator/src/runtime/informer.js';
-import { isNotFound, type KubeClient, type KubeObject } from '../../operator/src/runtime/kube.js';
-import type { Logger } from '../../operator/src/runtime/log.js';
-import { statusWrites } from '../../operator/src/runtime/metrics.js';
-import { kstatusConditions, mergeConditions, type Condition, type DesiredCondition } from '../../operator/src/runtime/conditions.js';
-import { NodeTaskType } from '../../operator/src/controllers/packetcapture.js';
-import type { DriverRegistry, DriverTask, TaskReporter } from './drivers/driver.js';
+//
+// Every task runs behind a boundary: what its driver throws when started or updated, and what
+// escapes from the timers, events and promises it made for itself (they run in its async
+// context, which the runner tags with the task's key), fails that task with the error in its
+// status. The agent and every other task go on.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { NodeTaskType, type NodeTaskStatus } from '../../crds/src/index.js';
+import { Controller } from '../../lib/kube/controller.js';
+import { Informer } from '../../lib/kube/informer.js';
+import { isNotFound, type KubeClient, type KubeObject } from '../../lib/kube/kube.js';
+import type { NodeTask } from '../../lib/kube/objects.js';
+import type { Logger } from '../../lib/observe/log.js';
+import { statusWrites } from '../../lib/kube/metrics.js';
+import { kstatusConditions, mergeConditions, type Condition, type DesiredCondition } from '../../lib/kube/conditions.js';
+import { failureMessage, type DriverRegistry, type DriverTask, type TaskReporter } from './drivers/driver.js';
 
-export type NodeTask = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
+export type { NodeTask };
 
 const STATUS_INTERVAL_MS = 2_000;
 const TERMINAL = new Set(['Completed', 'Failed', 'Stopped']);
@@ -38,8 +44,17 @@ export class StatusReporter implements TaskReporter {
   private writing = Promise.resolve();
   private closed = false;
 
-  constructor(private client: KubeClient, private ns: string, private name: string, initial: NodeTaskStatus | undefined, readonly log: Logger) {
+  constructor(
+    private client: KubeClient, private ns: string, private name: string, initial: NodeTaskStatus | undefined, readonly log: Logger,
+    private onFail?: (err: unknown) => void,
+  ) {
     this.current = { ...(initial ?? {}) };
+  }
+
+  fail(err: unknown): void {
+    if (this.onFail) return this.onFail(err);
+    this.log.error({ err }, 'task failed');
+    this.update({ phase: 'Failed', message: failureMessage(err) }, true);
   }
 
   get status(): NodeTaskStatus {
@@ -91,6 +106,10 @@ export class TaskRunner {
   readonly informer: Informer<NodeTask>;
   private controller: Controller;
   private running = new Map<string, Running>();
+  /** The NodeTask key of the code running now, when it was started on a task's behalf. */
+  private boundary = new AsyncLocalStorage<string>();
+  /** UIDs of tasks failed by the boundary: not started again, though their Failed status may not be written yet. */
+  private failed = new Set<string>();
 
   constructor(private client: KubeClient, private registry: DriverRegistry, private node: string, private dataDir: string, private log: Logger) {
     this.informer = new Informer<NodeTask>(client, NodeTaskType, log, { fieldSelector: `spec.node=${node}` });
@@ -114,6 +133,35 @@ export class TaskRunner {
     }
   }
 
+  /**
+   * An error that escaped to the process (uncaught, or an unhandled rejection): if it came
+   * from a task, fail that task and return true; false when it belongs to no task.
+   */
+  contain(err: unknown): boolean {
+    const key = this.boundary.getStore();
+    if (key === undefined) return false;
+    this.failTask(key, err);
+    return true;
+  }
+
+  /** Fails one task: its status says why, its driver is stopped (files stay), nothing else is touched. */
+  private failTask(key: string, err: unknown): void {
+    const r = this.running.get(key);
+    if (!r) {
+      this.log.error({ err, task: key }, 'an error from a task that no longer runs');
+      return;
+    }
+    this.running.delete(key);
+    this.failed.add(r.uid);
+    r.reporter.log.error({ err }, 'task failed; the agent and its other tasks go on');
+    r.reporter.update({ phase: 'Failed', message: failureMessage(err) }, true);
+    void this.boundary.run(key, async () => {
+      await r.task?.stop({ cleanup: false }).catch((e: unknown) => r.reporter.log.warn({ err: e }, 'stopping the failed task failed'));
+      await r.reporter.flush();
+      r.reporter.close();
+    });
+  }
+
   private async reconcile(key: string, log: Logger): Promise<void> {
     const [ns, name] = key.split('/') as [string, string];
     const t = this.informer.get(ns, name);
@@ -123,7 +171,9 @@ export class TaskRunner {
       log.info('NodeTask gone; stopping and cleaning up');
       this.running.delete(key);
       r.reporter.close();
-      await r.task?.stop({ cleanup: true });
+      const task = r.task;
+      await this.boundary.run(key, async () => task?.stop({ cleanup: true }))
+        .catch((err: unknown) => log.error({ err }, 'stopping the deleted task failed'));
       r = undefined;
     }
     if (!t) return;
@@ -134,7 +184,9 @@ export class TaskRunner {
       if (t.status?.cleanedUp && !r) return;
       if (r) {
         this.running.delete(key);
-        await r.task?.stop({ cleanup: true });
+        const task = r.task;
+        await this.boundary.run(key, async () => task?.stop({ cleanup: true }))
+          .catch((err: unknown) => log.error({ err }, 'cleaning up the task failed'));
         r.reporter.update({ phase: 'Stopped', stopReason: 'Deleted', cleanedUp: true }, true);
         await r.reporter.flush();
         r.reporter.close();
@@ -143,8 +195,10 @@ export class TaskRunner {
         const { driver } = this.registry.driverFor(spec);
         if (driver) {
           // Nothing runs, but a previous agent may have left files: start-and-clean removes them.
-          const task = await driver.start({ ...spec, cleanup: true }, this.ctx(t, rep)).catch(() => undefined);
-          await task?.stop({ cleanup: true });
+          await this.boundary.run(key, async () => {
+            const task = await driver.start({ ...spec, cleanup: true }, this.ctx(t, rep)).catch(() => undefined);
+            await task?.stop({ cleanup: true });
+          }).catch((err: unknown) => log.error({ err }, 'cleaning up after a previous agent failed'));
         }
         rep.update({ phase: 'Stopped', stopReason: 'Deleted', cleanedUp: true }, true);
         await rep.flush();
@@ -156,8 +210,8 @@ export class TaskRunner {
 
     if (!r) {
       // A task that already finished (before an agent restart) stays finished.
-      if (TERMINAL.has(t.status?.phase ?? '')) return;
-      const reporter = new StatusReporter(this.client, ns, name, t.status, log);
+      if (TERMINAL.has(t.status?.phase ?? '') || this.failed.has(t.metadata.uid!)) return;
+      const reporter = new StatusReporter(this.client, ns, name, t.status, log, (err) => this.failTask(key, err));
       const { driver, reason } = this.registry.driverFor(spec);
       if (!driver) {
         reporter.update({ phase: 'Failed', message: reason ?? 'no driver' }, true);
@@ -166,10 +220,13 @@ export class TaskRunner {
       r = { uid: t.metadata.uid!, generation: spec.parent.generation, specJson: JSON.stringify(spec), reporter };
       this.running.set(key, r);
       try {
-        r.task = await driver.start(spec, this.ctx(t, reporter));
+        const task = await this.boundary.run(key, () => driver.start(spec, this.ctx(t, reporter)));
+        // The boundary may have failed the task while it started (an event of its own).
+        if (this.running.get(key) === r) r.task = task;
+        else await task.stop({ cleanup: false }).catch(() => undefined);
       } catch (err) {
         const e = err as { code?: string; message?: string };
-        log.error({ err: e.message, code: e.code }, 'starting the task failed');
+        log.error({ err }, 'starting the task failed');
         reporter.update({ phase: 'Failed', message: `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}` }, true);
         this.running.delete(key);
       }
@@ -178,7 +235,12 @@ export class TaskRunner {
     const json = JSON.stringify(spec);
     if (json !== r.specJson && r.task) {
       r.specJson = json;
-      await r.task.update(spec);
+      const task = r.task;
+      try {
+        await this.boundary.run(key, () => task.update(spec));
+      } catch (err) {
+        this.failTask(key, err);
+      }
     }
   }
 

@@ -2,6 +2,8 @@
 // two workers at once (a key added while it is being processed is queued again when done),
 // failures back off per key (5 ms doubling to ~15 min), and requeue-after keeps the earliest
 // pending deadline.
+import { MAX_TIMER_MS } from '../timer.js';
+
 export class WorkQueue {
   private queue: string[] = [];
   private dirty = new Set<string>();
@@ -38,10 +40,11 @@ export class WorkQueue {
     const cur = this.timers.get(key);
     if (cur && cur.at <= at) return;
     if (cur) clearTimeout(cur.timer);
+    // Past the timer limit the key comes back early, and its reconcile asks again for the rest.
     const timer = setTimeout(() => {
       this.timers.delete(key);
       this.add(key);
-    }, delayMs);
+    }, Math.min(delayMs, MAX_TIMER_MS));
     this.timers.set(key, { at, timer });
   }
 

@@ -10,8 +10,9 @@ import type { NodeCapabilities } from '../capabilities.js';
 import { captureDir, listCaptureFiles, nextSequence, removeCaptureDir, retentionVictims } from '../files.js';
 import { RingCapture, repairCaptureFile, type CaptureEvent, type InterfaceSpec, type StopReason } from '../native.js';
 import { findHostVeth, podInterfaces, resolvePodNetns } from '../podnetns.js';
-import type { Driver, DriverTask, LinkEvent, TaskContext } from './driver.js';
-import { captureBytes, captureDrops, captureFiles, captureFreezes, capturePackets, streamDrops } from '../../../operator/src/runtime/metrics.js';
+import { guarded, type Driver, type DriverTask, type LinkEvent, type TaskContext } from './driver.js';
+import { MAX_TIMER_MS } from '../../../lib/timer.js';
+import { captureBytes, captureDrops, captureFiles, captureFreezes, capturePackets, streamDrops } from '../metrics.js';
 
 const RESOLVE_INTERVAL_MS = 2_000;
 const STATS_INTERVAL_MS = 1_000;
@@ -122,14 +123,14 @@ class PacketCaptureTask implements DriverTask {
       },
       limits,
     });
-    this.capture.on('event', (e) => this.onEvent(e));
+    this.capture.on('event', guarded(this.ctx.reporter, (e: CaptureEvent) => this.onEvent(e)));
     this.capture.start();
     // Targets start Detached: what a previous agent reported attached is not attached here yet.
     const targets = this.wanted().map((t) => ({ name: t.label, state: 'Detached' as const, ...(t.pod ? { message: `uid=${t.pod.uid}` } : {}) }));
     this.ctx.reporter.update({ phase: 'Running', startTime: this.ctx.previous?.startTime ?? this.startedAt, counters: { ...this.base }, targets }, true);
     await this.resolveTargets();
-    this.resolveTimer = setInterval(() => void this.resolveTargets(), RESOLVE_INTERVAL_MS);
-    this.statsTimer = setInterval(() => this.report(), STATS_INTERVAL_MS);
+    this.resolveTimer = setInterval(guarded(this.ctx.reporter, () => this.resolveTargets()), RESOLVE_INTERVAL_MS);
+    this.statsTimer = setInterval(guarded(this.ctx.reporter, () => this.report()), STATS_INTERVAL_MS);
     this.armDeadline();
   }
 
@@ -149,7 +150,11 @@ class PacketCaptureTask implements DriverTask {
     clearTimeout(this.deadlineTimer);
     const d = this.deadline();
     if (d === undefined || this.finished) return;
-    this.deadlineTimer = setTimeout(() => void this.expire(), Math.max(0, d - Date.now()));
+    // A duration longer than a timer can hold (600 h) is waited for in steps.
+    const left = d - Date.now();
+    this.deadlineTimer = left > MAX_TIMER_MS
+      ? setTimeout(() => this.armDeadline(), MAX_TIMER_MS)
+      : setTimeout(guarded(this.ctx.reporter, () => this.expire()), Math.max(0, left));
   }
 
   /** The duration is over: drain the rings, close the files, report the final counts. */
@@ -164,7 +169,7 @@ class PacketCaptureTask implements DriverTask {
   /** A node interface we want came (back) or came up: attach it now rather than at the next poll. */
   onLink(ev: LinkEvent): void {
     if (ev.netns !== '' || this.finished) return;
-    if ((ev.type === 'add' || ev.type === 'up' || ev.type === 'rename') && this.work.interfaces?.includes(ev.name)) void this.resolveTargets();
+    if ((ev.type === 'add' || ev.type === 'up' || ev.type === 'rename') && this.work.interfaces?.includes(ev.name)) guarded(this.ctx.reporter, () => this.resolveTargets())();
   }
 
   openStream(): Readable | undefined {
@@ -368,7 +373,7 @@ class PacketCaptureTask implements DriverTask {
       this.capture.close();
     }
     if (opts.cleanup) {
-      removeCaptureDir(this.dir);
+      removeCaptureDir(this.dir, this.ctx.dataDir);
       const labels = { namespace: this.spec.parent.namespace ?? '', capture: this.spec.parent.name };
       for (const g of [capturePackets, captureBytes, captureDrops, captureFreezes, captureFiles, streamDrops]) g.remove(labels);
     }

@@ -3,7 +3,7 @@
 // and hands work (NodeTasks) to. A driver declares what it can handle and what the node must
 // have for it; the agent publishes every driver's capabilities on the Node.
 import type { NodeTaskSpec, NodeTaskStatus } from '../../../crds/src/index.js';
-import type { Logger } from '../../../operator/src/runtime/log.js';
+import type { Logger } from '../../../lib/observe/log.js';
 import type { NodeCapabilities } from '../capabilities.js';
 
 export interface LinkEvent {
@@ -21,6 +21,39 @@ export interface TaskReporter {
   /** Replace the task's observed status (merged over the last one). */
   update(status: Partial<NodeTaskStatus>, urgent?: boolean): void;
   log: Logger;
+  /**
+   * The task broke on something its driver did not foresee (a bug, a hostile spec, a file that
+   * vanished): the runner fails and stops this task only; the agent and other tasks go on.
+   */
+  fail?(err: unknown): void;
+}
+
+/** The message a task failure carries in its status: the error's code, if any, and message. */
+export function failureMessage(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  const text = typeof e?.message === 'string' ? e.message : String(err);
+  return `TaskError: ${typeof e?.code === 'string' ? `${e.code}: ` : ''}${text}`.slice(0, 1024);
+}
+
+/**
+ * Wraps a callback a task schedules for itself (a timer, an event listener, a promise it does
+ * not await) so that what it throws, or the promise it returns rejects with, fails that task
+ * instead of reaching the process as an uncaught exception.
+ */
+export function guarded<A extends unknown[]>(reporter: TaskReporter, fn: (...args: A) => unknown): (...args: A) => void {
+  const fail = (err: unknown) => {
+    if (reporter.fail) return reporter.fail(err);
+    reporter.log.error({ err }, 'task failed');
+    reporter.update({ phase: 'Failed', message: failureMessage(err) }, true);
+  };
+  return (...args: A) => {
+    try {
+      const r = fn(...args);
+      if (r instanceof Promise) r.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+  };
 }
 
 /** One NodeTask being carried out by a driver. */
