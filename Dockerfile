@@ -22,6 +22,7 @@ COPY agent/native agent/native
 RUN cd agent/native \
  && node /usr/local/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir=/usr/local -j "$(nproc)"
 COPY crds crds
+COPY lib lib
 COPY operator operator
 COPY agent/src agent/src
 COPY cli cli

@@ -6,7 +6,7 @@
 #   bash hack/build-image-root.sh [OUT]      default OUT: build/image-root
 #
 # Needs the TypeScript build (npm run build) and the native addon (npm run build:native).
-# OUT/opt/ringtap        package.json, dist/ (operator, agent, crds, cli: .js only), node_modules/
+# OUT/opt/ringtap        package.json, dist/ (operator, agent, cli, lib, crds: .js only), node_modules/
 #                        (production dependencies and the native addon, nothing else)
 # OUT/usr/local/bin      ringtap (entrypoint: operator|agent|cli), kubectl-ringtap
 set -euo pipefail
@@ -31,8 +31,8 @@ const out = { name: p.name, version: p.version, private: true, type: p.type, lic
 process.stdout.write(JSON.stringify(out, null, 2) + "\n");' >"$app/package.json"
 
 # The compiled programs, without source maps (their sources are not in the image).
-for d in operator agent crds cli; do
-  (cd dist && find "$d/src" -name '*.js' -print0) | while IFS= read -r -d '' f; do
+for d in operator/src agent/src crds/src cli/src lib; do
+  (cd dist && find "$d" -name '*.js' -print0) | while IFS= read -r -d '' f; do
     mkdir -p "$app/dist/$(dirname "$f")"
     cp "dist/$f" "$app/dist/$f"
   done

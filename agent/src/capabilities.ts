@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { CAPABILITY_LABELS, IPA_VERSION_LABEL } from '../../crds/src/index.js';
 
 const execFileP = promisify(execFile);
 
@@ -133,8 +134,6 @@ export function probeIPA(env: NodeJS.ProcessEnv = process.env): { devices: strin
   return { devices, ...(version ? { version } : {}) };
 }
 
-export const CAPABILITY_ANNOTATION = 'ringtap.dev/capabilities';
-
 /**
  * Node labels, one per capability ("true"/"false"), for kubectl -L and node selectors. null
  * removes a label in the agent's merge patch (an IPA version the node no longer shows).
@@ -142,15 +141,15 @@ export const CAPABILITY_ANNOTATION = 'ringtap.dev/capabilities';
 export function capabilityLabels(c: NodeCapabilities): Record<string, string | null> {
   const b = (x: Capability) => String(x.available);
   return {
-    'ringtap.dev/tpacket-v3': b(c.tpacketV3),
-    'ringtap.dev/af-xdp': b(c.afXdp),
-    'ringtap.dev/ppp-kernel-bridge': b(c.pppKernelBridge),
-    'ringtap.dev/tc-mirror': b(c.tcMirror),
-    'ringtap.dev/vxlan': b(c.vxlan),
-    'ringtap.dev/gre': b(c.gre),
-    'ringtap.dev/ipa': b(c.ipa),
-    'ringtap.dev/hw-timestamps': b(c.hardwareTimestamps),
+    [CAPABILITY_LABELS.tpacketV3]: b(c.tpacketV3),
+    [CAPABILITY_LABELS.afXdp]: b(c.afXdp),
+    [CAPABILITY_LABELS.pppKernelBridge]: b(c.pppKernelBridge),
+    [CAPABILITY_LABELS.tcMirror]: b(c.tcMirror),
+    [CAPABILITY_LABELS.vxlan]: b(c.vxlan),
+    [CAPABILITY_LABELS.gre]: b(c.gre),
+    [CAPABILITY_LABELS.ipa]: b(c.ipa),
+    [CAPABILITY_LABELS.hardwareTimestamps]: b(c.hardwareTimestamps),
     // The IPA version (a label value: "4.9", "5.0"), for node selectors per hardware generation.
-    'ringtap.dev/ipa-version': c.ipa.version && /^[0-9][0-9.]{0,15}$/.test(c.ipa.version) ? c.ipa.version : null,
+    [IPA_VERSION_LABEL]: c.ipa.version && /^[0-9][0-9.]{0,15}$/.test(c.ipa.version) ? c.ipa.version : null,
   };
 }

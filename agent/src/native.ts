@@ -1,49 +1,13 @@
 // Typed facade over the native ring engine (agent/native). The addon does all packet work on
 // its own threads; this module only configures it, reads counters and relays events.
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
+import { loadAddon, type NativeError, type NativeErrorCode } from '../../lib/native/addon.js';
 
 import { LiveStream } from './engine/live-stream.js';
 
-/** Stable error codes carried as `error.code` by everything the addon throws or rejects with. */
-export const NativeErrorCode = {
-  noSuchInterface: 'ERR_RINGTAP_NO_SUCH_INTERFACE',
-  badFilter: 'ERR_RINGTAP_BAD_FILTER',
-  netns: 'ERR_RINGTAP_NETNS',
-  socket: 'ERR_RINGTAP_SOCKET',
-  ring: 'ERR_RINGTAP_RING',
-  hwTimestampUnsupported: 'ERR_RINGTAP_HWTSTAMP_UNSUPPORTED',
-  unsupportedLinkType: 'ERR_RINGTAP_UNSUPPORTED_LINK_TYPE',
-  invalidArgument: 'ERR_RINGTAP_INVALID_ARGUMENT',
-  file: 'ERR_RINGTAP_FILE',
-  state: 'ERR_RINGTAP_STATE',
-  transmit: 'ERR_RINGTAP_TRANSMIT',
-  badCaptureFile: 'ERR_RINGTAP_BAD_CAPTURE_FILE',
-  netlink: 'ERR_RINGTAP_NETLINK',
-  /** No PPP in the kernel: AF_PPPOX unsupported, no /dev/ppp, or no genl family l2tp. */
-  kernelLacksPpp: 'ERR_RINGTAP_KERNEL_LACKS_PPP',
-  /** PPPIOCBRIDGECHAN answered ENOTTY: the kernel predates it (Linux 5.11). */
-  pppBridgeUnsupported: 'ERR_RINGTAP_PPP_BRIDGE_UNSUPPORTED',
-  /** EALREADY: a channel is already in a bridge or connected to a unit. */
-  pppChannelBusy: 'ERR_RINGTAP_PPP_CHANNEL_BUSY',
-  /** ENXIO: the peer channel does not exist in the caller's network namespace. */
-  pppNoSuchChannel: 'ERR_RINGTAP_PPP_NO_SUCH_CHANNEL',
-} as const;
-export type NativeErrorCode = (typeof NativeErrorCode)[keyof typeof NativeErrorCode];
-
-export interface NativeError extends Error {
-  code: NativeErrorCode | 'ERR_RINGTAP_INTERNAL';
-}
-
-/** Duck-typed: errors made by the addon belong to the main realm (not `instanceof Error` under vm/Jest). */
-export function isNativeError(e: unknown, code?: NativeErrorCode): e is NativeError {
-  if (typeof e !== 'object' || e === null) return false;
-  const c = (e as { code?: unknown }).code;
-  return typeof c === 'string' && c.startsWith('ERR_RINGTAP_') && (!code || c === code);
-}
-
-export const LINKTYPE_ETHERNET = 1;
-export const MAX_SNAPLEN = 262144;
+export { LINKTYPE_ETHERNET, MAX_SNAPLEN } from '../../lib/pcapng/format.js';
+export { compileFilter } from '../../lib/native/filter.js';
+export { isNativeError, NativeErrorCode, type NativeError } from '../../lib/native/addon.js';
 
 export type CaptureFormat = 'pcapng' | 'pcap';
 
@@ -233,7 +197,6 @@ interface NativeLinkMonitor {
 
 interface NativeAddon {
   libpcapVersion(): string;
-  compileFilter(text: string, linkType: number, snaplen: number): { instructions: string[] };
   repairCaptureFile(path: string, truncate: boolean): RepairResult;
   transmit(opts: TransmitOptions): Promise<TransmitResult>;
   Capture: new (options: CaptureOptions, onEvent: (e: RawEvent) => void) => NativeCapture;
@@ -243,22 +206,12 @@ interface NativeAddon {
   pppKernelError(op: string, errno: number): { code: NativeErrorCode; message: string };
 }
 
-let addon: NativeAddon | undefined;
 function native(): NativeAddon {
-  addon ??= createRequire(import.meta.url)('@ringtap/native') as NativeAddon;
-  return addon;
+  return loadAddon<NativeAddon>();
 }
 
 export function libpcapVersion(): string {
   return native().libpcapVersion();
-}
-
-/** Compiles a filter with libpcap; throws ERR_RINGTAP_BAD_FILTER with libpcap's message. */
-export function compileFilter(
-  text: string,
-  opts: { linkType?: number; snaplen?: number } = {},
-): { instructions: string[] } {
-  return native().compileFilter(text, opts.linkType ?? LINKTYPE_ETHERNET, opts.snaplen ?? MAX_SNAPLEN);
 }
 
 /** Scans a pcapng/pcap file and (by default) truncates it to its last whole record. */

@@ -2,7 +2,7 @@
 // for bad input is unit-tested. Each error names the flag it is about.
 import { parseArgs } from 'node:util';
 import { DNS_SUBDOMAIN_PATTERN, DURATION_PATTERN, LABEL_VALUE_PATTERN } from '../../crds/src/schema.js';
-import { MAX_SNAP_LENGTH } from '../../crds/src/common.js';
+import { MAX_SNAP_LENGTH } from '../../crds/src/defaults.js';
 
 export class UsageError extends Error {
   constructor(message: string) {

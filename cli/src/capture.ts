@@ -4,14 +4,13 @@ import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { PacketCapture, PacketCaptureNodeStatus } from '../../crds/src/packetcapture.js';
-import { API_VERSION, GROUP, VERSION } from '../../crds/src/meta.js';
-import { KubeClient, PodType, type KubeObject, type ResourceType } from '../../operator/src/runtime/kube.js';
+import { API_VERSION, GROUP, PacketCaptureType } from '../../crds/src/index.js';
+import { KubeClient, PodType, type KubeObject } from '../../lib/kube/kube.js';
 import { AGENT_LABEL, AgentError, ProxyClient, agentProxyPath, captureFilesPath, captureStreamPath } from './agentclient.js';
 import { DEFAULT_AGENT_NAMESPACE, DEFAULT_DURATION } from './args.js';
-import { concatCaptures, mergeCaptures, readCapture, writeMerged, type CaptureEvent, type MergeSource, type WriteSummary } from './pcapng.js';
+import { concatCaptures, mergeCaptures, readCapture, writeMerged, type CaptureEvent, type MergeSource, type WriteSummary } from '../../lib/pcapng/index.js';
 
 export const FIELD_MANAGER = 'kubectl-ringtap';
-export const PacketCaptureResource: ResourceType = { group: GROUP, version: VERSION, plural: 'packetcaptures', kind: 'PacketCapture', namespaced: true };
 export const TERMINAL_PHASES = new Set(['Completed', 'Failed']);
 
 export interface TargetOptions {
@@ -58,7 +57,7 @@ export function buildCapture(o: Omit<CreateCaptureOptions, 'kubeConfig'>): { cap
 export async function createCapture(opts: CreateCaptureOptions): Promise<{ capture: PacketCapture; defaultedDuration: boolean }> {
   const { capture, defaultedDuration } = buildCapture(opts);
   const client = new KubeClient(opts.kubeConfig, FIELD_MANAGER);
-  const created = await client.create(PacketCaptureResource, capture as unknown as KubeObject);
+  const created = await client.create(PacketCaptureType, capture as unknown as KubeObject);
   return { capture: created as unknown as PacketCapture, defaultedDuration };
 }
 
@@ -84,7 +83,7 @@ export function describeCapture(c: PacketCapture, defaultedDuration: boolean): s
 
 export async function getCapture(opts: TargetOptions): Promise<PacketCapture> {
   const client = new KubeClient(opts.kubeConfig, FIELD_MANAGER);
-  return (await client.get(PacketCaptureResource, opts.namespace, opts.name)) as unknown as PacketCapture;
+  return (await client.get(PacketCaptureType, opts.namespace, opts.name)) as unknown as PacketCapture;
 }
 
 // ---- agents -----------------------------------------------------------------------------------------

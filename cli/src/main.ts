@@ -5,11 +5,11 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeError } from '../../operator/src/runtime/kube.js';
+import { KubeError } from '../../lib/kube/kube.js';
 import { AgentError, CredentialError } from './agentclient.js';
 import { USAGE, UsageError, parseCli, type ParsedCli } from './args.js';
 import { TERMINAL_PHASES, createCapture, describeCapture, fetchCapture, formatFetchSummary, getCapture, streamCapture } from './capture.js';
-import { PcapFormatError } from './pcapng.js';
+import { PcapFormatError } from '../../lib/pcapng/index.js';
 import { renderPlain, renderTTY, statusView, type Sample } from './status.js';
 
 export { createCapture, fetchCapture, streamCapture, getCapture } from './capture.js';

@@ -25,13 +25,12 @@ import {
   withRules,
   type JSONSchemaProps,
 } from './schema.js';
+import { MAX_SNAP_LENGTH } from './defaults.js';
 
 /** A Go-style duration string such as "5m" or "1h30m". */
 export type Duration = string;
 /** A byte count: an integer or a quantity string such as "100Mi". */
 export type ByteSize = number | string;
-
-export const MAX_SNAP_LENGTH = 262144;
 
 // ---- target sets ----------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 // IPAMonitor: on nodes with Qualcomm IPA hardware, read the monitor stream, decode each
 // status header, count traffic per endpoint pair and exception, and optionally write pcapng.
+import { IPA_NODE_LABEL } from './labels.js';
 import {
   FLIGHT_RECORDER_RULE,
   commonStatusProps,
@@ -22,9 +23,6 @@ import { arr, bool, duration, enumStr, ifName, int, mapList, obj, set, str, with
 /** IPA hardware versions known to the upstream driver (drivers/net/ipa/ipa_version.h). */
 export const IPA_VERSIONS = ['3.0', '3.1', '3.5', '3.5.1', '4.0', '4.1', '4.2', '4.5', '4.7', '4.9', '4.11', '5.0', '5.1', '5.5'] as const;
 export type IPAVersion = (typeof IPA_VERSIONS)[number];
-
-/** The label the agent puts on nodes where it finds IPA hardware. */
-export const IPA_NODE_LABEL = 'ringtap.dev/ipa';
 
 export interface IPAEndpointFilter {
   sources?: number[];

@@ -2,10 +2,8 @@
 // resolved work into spec (pods, interfaces, final filter text, limits in plain numbers);
 // the node's agent watches only its own tasks (fieldSelector spec.node=NAME) and writes status.
 // Owned by the parent through an ownerReference, so deleting the parent deletes its tasks.
-import {
-  MAX_SNAP_LENGTH,
-  type CaptureFormat,
-} from './common.js';
+import type { CaptureFormat } from './common.js';
+import { MAX_SNAP_LENGTH } from './defaults.js';
 import { ageColumn, readyColumn, type KindDefinition } from './definition.js';
 import {
   conditionsSchema,

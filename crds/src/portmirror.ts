@@ -1,5 +1,6 @@
 // PortMirror: copy a source's traffic (pods or node interfaces) to a node interface, a
 // collector pod, or a remote collector over VXLAN, GRE or ERSPAN (tc clsact + act_mirred).
+import { VXLAN_DEFAULT_PORT } from './defaults.js';
 import {
   commonStatusProps,
   nodeStatusListSchema,
@@ -93,8 +94,6 @@ export interface PortMirrorStatus extends CommonStatus<PortMirrorPhase> {
 }
 
 export type PortMirror = Resource<'PortMirror', PortMirrorSpec, PortMirrorStatus>;
-
-export const VXLAN_DEFAULT_PORT = 4789;
 
 export function remoteDestinationSchema(): JSONSchemaProps {
   return withRules(

@@ -1,5 +1,6 @@
 // PPPBridge: on one node, bridge two PPP sessions (PPPoE or L2TPv2) so that frames from one
 // are forwarded on the other: PPPIOCBRIDGECHAN in the kernel (Linux >= 5.11) or a userspace relay.
+import { L2TP_DEFAULT_PORT } from './defaults.js';
 import { commonStatusProps, type CommonStatus } from './common.js';
 import { ageColumn, phaseColumn, readyColumn, type KindDefinition } from './definition.js';
 import { counter, PLURALS, type Resource } from './meta.js';
@@ -74,8 +75,6 @@ export interface PPPBridgeStatus extends CommonStatus<PPPBridgePhase> {
 }
 
 export type PPPBridge = Resource<'PPPBridge', PPPBridgeSpec, PPPBridgeStatus>;
-
-export const L2TP_DEFAULT_PORT = 1701;
 
 const l2tpId = (d: string) => int(`${d} 1 to 65535.`, { minimum: 1, maximum: 65535 });
 const udpPort = (d: string) => int(`${d} 1 to 65535 (default ${L2TP_DEFAULT_PORT}).`, { minimum: 1, maximum: 65535, default: L2TP_DEFAULT_PORT });

@@ -1,15 +1,11 @@
 // kstatus conditions as pure functions: the same observed state always gives the same
 // conditions, and lastTransitionTime moves only when a condition's status changes.
-export type ConditionStatus = 'True' | 'False' | 'Unknown';
-export interface Condition {
-  type: string;
-  status: ConditionStatus;
-  reason: string;
-  message: string;
-  observedGeneration?: number;
-  lastTransitionTime: string;
-}
-export type DesiredCondition = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
+import type { Condition, ConditionReason } from '../../crds/src/index.js';
+
+export type { Condition };
+export type ConditionStatus = Condition['status'];
+/** A condition as a status function computes it: its reason from the one list in crds/src/reasons.ts. */
+export interface DesiredCondition { type: Condition['type']; status: ConditionStatus; reason: ConditionReason; message: string }
 
 /** Merges desired conditions into the previous ones, keeping transition times that did not change. */
 export function mergeConditions(previous: readonly Condition[] | undefined, desired: readonly DesiredCondition[], generation: number | undefined, now: string): Condition[] {
@@ -25,7 +21,7 @@ export function mergeConditions(previous: readonly Condition[] | undefined, desi
 }
 
 /** The three kstatus conditions for one state of a resource. */
-export function kstatusConditions(state: { ready: boolean; reconciling: boolean; stalled: boolean; reason: string; message: string }): DesiredCondition[] {
+export function kstatusConditions(state: { ready: boolean; reconciling: boolean; stalled: boolean; reason: ConditionReason; message: string }): DesiredCondition[] {
   const { ready, reconciling, stalled, reason, message } = state;
   return [
     { type: 'Ready', status: ready ? 'True' : 'False', reason, message },

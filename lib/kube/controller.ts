@@ -1,7 +1,7 @@
 // A controller: a work queue of keys and N workers calling a level-based reconcile.
 // Reconcile returns a Result (optionally requeue after a delay), throws to be retried with
 // backoff, or throws a TerminalError to stop retrying that key.
-import type { Logger } from './log.js';
+import type { Logger } from '../observe/log.js';
 import { queueDepth, reconcileDuration, reconcileErrors, reconcileTotal } from './metrics.js';
 import { WorkQueue } from './queue.js';
 

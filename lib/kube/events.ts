@@ -2,7 +2,7 @@
 // event never fails a reconcile: a lost event is logged, not retried.
 import { V1MicroTime } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from './log.js';
+import type { Logger } from '../observe/log.js';
 import { EventType, type KubeClient, type KubeObject } from './kube.js';
 
 export class EventRecorder {

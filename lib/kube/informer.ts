@@ -2,7 +2,7 @@
 // list's resourceVersion with bookmarks, relists on 410 Gone, restarts on any error with
 // jittered backoff, and relists when the stream has been quiet for longer than it may be.
 // Every failure is counted (ringtap_watch_restarts_total) and logged.
-import type { Logger } from './log.js';
+import type { Logger } from '../observe/log.js';
 import { isGone, KubeError, resourcePath, type KubeClient, type KubeList, type KubeObject, type ResourceType } from './kube.js';
 import { relists, watchRestarts } from './metrics.js';
 

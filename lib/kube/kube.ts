@@ -2,16 +2,14 @@
 // code: every call here names its path, its verb and, for patches, the right content type.
 import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
 import { fetch } from 'undici';
-import type { ObjectMeta as ApiObjectMeta, OwnerReference } from '../../../crds/src/meta.js';
+import type { ObjectMeta as ApiObjectMeta, OwnerReference } from '../../crds/src/meta.js';
+import type { ResourceType } from '../../crds/src/resources.js';
 
 /** Object metadata as the API returns it for an existing object: it always has a name. */
 export interface ObjectMeta extends Omit<ApiObjectMeta, 'name'> { name: string }
-export type { OwnerReference };
+export type { OwnerReference, ResourceType };
 export interface KubeObject { apiVersion?: string; kind?: string; metadata: ObjectMeta }
 export interface KubeList<T> { metadata: { resourceVersion: string; continue?: string }; items: T[] }
-
-/** Identifies a resource type: core ('' group) or a named group. */
-export interface ResourceType { group: string; version: string; plural: string; kind: string; namespaced: boolean }
 
 export function apiVersionOf(t: ResourceType): string {
   return t.group ? `${t.group}/${t.version}` : t.version;

@@ -6,7 +6,7 @@
 import { V1MicroTime } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Logger } from './log.js';
+import type { Logger } from '../observe/log.js';
 import { isAlreadyExists, isConflict, isNotFound, LeaseType, type KubeClient, type KubeObject } from './kube.js';
 import { leaderGauge } from './metrics.js';
 

@@ -11,18 +11,20 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { PacketCaptureController, PacketCaptureType, NodeTaskType, type NodeTask, type PacketCapture } from './controllers/packetcapture.js';
-import { PortMirrorController, PortMirrorType, type PortMirror } from './controllers/portmirror.js';
-import { IPAMonitorController, IPAMonitorType, type IPAMonitor } from './controllers/ipamonitor.js';
-import { PPPBridgeController, PPPBridgeType, type PPPBridge } from './controllers/pppbridge.js';
-import { Controller } from './runtime/controller.js';
-import { EventRecorder } from './runtime/events.js';
-import { startHealthServer } from './runtime/http.js';
-import { Informer } from './runtime/informer.js';
-import { KubeClient, NodeType, PodType, type KubeObject } from './runtime/kube.js';
-import { LeaderElector } from './runtime/leader.js';
-import { newLogger } from './runtime/log.js';
-import { compileFilter, isNativeError, NativeErrorCode } from '../../agent/src/native.js';
+import { PacketCaptureController } from './controllers/packetcapture.js';
+import { PortMirrorController } from './controllers/portmirror.js';
+import { IPAMonitorController } from './controllers/ipamonitor.js';
+import { PPPBridgeController } from './controllers/pppbridge.js';
+import { IPAMonitorType, LABEL_PARENT_KIND, NodeTaskType, OPERATOR_EVENT_SOURCE, PacketCaptureType, PortMirrorType, PPPBridgeType } from '../../crds/src/index.js';
+import type { IPAMonitor, NodeTask, PacketCapture, PortMirror, PPPBridge } from '../../lib/kube/objects.js';
+import { Controller } from '../../lib/kube/controller.js';
+import { EventRecorder } from '../../lib/kube/events.js';
+import { startHealthServer } from '../../lib/observe/health.js';
+import { Informer } from '../../lib/kube/informer.js';
+import { KubeClient, NodeType, PodType, type KubeObject } from '../../lib/kube/kube.js';
+import { LeaderElector } from '../../lib/kube/leader.js';
+import { newLogger } from '../../lib/observe/log.js';
+import { filterError } from '../../lib/native/filter.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -52,36 +54,25 @@ let ready = false;
 let controllers: Controller[] = [];
 let informers: Informer<KubeObject>[] = [];
 
-/** libpcap's verdict on a filter (undefined: valid). Any other failure is ours, and retried. */
-function validateFilter(filter: string, snapLength: number): string | undefined {
-  try {
-    compileFilter(filter, { snaplen: snapLength });
-    return undefined;
-  } catch (err) {
-    if (isNativeError(err, NativeErrorCode.badFilter)) return err.message;
-    throw err;
-  }
-}
-
 async function startControllers(): Promise<void> {
   const captures = new Informer<PacketCapture>(client, PacketCaptureType, log);
-  const tasks = new Informer<NodeTask>(client, NodeTaskType, log, { labelSelector: 'ringtap.dev/parent-kind' });
+  const tasks = new Informer<NodeTask>(client, NodeTaskType, log, { labelSelector: LABEL_PARENT_KIND });
   const pods = new Informer<KubeObject>(client, PodType, log);
   const nodes = new Informer<KubeObject>(client, NodeType, log);
   const mirrors = new Informer<PortMirror>(client, PortMirrorType, log);
   informers = [captures, tasks, pods, nodes, mirrors] as Informer<KubeObject>[];
   const ctl = new Controller('packetcapture', async (key, l) => pc.reconcile(key, l), log, 2);
-  const events = new EventRecorder(client, 'ringtap.dev/operator', identity, log);
+  const events = new EventRecorder(client, OPERATOR_EVENT_SOURCE, identity, log);
   const pc = new PacketCaptureController({
     client, captures, tasks, pods: pods as never, nodes: nodes as never, events,
-    validateFilter,
+    validateFilter: filterError,
     trustedNamespaces: trusted,
   }, ctl);
   pc.register();
   const mirrorCtl = new Controller('portmirror', async (key, l) => pm.reconcile(key, l), log, 2);
   const pm = new PortMirrorController({
     client, mirrors, tasks, pods: pods as never, nodes: nodes as never, events,
-    validateFilter,
+    validateFilter: filterError,
     trustedNamespaces: trusted,
   }, mirrorCtl);
   pm.register();

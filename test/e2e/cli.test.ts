@@ -7,8 +7,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { NodeTaskType, PacketCaptureType, type NodeTask, type PacketCapture } from '../../operator/src/controllers/packetcapture.js';
-import { KubeClient } from '../../operator/src/runtime/kube.js';
+import { NodeTaskType, PacketCaptureType } from '../../crds/src/index.js';
+import type { NodeTask, PacketCapture } from '../../lib/kube/objects.js';
+import { KubeClient } from '../../lib/kube/kube.js';
 import { ping, tcpdumpCount } from '../support/capture.js';
 import { addNode, addPod, cluster, delNode, delPod, readClusterEnv, repoRoot, runDir, type SimNode, type SimPod } from '../support/cluster.js';
 import { adminConfig, createNamespace, deleteCaptureNamespace, uniqueName, waitFor } from '../support/kube.js';

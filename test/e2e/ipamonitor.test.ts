@@ -15,9 +15,9 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { constants, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { NodeTaskType, type NodeTask } from '../../operator/src/controllers/packetcapture.js';
-import { IPAMonitorType, type IPAMonitor } from '../../operator/src/controllers/ipamonitor.js';
-import { KubeClient, NodeType, isNotFound, type KubeObject } from '../../operator/src/runtime/kube.js';
+import { IPAMonitorType, NodeTaskType } from '../../crds/src/index.js';
+import type { IPAMonitor, NodeTask } from '../../lib/kube/objects.js';
+import { KubeClient, NodeType, isNotFound, type KubeObject } from '../../lib/kube/kube.js';
 import type { SimExpected } from '../../hack/ipa-sim/sim.js';
 import { addNode, cluster, delNode, inNetns, repoRoot, runDir, type SimNode } from '../support/cluster.js';
 import { adminConfig, uniqueName, waitFor } from '../support/kube.js';

@@ -12,10 +12,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { NodeTaskType, type NodeTask } from '../../operator/src/controllers/packetcapture.js';
-import { PPPBridgeType, type PPPBridge } from '../../operator/src/controllers/pppbridge.js';
-import { KubeClient, isNotFound } from '../../operator/src/runtime/kube.js';
-import type { PPPBridgeSpec } from '../../crds/src/index.js';
+import { NodeTaskType, type PPPBridgeSpec, PPPBridgeType } from '../../crds/src/index.js';
+import type { NodeTask, PPPBridge } from '../../lib/kube/objects.js';
+import { KubeClient, isNotFound } from '../../lib/kube/kube.js';
 import { addNode, cluster, delNode, type SimNode } from '../support/cluster.js';
 import { adminConfig, uniqueName, waitFor } from '../support/kube.js';
 import { createNamespace, destroyAll, ip, macOf, type Namespace } from '../support/netns.js';

@@ -26,6 +26,7 @@ import { captureDir, removeCaptureDir } from '../files.js';
 import { dplFormatFor, IPA_FORMATS, parseIPAVersion, type IPAFormat } from '../ipa/decode.js';
 import { registerIPAMonitorMetrics, unregisterIPAMonitorMetrics } from '../ipa/metrics.js';
 import type { IPAPipelineOptions, IPASnapshot } from '../ipa/pipeline.js';
+import { carryCounters, carryIPAStatus, type IPATaskCounters } from '../ipa/carry.js';
 import { nodeTaskCounters } from '../ipa/stats.js';
 import { IPAPipelineWorker, type IPAPipelineWorkerOptions, type IPAWorkerData } from '../ipa/thread.js';
 import type { Driver, DriverTask, TaskContext } from './driver.js';
@@ -106,12 +107,22 @@ class IPAMonitorTask implements DriverTask {
   private tick?: NodeJS.Timeout;
   private lastPublish = 0;
   private startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  // What the task published before this worker started (a previous agent's status, or an
+  // earlier worker of this task): the published counts are base + the worker's (ipa/carry.ts).
+  private base?: IPATaskStatus;
+  private baseCounters?: Partial<IPATaskCounters>;
+  /** Files written before this worker, with their packet counts: status.files keeps showing them. */
+  private knownFiles?: { name: string; packets?: number }[];
 
   constructor(private spec: NodeTaskSpec, private ctx: TaskContext, private env: NodeJS.ProcessEnv, private workers: IPAWorkerSettings) {
     this.work = spec.ipaMonitor!;
     this.dir = captureDir(join(ctx.dataDir, '_cluster'), 'ipamonitor', spec.parent.name, ctx.node);
     this.prefix = spec.parent.name;
     this.endpointNames = parseEndpointNames(env.RINGTAP_IPA_ENDPOINT_NAMES);
+    // Counts never go backwards: a restarted agent adds to what the task already reported.
+    if (ctx.previous?.ipa) this.base = ctx.previous.ipa;
+    if (ctx.previous?.counters) this.baseCounters = ctx.previous.counters;
+    if (ctx.previous?.files) this.knownFiles = ctx.previous.files;
   }
 
   private get log() {
@@ -137,6 +148,7 @@ class IPAMonitorTask implements DriverTask {
       ...(cap?.enabled ? {
         capture: {
           dir: this.dir, prefix: this.prefix, snapLength: cap.snapLength,
+          ...(this.knownFiles?.length ? { knownFiles: this.knownFiles.map((f) => ({ name: f.name, ...(f.packets !== undefined ? { packets: f.packets } : {}) })) } : {}),
           ...(cap.endpoints ? { endpoints: cap.endpoints } : {}), ...(cap.rotation ? { rotation: cap.rotation } : {}), ...(cap.retention ? { retention: cap.retention } : {}),
         },
       } : {}),
@@ -217,8 +229,8 @@ class IPAMonitorTask implements DriverTask {
     this.ctx.reporter.update({
       ...(phase ? { phase, startTime: this.ctx.previous?.startTime ?? this.startedAt } : {}),
       ipaVersion: this.source.version,
-      counters: nodeTaskCounters(s.summary, s.written),
-      ipa: this.ipaStatus(s),
+      counters: carryCounters(this.baseCounters, nodeTaskCounters(s.summary, s.written)),
+      ipa: carryIPAStatus(this.base, this.ipaStatus(s)),
       ...(s.files ? { files: s.files } : {}),
       message,
     }, urgent);
@@ -229,9 +241,15 @@ class IPAMonitorTask implements DriverTask {
     this.spec = spec;
     this.work = spec.ipaMonitor!;
     if (JSON.stringify([this.work.device, this.work.source ?? {}, this.work.ipaVersion, this.work.capture ?? {}]) !== before && this.thread) {
-      // The source or the capture changed: start over with the new settings (files stay).
+      // The source or the capture changed: start over with the new settings (files stay, counts carry on).
       this.log.info('device, version or capture changed; restarting the monitor');
       await this.halt();
+      if (this.latest && this.source) {
+        this.base = carryIPAStatus(this.base, this.ipaStatus(this.latest));
+        this.baseCounters = carryCounters(this.baseCounters, nodeTaskCounters(this.latest.summary, this.latest.written));
+        if (this.latest.files) this.knownFiles = this.latest.files;
+        this.latest = undefined;
+      }
       this.failure = undefined;
       await this.start();
     }

@@ -21,7 +21,7 @@
 // second (the runner coalesces writes to one per 2 s); the kernel bridge keeps no counters of
 // its own, so they stay 0 there. They count since the task started: a restarted agent starts
 // from the counts its predecessor published, and a re-bridge (mode change) keeps the old ones.
-import type { NodeTaskSpec, NodeTaskStatus, PPPBridgeWork, PPPDirectionCounters, PPPEndpoint } from '../../../crds/src/index.js';
+import { L2TP_DEFAULT_PORT, type NodeTaskSpec, type NodeTaskStatus, type PPPBridgeWork, type PPPDirectionCounters, type PPPEndpoint } from '../../../crds/src/index.js';
 import type { NodeCapabilities } from '../capabilities.js';
 import { isNativeError, NativeErrorCode, PppKernelBridge, PppRelay, type PppRelayDirectionStats, type PppRelayEndpoint, type PppRelayOptions } from '../native.js';
 import type { Driver, DriverTask, LinkEvent, TaskContext } from './driver.js';
@@ -30,7 +30,6 @@ export const CAPABILITY_MISSING = 'CapabilityMissing: ';
 export const INTERFACE_NOT_FOUND = 'InterfaceNotFound: ';
 const RETRY_MS = 2_000;
 const REPORT_MS = 1_000;
-const L2TP_PORT = 1701;
 
 export type DataPath = 'kernel' | 'userspace';
 
@@ -51,7 +50,7 @@ export function nativeEndpoint(ep: PPPEndpoint): PppRelayEndpoint {
   const l = ep.l2tp;
   if (!l) throw new Error('endpoint has neither pppoe nor l2tp');
   return {
-    type: 'l2tp', localAddress: l.localAddress, localPort: l.localPort ?? L2TP_PORT, peerAddress: l.peerAddress, peerPort: l.peerPort ?? L2TP_PORT,
+    type: 'l2tp', localAddress: l.localAddress, localPort: l.localPort ?? L2TP_DEFAULT_PORT, peerAddress: l.peerAddress, peerPort: l.peerPort ?? L2TP_DEFAULT_PORT,
     tunnelId: l.tunnelId, sessionId: l.sessionId, peerTunnelId: l.peerTunnelId, peerSessionId: l.peerSessionId,
   };
 }

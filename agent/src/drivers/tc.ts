@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { MAX_SNAP_LENGTH, VXLAN_DEFAULT_PORT } from '../../../crds/src/index.js';
 
 const execFileP = promisify(execFile);
 
@@ -94,7 +95,7 @@ function emptyEthernetPcap(): string {
   hdr.writeUInt32LE(0xa1b2c3d4, 0);
   hdr.writeUInt16LE(2, 4);
   hdr.writeUInt16LE(4, 6);
-  hdr.writeUInt32LE(262144, 16);
+  hdr.writeUInt32LE(MAX_SNAP_LENGTH, 16);
   hdr.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
   const p = join(mkdtempSync(join(tmpdir(), 'ringtap-bpf-')), 'empty.pcap');
   writeFileSync(p, hdr);
@@ -105,7 +106,7 @@ function emptyEthernetPcap(): string {
 export async function compileBpf(text: string): Promise<BpfInsn[]> {
   if (text.trim() === '') return MATCH_ALL;
   if (text.length > 16384 || text.includes('\0')) throw new TcError('ERR_RINGTAP_BAD_FILTER', 'filter too long or contains NUL');
-  return parseDecimalBpf(await run('tcpdump', ['-ddd', '-s', '262144', '-r', emptyEthernetPcap(), '--', text]));
+  return parseDecimalBpf(await run('tcpdump', ['-ddd', '-s', String(MAX_SNAP_LENGTH), '-r', emptyEthernetPcap(), '--', text]));
 }
 
 // ---- tc -----------------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ export interface VxlanSpec { name: string; vni: number; port: number; remote?: s
 export async function ensureVxlan(v: VxlanSpec, existing: Link | undefined): Promise<void> {
   checkIfName(v.name);
   if (v.remote !== undefined && isIP(v.remote) === 0) throw new TcError('ERR_RINGTAP_BAD_ARGUMENT', `'${v.remote}' is not an IP address`);
-  const same = existing?.kind === 'vxlan' && existing.vxlan?.id === v.vni && (existing.vxlan?.port ?? 4789) === v.port && (existing.vxlan?.remote ?? undefined) === v.remote;
+  const same = existing?.kind === 'vxlan' && existing.vxlan?.id === v.vni && (existing.vxlan?.port ?? VXLAN_DEFAULT_PORT) === v.port && (existing.vxlan?.remote ?? undefined) === v.remote;
   if (existing && !same) await deleteLink(v.name);
   if (!existing || !same) {
     await run('ip', [

@@ -33,7 +33,7 @@
 // random-load prefix (see withSampling): this kernel has cls_bpf, u32 and act_mirred, but
 // neither matchall, act_gact nor act_sample.
 import { isIP } from 'node:net';
-import type { MirrorDirection, NodeTaskSpec, NodeTaskTarget, PortMirrorWork, ResolvedPod } from '../../../crds/src/index.js';
+import { mirrorVni, VXLAN_DEFAULT_PORT, type MirrorDirection, type NodeTaskSpec, type NodeTaskTarget, type PortMirrorWork, type ResolvedPod } from '../../../crds/src/index.js';
 import type { NodeCapabilities } from '../capabilities.js';
 import { findHostVeth, resolvePodNetns } from '../podnetns.js';
 import type { Driver, DriverTask, TaskContext } from './driver.js';
@@ -46,7 +46,6 @@ import {
 // (a match, a redirect, a drop) does not hide packets from the mirror; ours never ends it.
 export const MIRROR_PRIO = 16;
 const RESOLVE_INTERVAL_MS = 2_000;
-const VXLAN_PORT = 4789;
 
 /** The cookie on every tc action of one PortMirror: "rtap" + 12 bytes of its UID (hex). */
 export function mirrorCookie(parentUid: string): string {
@@ -58,14 +57,6 @@ export function mirrorCookie(parentUid: string): string {
 /** True when a cookie is one of ringtap's (any PortMirror). */
 export function isRingtapCookie(cookie: string | undefined): boolean {
   return cookie !== undefined && cookie.startsWith('72746170') && cookie.length === 32;
-}
-
-/**
- * The VNI a PortMirror uses between its source nodes and the node of its collector pod.
- * Must equal operator/src/controllers/portmirror.ts mirrorVni (a unit test checks).
- */
-export function mirrorVni(parentUid: string): number {
-  return parseInt(parentUid.replaceAll('-', '').slice(0, 6), 16) & 0xffffff;
 }
 
 /** The agent's own devices of one PortMirror: the transmit (remote) and receive VXLAN devices. */
@@ -87,7 +78,7 @@ export function hooksFor(direction: MirrorDirection, source: 'pod' | 'interface'
  */
 export function mirrorFilterText(kind: 'pod' | 'interface', user: string | undefined, remote: { address: string; protocol: string; port?: number } | undefined): string {
   if (remote && isIP(remote.address) === 0) throw new Error(`destination address '${remote.address}' is not an IP address`);
-  const guard = kind === 'interface' && remote?.protocol === 'vxlan' ? `not (dst host ${remote.address} and udp dst port ${remote.port ?? VXLAN_PORT})` : '';
+  const guard = kind === 'interface' && remote?.protocol === 'vxlan' ? `not (dst host ${remote.address} and udp dst port ${remote.port ?? VXLAN_DEFAULT_PORT})` : '';
   const u = user?.trim() ?? '';
   return guard && u ? `(${guard}) and (${u})` : guard || u;
 }
@@ -204,7 +195,7 @@ class PortMirrorTask implements DriverTask {
       const veth = await this.hostVeth(d.pod, d.pod.interface);
       // The receive side for source nodes elsewhere: decapsulate and hand to the collector.
       const vni = mirrorVni(this.spec.parent.uid);
-      await ensureVxlan({ name: this.devs.rx, vni, port: VXLAN_PORT }, links.get(this.devs.rx));
+      await ensureVxlan({ name: this.devs.rx, vni, port: VXLAN_DEFAULT_PORT }, links.get(this.devs.rx));
       owned.add(this.devs.rx);
       await ensureClsact(this.devs.rx);
       await this.ensureFilters(this.devs.rx, new Map([['ingress', { prog: MATCH_ALL, dest: veth, redirect: true }]]));
@@ -217,7 +208,7 @@ class PortMirrorTask implements DriverTask {
       throw Object.assign(new Error(`CapabilityMissing: ${r.protocol} mirroring is not implemented by this agent`), { code: 'ERR_RINGTAP_CAPABILITY_MISSING', fatal: true });
     }
     if (this.caps && !this.caps.vxlan.available) throw Object.assign(new Error(`CapabilityMissing: vxlan is not available on this node (${this.caps.vxlan.reason ?? ''})`), { code: 'ERR_RINGTAP_CAPABILITY_MISSING', fatal: true });
-    await ensureVxlan({ name: this.devs.tx, vni: r.vni ?? 0, port: r.port ?? VXLAN_PORT, remote: r.address }, links.get(this.devs.tx));
+    await ensureVxlan({ name: this.devs.tx, vni: r.vni ?? 0, port: r.port ?? VXLAN_DEFAULT_PORT, remote: r.address }, links.get(this.devs.tx));
     owned.add(this.devs.tx);
     return { dev: this.devs.tx, owned };
   }

@@ -3,7 +3,7 @@
 // with the same retention (oldest first, never the file being written). Writes are synchronous
 // and batched per read (one write per chunk of the stream), so a segment on disk always ends at
 // a whole block once a chunk is done.
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedRetention, ResolvedRotation } from '../../../crds/src/index.js';
 import { listCaptureFiles, nextSequence, retentionVictims, type CaptureFile } from '../files.js';
@@ -13,6 +13,8 @@ import type { IPAEntry } from './walker.js';
 export interface IPACaptureOptions extends IPAPcapngOptions {
   dir: string;
   prefix: string;
+  /** Packet counts of files an earlier agent wrote (the task's status.files), kept in files(). */
+  knownFiles?: { name: string; packets?: number }[];
   rotation?: ResolvedRotation;
   retention?: ResolvedRetention;
 }
@@ -33,7 +35,12 @@ export class IPACaptureFiles {
   constructor(private readonly opts: IPACaptureOptions) {
     mkdirSync(opts.dir, { recursive: true, mode: 0o750 });
     this.writer = new IPAPcapngWriter(opts);
-    this.seq = nextSequence(listCaptureFiles(opts.dir, opts.prefix));
+    const existing = listCaptureFiles(opts.dir, opts.prefix);
+    // An agent killed mid-write may have left a torn last block: cut it, so every reader opens the file.
+    const newest = existing[existing.length - 1];
+    if (newest) repairPcapngTail(newest.path);
+    for (const f of opts.knownFiles ?? []) if (f.packets !== undefined) this.packetsByFile.set(f.name, f.packets);
+    this.seq = nextSequence(existing);
   }
 
   /** Adds one entry's blocks (if it is a packet); they reach the file at flush(). */
@@ -116,4 +123,26 @@ export class IPACaptureFiles {
       this.packetsByFile.delete(f.name);
     }
   }
+}
+
+/**
+ * Truncates a little-endian pcapng (what IPAPcapngWriter writes) to its last whole block: a
+ * block whose total length is plausible and repeated at its end. Returns the bytes removed.
+ */
+export function repairPcapngTail(path: string): number {
+  let b: Buffer;
+  try {
+    b = readFileSync(path);
+  } catch {
+    return 0;
+  }
+  let off = 0;
+  while (off + 12 <= b.length) {
+    const len = b.readUInt32LE(off + 4);
+    if (len < 12 || len % 4 !== 0 || off + len > b.length || b.readUInt32LE(off + len - 4) !== len) break;
+    off += len;
+  }
+  if (off === b.length) return 0;
+  truncateSync(path, off);
+  return b.length - off;
 }

@@ -4,7 +4,7 @@
 // monitor (label values src/dst: endpoint names where configured, else ids; "none" for DPL
 // streams), 7 opcodes, at most 64 exceptions, 5 decode-error kinds.
 import { Counter } from 'prom-client';
-import { registry } from '../../../operator/src/runtime/metrics.js';
+import { registry } from '../../../lib/observe/metrics.js';
 import { prometheusSamples, type IPASummary } from './stats.js';
 
 /** The live monitors: name -> their current summary. */

@@ -32,6 +32,8 @@ export interface IPAPipelineOptions {
     prefix: string;
     snapLength: number;
     endpoints?: IPAEndpointFilter;
+    /** Files an earlier agent of this task wrote, with their packet counts (status.files). */
+    knownFiles?: { name: string; packets?: number }[];
     rotation?: ResolvedRotation;
     retention?: ResolvedRetention;
   };
@@ -94,6 +96,7 @@ export class IPAPipeline {
     if (cap) {
       this.capture = new IPACaptureFiles({
         dir: cap.dir, prefix: cap.prefix, format: opts.format, version: opts.version, snapLength: cap.snapLength, endpointNames: opts.endpointNames,
+        ...(cap.knownFiles ? { knownFiles: cap.knownFiles } : {}),
         ...(cap.rotation ? { rotation: cap.rotation } : {}), ...(cap.retention ? { retention: cap.retention } : {}),
       });
     }

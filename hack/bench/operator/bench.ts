@@ -6,10 +6,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Informer } from '../../../operator/src/runtime/informer.js';
-import { KubeClient, NodeType, PodType, type KubeObject } from '../../../operator/src/runtime/kube.js';
-import { newLogger } from '../../../operator/src/runtime/log.js';
-import { NodeTaskType, PacketCaptureType, type NodeTask } from '../../../operator/src/controllers/packetcapture.js';
+import { Informer } from '../../../lib/kube/informer.js';
+import { KubeClient, NodeType, PodType, type KubeObject } from '../../../lib/kube/kube.js';
+import { newLogger } from '../../../lib/observe/log.js';
+import { NodeTaskType, PacketCaptureType } from '../../../crds/src/index.js';
+import type { NodeTask } from '../../../lib/kube/objects.js';
 
 const captures = Number(process.argv[2] ?? 1000);
 const nodeCount = Number(process.argv[3] ?? 50);

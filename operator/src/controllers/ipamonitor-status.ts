@@ -6,14 +6,15 @@
 // keeps the IPA_MAX_PAIRS largest cells by bytes (then records) and sums the rest, with each
 // node's own overflow, into otherPairs. Exceptions and opcodes are summed by name and bounded
 // the same way.
-import { kstatusConditions, type DesiredCondition } from '../runtime/conditions.js';
+import { kstatusConditions, type DesiredCondition } from '../../../lib/kube/conditions.js';
 import {
-  IPA_MAX_NAMED, IPA_MAX_PAIRS, type IPADecodeErrors, type IPAMatrixCell, type IPAMonitorNodeStatus, type IPANamedCount, type IPATaskStatus,
+  type ConditionReason, IPA_MAX_NAMED, IPA_MAX_PAIRS, type IPADecodeErrors, type IPAMatrixCell,
+  type IPAMonitorNodeStatus, type IPANamedCount, type IPATaskStatus, type NodePhase,
 } from '../../../crds/src/index.js';
 
 export interface ObservedIPATask {
   node: string;
-  phase?: 'Pending' | 'Running' | 'Completed' | 'Failed' | 'Stopped';
+  phase?: NodePhase;
   message?: string;
   ipaVersion?: string;
   ipa?: IPATaskStatus;
@@ -25,7 +26,7 @@ export interface ObservedIPATask {
 }
 
 export interface IPAMonitorState {
-  invalid?: { reason: string; message: string };
+  invalid?: { reason: ConditionReason; message: string };
   /** Nodes the monitor's nodeSelector matches. */
   selectedNodes: number;
   tasks: ObservedIPATask[];

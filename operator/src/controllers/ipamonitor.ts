@@ -10,23 +10,24 @@
 //               drop the finalizer
 // RBAC (operator/src/rbac.ts already grants it): ipamonitors get list watch update patch,
 // ipamonitors/status patch, ipamonitors/finalizers update; nodetasks; nodes get list watch.
-import type { Logger } from '../runtime/log.js';
-import type { Controller, Result } from '../runtime/controller.js';
-import { mergeConditions, nowTime, type Condition } from '../runtime/conditions.js';
-import type { EventRecorder } from '../runtime/events.js';
-import type { Informer } from '../runtime/informer.js';
-import type { KubeClient, KubeObject, OwnerReference, ResourceType } from '../runtime/kube.js';
-import { IPA_NODE_LABEL, type IPACaptureWork, type IPAMonitorSpec, type IPAMonitorStatus, type IPAMonitorWork, type NodeTaskSpec, type NodeTaskStatus } from '../../../crds/src/index.js';
-import { FINALIZER, GROUP, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, NodeTaskType, sameJson, taskName, VERSION } from './packetcapture.js';
+import type { Logger } from '../../../lib/observe/log.js';
+import {
+  API_VERSION, type ConditionReason, DEFAULT_SNAP_LENGTH, IPA_NODE_LABEL, type IPACaptureWork, type IPAMonitorSpec,
+  IPAMonitorType, type IPAMonitorWork, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, type NodeTaskSpec,
+  NodeTaskType,
+} from '../../../crds/src/index.js';
+import type { Controller, Result } from '../../../lib/kube/controller.js';
+import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
+import type { EventRecorder } from '../../../lib/kube/events.js';
+import type { Informer } from '../../../lib/kube/informer.js';
+import type { KubeClient, KubeObject, OwnerReference } from '../../../lib/kube/kube.js';
+import type { IPAMonitor, NodeTask } from '../../../lib/kube/objects.js';
 import { deriveIPAMonitorStatus, type ObservedIPATask } from './ipamonitor-status.js';
-import { cleanupHandshake, ParentStatusWriter } from './parent.js';
+import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName } from './parent.js';
 import { matchesSelector } from './selectors.js';
 import { parseDurationMs, resolveFiles } from './units.js';
 
-export const IPAMonitorType: ResourceType = { group: GROUP, version: VERSION, plural: 'ipamonitors', kind: 'IPAMonitor', namespaced: false };
 
-export type IPAMonitor = KubeObject & { spec: IPAMonitorSpec; status?: IPAMonitorStatus };
-type NodeTask = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
 
 /** A NodeTask name distinct from other kinds' tasks of the same parent name on the same node. */
 export function ipaTaskName(monitor: string, node: string): string {
@@ -49,7 +50,7 @@ export function resolveIPAWork(spec: IPAMonitorSpec): IPAMonitorWork {
   const r = c?.rotation, k = c?.retention;
   const capture: IPACaptureWork | undefined = c ? {
     enabled: c.enabled ?? false,
-    snapLength: c.snapLength ?? 262144,
+    snapLength: c.snapLength ?? DEFAULT_SNAP_LENGTH,
     ...(c.endpoints ? { endpoints: c.endpoints } : {}),
     output: { format: c.output?.format ?? 'pcapng' },
     ...resolveFiles(r, k),
@@ -106,14 +107,9 @@ export class IPAMonitorController {
       if (!r) this.status.forget(monitor);
       return r;
     }
-    if (!monitor.metadata.finalizers?.includes(FINALIZER)) {
-      await this.deps.client.mergePatch(IPAMonitorType, undefined, name, {
-        metadata: { finalizers: [...(monitor.metadata.finalizers ?? []), FINALIZER], resourceVersion: monitor.metadata.resourceVersion },
-      });
-      return;
-    }
+    if (await ensureFinalizer(this.deps.client, IPAMonitorType, monitor)) return; // the update event brings us back
 
-    let invalid: { reason: string; message: string } | undefined;
+    let invalid: { reason: ConditionReason; message: string } | undefined;
     let work: IPAMonitorWork | undefined;
     try {
       work = resolveIPAWork(monitor.spec);
@@ -127,7 +123,7 @@ export class IPAMonitorController {
     const existing = mine();
     const wanted = new Set<string>();
     if (!invalid && work) {
-      const owner: OwnerReference = { apiVersion: `${GROUP}/${VERSION}`, kind: 'IPAMonitor', name, uid: monitor.metadata.uid!, controller: true, blockOwnerDeletion: true };
+      const owner: OwnerReference = { apiVersion: API_VERSION, kind: 'IPAMonitor', name, uid: monitor.metadata.uid!, controller: true, blockOwnerDeletion: true };
       for (const node of selected) {
         const taskName = ipaTaskName(name, node);
         wanted.add(taskName);
@@ -156,7 +152,7 @@ export class IPAMonitorController {
     return this.writeStatus(monitor, invalid, selected.length, mine().filter((t) => wanted.has(t.metadata.name)), log);
   };
 
-  private async writeStatus(monitor: IPAMonitor, invalid: { reason: string; message: string } | undefined, selectedNodes: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {
+  private async writeStatus(monitor: IPAMonitor, invalid: { reason: ConditionReason; message: string } | undefined, selectedNodes: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {
     const observed: ObservedIPATask[] = tasks.map((t) => ({
       node: t.spec.node,
       ...(t.status?.phase ? { phase: t.status.phase } : {}),

@@ -1,12 +1,12 @@
 // PacketCapture status from what was observed: the capture, its resolved targets and its
 // NodeTasks' statuses. Pure, so it can be table-tested.
-import { kstatusConditions, type DesiredCondition } from '../runtime/conditions.js';
+import { kstatusConditions, type DesiredCondition } from '../../../lib/kube/conditions.js';
+import type { ConditionReason, NodePhase, PacketCapturePhase } from '../../../crds/src/index.js';
 
-export type TaskPhase = 'Pending' | 'Running' | 'Completed' | 'Failed' | 'Stopped';
 export interface ObservedTask {
   node: string;
   pods: number;
-  phase?: TaskPhase;
+  phase?: NodePhase;
   packets?: number;
   bytes?: number;
   drops?: number;
@@ -18,14 +18,14 @@ export interface ObservedTask {
 
 export interface CaptureState {
   /** Set when the spec cannot be acted on; the capture is Stalled with this reason. */
-  invalid?: { reason: string; message: string };
+  invalid?: { reason: ConditionReason; message: string };
   targetsFound: number;
   tasks: ObservedTask[];
   previousPhase?: string;
 }
 
 export interface DerivedStatus {
-  phase: 'Pending' | 'Running' | 'Completed' | 'Failed' | 'Stopped';
+  phase: PacketCapturePhase;
   conditions: DesiredCondition[];
   totals: { nodes: number; pods: number; packets: number; bytes: number; drops: number; freezes: number; files: number };
   nodes: { node: string; phase: string; pods: number; packets: number; bytes: number; drops: number; files: number; message?: string }[];
@@ -83,7 +83,8 @@ export function deriveCaptureStatus(s: CaptureState): DerivedStatus {
 
 function finished(tasks: ObservedTask[], phases: string[], totals: DerivedStatus['totals'], nodes: DerivedStatus['nodes']): DerivedStatus {
   const failed = phases.includes('Failed');
-  const phase = failed ? 'Failed' : phases.every((p) => p === 'Stopped') ? 'Stopped' : 'Completed';
+  // Nodes whose agents stopped (the capture deleted) finished too: the stop reason says how.
+  const phase: PacketCapturePhase = failed ? 'Failed' : 'Completed';
   const stopReason = firstStopReason(tasks);
   const failMsg = tasks.filter((t) => t.phase === 'Failed').map((t) => `${t.node}: ${t.message ?? 'failed'}`).join('; ');
   return {

@@ -7,31 +7,23 @@
 //   ringtap.dev packetcaptures: get list watch update patch; packetcaptures/status: patch;
 //   packetcaptures/finalizers: update; nodetasks: get list watch create patch delete;
 //   core pods, nodes: get list watch; events.k8s.io events: create.
-import { createHash } from 'node:crypto';
-import type { Logger } from '../runtime/log.js';
-import type { Controller, Result } from '../runtime/controller.js';
-import { mergeConditions, nowTime, type Condition } from '../runtime/conditions.js';
-import type { EventRecorder } from '../runtime/events.js';
-import type { Informer } from '../runtime/informer.js';
-import { type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../runtime/kube.js';
-import type { NodeTaskSpec, NodeTaskStatus, PacketCaptureSpec, PacketCaptureStatus, PacketCaptureWork, ResolvedPod } from '../../../crds/src/index.js';
+import type { Logger } from '../../../lib/observe/log.js';
+import {
+  API_VERSION, type ConditionReason, DEFAULT_SNAP_LENGTH, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME,
+  NodeTaskType, PacketCaptureType, type PacketCaptureWork, type ResolvedPod,
+} from '../../../crds/src/index.js';
+import type { Controller, Result } from '../../../lib/kube/controller.js';
+import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
+import type { EventRecorder } from '../../../lib/kube/events.js';
+import type { Informer } from '../../../lib/kube/informer.js';
+import type { KubeClient, KubeObject, OwnerReference } from '../../../lib/kube/kube.js';
+import type { NodeTask, PacketCapture } from '../../../lib/kube/objects.js';
 import { effectiveFilter } from './bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './packetcapture-status.js';
 import { parseBytes, parseDurationMs, resolveFiles } from './units.js';
-import { cleanupHandshake, FINALIZER, NodeTaskType, ParentStatusWriter } from './parent.js';
+import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName, type FilterValidator } from './parent.js';
 import { matchesSelector } from './selectors.js';
 
-export const GROUP = 'ringtap.dev';
-export const VERSION = 'v1alpha1';
-export const PacketCaptureType: ResourceType = { group: GROUP, version: VERSION, plural: 'packetcaptures', kind: 'PacketCapture', namespaced: true };
-
-export { FINALIZER, NodeTaskType };
-export const LABEL_NODE = 'ringtap.dev/node';
-export const LABEL_PARENT_KIND = 'ringtap.dev/parent-kind';
-export const LABEL_PARENT_NAME = 'ringtap.dev/parent-name';
-
-export type PacketCapture = KubeObject & { spec: PacketCaptureSpec; status?: PacketCaptureStatus };
-export type NodeTask = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
 
 interface Pod extends KubeObject {
   spec?: { nodeName?: string };
@@ -40,9 +32,6 @@ interface Pod extends KubeObject {
 interface Node extends KubeObject {
   status?: { conditions?: { type: string; status: string }[] };
 }
-
-/** Validates a BPF filter; returns libpcap's message when it does not compile. */
-export type FilterValidator = (filter: string, snapLength: number) => string | undefined;
 
 export interface PacketCaptureDeps {
   client: KubeClient;
@@ -53,12 +42,6 @@ export interface PacketCaptureDeps {
   events: EventRecorder;
   validateFilter: FilterValidator;
   trustedNamespaces: ReadonlySet<string>;
-}
-
-/** A NodeTask's name: stable per (capture, node), short enough for any node name. */
-export function taskName(captureName: string, node: string): string {
-  const h = createHash('sha256').update(`${captureName}\0${node}`).digest('hex').slice(0, 8);
-  return `${captureName.slice(0, 40)}-${node.slice(0, 12)}-${h}`.replace(/-+/g, '-');
 }
 
 export class PacketCaptureController {
@@ -103,17 +86,12 @@ export class PacketCaptureController {
     const myTasks = this.deps.tasks.list(namespace).filter((t) => t.spec?.parent?.kind === 'PacketCapture' && t.spec.parent.uid === capture.metadata.uid);
 
     if (capture.metadata.deletionTimestamp) return this.cleanup(capture, myTasks, log);
-    if (!capture.metadata.finalizers?.includes(FINALIZER)) {
-      await this.deps.client.mergePatch(PacketCaptureType, namespace, name, {
-        metadata: { finalizers: [...(capture.metadata.finalizers ?? []), FINALIZER], resourceVersion: capture.metadata.resourceVersion },
-      });
-      return; // the update event brings us back
-    }
+    if (await ensureFinalizer(this.deps.client, PacketCaptureType, capture)) return; // the update event brings us back
 
     // Validation the schema cannot do.
     const filter = effectiveFilter(capture.spec.filter, capture.spec.match);
-    const snap = capture.spec.snapLength ?? 262144;
-    let invalid: { reason: string; message: string } | undefined;
+    const snap = capture.spec.snapLength ?? DEFAULT_SNAP_LENGTH;
+    let invalid: { reason: ConditionReason; message: string } | undefined;
     if (filter) {
       const err = this.deps.validateFilter(filter, snap);
       if (err) invalid = { reason: 'InvalidFilter', message: `spec.filter: ${err}` };
@@ -165,7 +143,7 @@ export class PacketCaptureController {
     }
     let targets = 0;
     const owner: OwnerReference = {
-      apiVersion: `${GROUP}/${VERSION}`, kind: 'PacketCapture', name: capture.metadata.name, uid: capture.metadata.uid!, controller: true, blockOwnerDeletion: true,
+      apiVersion: API_VERSION, kind: 'PacketCapture', name: capture.metadata.name, uid: capture.metadata.uid!, controller: true, blockOwnerDeletion: true,
     };
     const wanted = new Set<string>();
     for (const [node, work] of [...byNode].sort(([a], [b]) => a.localeCompare(b))) {
@@ -213,12 +191,12 @@ export class PacketCaptureController {
 
   private recordChurn(capture: PacketCapture, node: string, before: ResolvedPod[], after: ResolvedPod[]): void {
     const b = new Set(before.map((p) => p.uid)), a = new Set(after.map((p) => p.uid));
-    const ref = { ...capture, apiVersion: `${GROUP}/${VERSION}`, kind: 'PacketCapture' };
+    const ref = { ...capture, apiVersion: API_VERSION, kind: 'PacketCapture' };
     for (const p of after) if (!b.has(p.uid)) void this.deps.events.record(ref, 'Normal', 'PodJoined', `pod ${p.name} (uid ${p.uid}) on node ${node} joined the capture`);
     for (const p of before) if (!a.has(p.uid)) void this.deps.events.record(ref, 'Normal', 'PodLeft', `pod ${p.name} (uid ${p.uid}) on node ${node} left the capture`);
   }
 
-  private async writeStatus(capture: PacketCapture, invalid: { reason: string; message: string } | undefined, targetsFound: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {
+  private async writeStatus(capture: PacketCapture, invalid: { reason: ConditionReason; message: string } | undefined, targetsFound: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {
     const observed: ObservedTask[] = tasks.map((t) => ({
       node: t.spec.node,
       pods: t.spec.packetCapture?.pods?.length ?? 0,
@@ -259,7 +237,7 @@ export class PacketCaptureController {
     if (prev.phase !== d.phase) {
       log.info({ from: prev.phase ?? '', to: d.phase }, 'phase changed');
       const c = d.conditions.find((x) => x.type === (invalid ? 'Stalled' : 'Ready'))!;
-      void this.deps.events.record({ ...capture, apiVersion: `${GROUP}/${VERSION}`, kind: 'PacketCapture' }, invalid || d.phase === 'Failed' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
+      void this.deps.events.record({ ...capture, apiVersion: API_VERSION, kind: 'PacketCapture' }, invalid || d.phase === 'Failed' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
     }
     return result;
   }
@@ -287,7 +265,7 @@ export function resolveWork(capture: PacketCapture, pods: ResolvedPod[], interfa
     capturePoint: s.capturePoint ?? 'pod',
     ...(s.podInterfaces ? { podInterfaces: s.podInterfaces } : {}),
     filter,
-    snapLength: s.snapLength ?? 262144,
+    snapLength: s.snapLength ?? DEFAULT_SNAP_LENGTH,
     ...(l ? {
       limits: {
         ...(durationMs !== undefined ? { durationSeconds: Math.ceil(durationMs / 1000) } : {}),
@@ -301,22 +279,4 @@ export function resolveWork(capture: PacketCapture, pods: ResolvedPod[], interfa
     ...resolveFiles(r, k),
     timestamps: s.timestamps ?? 'software',
   };
-}
-
-/** Deep equality of JSON values, ignoring key order and empty lists (the API server drops them). */
-export function sameJson(a: unknown, b: unknown): boolean {
-  const norm = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(norm);
-    if (v && typeof v === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v).sort()) {
-        const x = (v as Record<string, unknown>)[k];
-        if (x === undefined || (Array.isArray(x) && x.length === 0)) continue;
-        out[k] = norm(x);
-      }
-      return out;
-    }
-    return v;
-  };
-  return JSON.stringify(norm(a)) === JSON.stringify(norm(b));
 }

@@ -1,20 +1,57 @@
-// What every parent kind's controller does the same way: write its status (server-side
-// apply, only when it changed, at most once a second) and, on deletion, the cleanup handshake
-// with the agents before its finalizer goes.
-import type { Result } from '../runtime/controller.js';
-import type { Condition, DesiredCondition } from '../runtime/conditions.js';
-import type { EventRecorder } from '../runtime/events.js';
-import { isConflict, isNotFound, type KubeClient, type KubeObject, type ResourceType } from '../runtime/kube.js';
-import type { Logger } from '../runtime/log.js';
-import { statusWrites } from '../runtime/metrics.js';
-import type { NodeTaskSpec, NodeTaskStatus } from '../../../crds/src/index.js';
+// What every parent kind's controller does the same way: name its NodeTasks, compare specs,
+// add its finalizer, write its status (server-side apply, only when it changed, at most once a
+// second) and, on deletion, the cleanup handshake with the agents before its finalizer goes.
+import { createHash } from 'node:crypto';
+import type { Result } from '../../../lib/kube/controller.js';
+import type { Condition, DesiredCondition } from '../../../lib/kube/conditions.js';
+import type { EventRecorder } from '../../../lib/kube/events.js';
+import { isConflict, isNotFound, type KubeClient, type KubeObject, type ResourceType } from '../../../lib/kube/kube.js';
+import type { Logger } from '../../../lib/observe/log.js';
+import { statusWrites } from '../../../lib/kube/metrics.js';
+import { FINALIZER, NodeTaskType } from '../../../crds/src/index.js';
+import type { NodeTask } from '../../../lib/kube/objects.js';
 
-export const FINALIZER = 'ringtap.dev/cleanup';
-export const NodeTaskType: ResourceType = { group: 'ringtap.dev', version: 'v1alpha1', plural: 'nodetasks', kind: 'NodeTask', namespaced: true };
 const CLEANUP_TIMEOUT_MS = 60_000;
 const STATUS_MIN_INTERVAL_MS = 1_000;
 
-type Task = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
+/** A NodeTask's name: stable per (capture, node), short enough for any node name. */
+export function taskName(captureName: string, node: string): string {
+  const h = createHash('sha256').update(`${captureName}\0${node}`).digest('hex').slice(0, 8);
+  return `${captureName.slice(0, 40)}-${node.slice(0, 12)}-${h}`.replace(/-+/g, '-');
+}
+
+/** Deep equality of JSON values, ignoring key order and empty lists (the API server drops them). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  const norm = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(norm);
+    if (v && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x === undefined || (Array.isArray(x) && x.length === 0)) continue;
+        out[k] = norm(x);
+      }
+      return out;
+    }
+    return v;
+  };
+  return JSON.stringify(norm(a)) === JSON.stringify(norm(b));
+}
+
+/** Validates a BPF filter; returns libpcap's message when it does not compile. */
+export type FilterValidator = (filter: string, snapLength: number) => string | undefined;
+
+/**
+ * Adds the finalizer when the object lacks it (a merge patch guarded by its resourceVersion).
+ * Returns true when it patched: the update event brings the reconcile back.
+ */
+export async function ensureFinalizer(client: KubeClient, type: ResourceType, obj: KubeObject): Promise<boolean> {
+  if (obj.metadata.finalizers?.includes(FINALIZER)) return false;
+  await client.mergePatch(type, obj.metadata.namespace, obj.metadata.name, {
+    metadata: { finalizers: [...(obj.metadata.finalizers ?? []), FINALIZER], resourceVersion: obj.metadata.resourceVersion },
+  });
+  return true;
+}
 
 /** Status equality that ignores when conditions last changed. */
 function comparable(s: Record<string, unknown>): string {
@@ -75,7 +112,7 @@ export class ParentStatusWriter {
  * (status.cleanedUp; bounded, and never for a node that is gone), then remove the finalizer.
  */
 export async function cleanupHandshake(args: {
-  client: KubeClient; type: ResourceType; obj: KubeObject; tasks: Task[];
+  client: KubeClient; type: ResourceType; obj: KubeObject; tasks: NodeTask[];
   nodeExists: (name: string) => boolean; log: Logger; what: string;
 }): Promise<Result | void> {
   const { client, type, obj, tasks, log } = args;

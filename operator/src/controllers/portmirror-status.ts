@@ -1,12 +1,13 @@
 // PortMirror status from what was observed: the resolved sources and the NodeTasks' statuses.
 // Pure, so it can be table-tested.
-import { kstatusConditions, type DesiredCondition } from '../runtime/conditions.js';
+import { kstatusConditions, type DesiredCondition } from '../../../lib/kube/conditions.js';
+import type { ConditionReason, NodePhase } from '../../../crds/src/index.js';
 
 export interface ObservedMirrorTask {
   node: string;
   /** Sources the operator gave this node. */
   sources: number;
-  phase?: 'Pending' | 'Running' | 'Completed' | 'Failed' | 'Stopped';
+  phase?: NodePhase;
   attached: number;
   packets?: number;
   bytes?: number;
@@ -15,9 +16,9 @@ export interface ObservedMirrorTask {
 }
 
 export interface MirrorState {
-  invalid?: { reason: string; message: string };
+  invalid?: { reason: ConditionReason; message: string };
   /** Set while the destination cannot be resolved (e.g. the collector pod is not running). */
-  waiting?: { reason: string; message: string };
+  waiting?: { reason: ConditionReason; message: string };
   sourcesFound: number;
   tasks: ObservedMirrorTask[];
 }

@@ -10,23 +10,23 @@
 // and the collector node's agent decapsulates into the collector's host veth.
 // RBAC (operator/src/rbac.ts already grants it): portmirrors get list watch update patch,
 // portmirrors/status patch, portmirrors/finalizers update; nodetasks; pods, nodes get list watch.
-import type { Logger } from '../runtime/log.js';
-import type { Controller, Result } from '../runtime/controller.js';
-import { mergeConditions, nowTime, type Condition } from '../runtime/conditions.js';
-import type { EventRecorder } from '../runtime/events.js';
-import type { Informer } from '../runtime/informer.js';
-import { type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../runtime/kube.js';
-import type { MirrorSourceRef, NodeTaskSpec, NodeTaskStatus, PortMirrorSpec, PortMirrorStatus, PortMirrorWork, ResolvedMirrorDestination } from '../../../crds/src/index.js';
-import { FINALIZER, GROUP, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, NodeTaskType, sameJson, taskName, VERSION, type FilterValidator } from './packetcapture.js';
+import type { Logger } from '../../../lib/observe/log.js';
+import {
+  API_VERSION, type ConditionReason, DEFAULT_SNAP_LENGTH, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME,
+  type MirrorSourceRef, mirrorVni, type NodeTaskSpec, NodeTaskType, PortMirrorType, type PortMirrorWork,
+  type ResolvedMirrorDestination, VXLAN_DEFAULT_PORT,
+} from '../../../crds/src/index.js';
+import type { Controller, Result } from '../../../lib/kube/controller.js';
+import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
+import type { EventRecorder } from '../../../lib/kube/events.js';
+import type { Informer } from '../../../lib/kube/informer.js';
+import type { KubeClient, KubeObject, OwnerReference } from '../../../lib/kube/kube.js';
+import type { NodeTask, PortMirror } from '../../../lib/kube/objects.js';
 import { deriveMirrorStatus, type ObservedMirrorTask } from './portmirror-status.js';
-import { cleanupHandshake, ParentStatusWriter } from './parent.js';
+import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName, type FilterValidator } from './parent.js';
 import { matchesSelector } from './selectors.js';
 
-export const PortMirrorType: ResourceType = { group: GROUP, version: VERSION, plural: 'portmirrors', kind: 'PortMirror', namespaced: true };
-export const MIRROR_VXLAN_PORT = 4789;
 
-export type PortMirror = KubeObject & { spec: PortMirrorSpec; status?: PortMirrorStatus };
-type NodeTask = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
 interface Pod extends KubeObject {
   spec?: { nodeName?: string };
   status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
@@ -38,11 +38,6 @@ interface Node extends KubeObject {
 /** A NodeTask name distinct from a PacketCapture's of the same name on the same node. */
 export function mirrorTaskName(mirrorName: string, node: string): string {
   return taskName(`${mirrorName}-pm`, node);
-}
-
-/** The VNI between a mirror's source nodes and its collector's node (same as the agent's). */
-export function mirrorVni(parentUid: string): number {
-  return parseInt(parentUid.replaceAll('-', '').slice(0, 6), 16) & 0xffffff;
 }
 
 export interface PortMirrorDeps {
@@ -108,16 +103,11 @@ export class PortMirrorController {
     const mine = () => this.deps.tasks.list(namespace).filter((t) => t.spec?.parent?.kind === 'PortMirror' && t.spec.parent.uid === mirror.metadata.uid);
 
     if (mirror.metadata.deletionTimestamp) return this.cleanup(mirror, mine(), log);
-    if (!mirror.metadata.finalizers?.includes(FINALIZER)) {
-      await this.deps.client.mergePatch(PortMirrorType, namespace, name, {
-        metadata: { finalizers: [...(mirror.metadata.finalizers ?? []), FINALIZER], resourceVersion: mirror.metadata.resourceVersion },
-      });
-      return;
-    }
+    if (await ensureFinalizer(this.deps.client, PortMirrorType, mirror)) return; // the update event brings us back
 
-    let invalid: { reason: string; message: string } | undefined;
+    let invalid: { reason: ConditionReason; message: string } | undefined;
     if (mirror.spec.filter) {
-      const err = this.deps.validateFilter(mirror.spec.filter, 262144);
+      const err = this.deps.validateFilter(mirror.spec.filter, DEFAULT_SNAP_LENGTH);
       if (err) invalid = { reason: 'InvalidFilter', message: `spec.filter: ${err}` };
     }
     if (!invalid && mirror.spec.source.nodes && !this.deps.trustedNamespaces.has(namespace)) {
@@ -126,7 +116,7 @@ export class PortMirrorController {
         message: `spec.source.nodes: node interfaces may be mirrored only from a trusted namespace (${[...this.deps.trustedNamespaces].join(', ')}); namespace ${namespace} is not one`,
       };
     }
-    let waiting: { reason: string; message: string } | undefined;
+    let waiting: { reason: ConditionReason; message: string } | undefined;
     let sourcesFound = 0;
     if (invalid) {
       for (const t of mine()) await this.deps.client.delete(NodeTaskType, namespace, t.metadata.name);
@@ -139,7 +129,7 @@ export class PortMirrorController {
   };
 
   /** The per-node share: sources on each node and the destination as seen from that node. */
-  resolve(mirror: PortMirror): { byNode: Map<string, MirrorSourceRef[]>; destination: (node: string) => ResolvedMirrorDestination | undefined; collectorNode?: string; waiting?: { reason: string; message: string } } {
+  resolve(mirror: PortMirror): { byNode: Map<string, MirrorSourceRef[]>; destination: (node: string) => ResolvedMirrorDestination | undefined; collectorNode?: string; waiting?: { reason: ConditionReason; message: string } } {
     const ns = mirror.metadata.namespace!;
     const byNode = new Map<string, MirrorSourceRef[]>();
     const slot = (n: string) => byNode.get(n) ?? (byNode.set(n, []), byNode.get(n)!);
@@ -159,7 +149,7 @@ export class PortMirrorController {
     for (const list of byNode.values()) list.sort((a, b) => (a.pod?.name ?? a.interface ?? '').localeCompare(b.pod?.name ?? b.interface ?? '') || (a.pod?.uid ?? '').localeCompare(b.pod?.uid ?? ''));
     const d = mirror.spec.destination;
     if (d.interface) return { byNode, destination: () => ({ interface: { name: d.interface!.name } }) };
-    if (d.remote) return { byNode, destination: () => ({ remote: { ...d.remote!, ...(d.remote!.protocol === 'vxlan' ? { port: d.remote!.port ?? MIRROR_VXLAN_PORT } : {}) } }) };
+    if (d.remote) return { byNode, destination: () => ({ remote: { ...d.remote!, ...(d.remote!.protocol === 'vxlan' ? { port: d.remote!.port ?? VXLAN_DEFAULT_PORT } : {}) } }) };
     const collector = this.deps.pods.get(ns, d.pod!.name);
     const cnode = collector?.spec?.nodeName;
     if (!collector || !cnode || collector.status?.phase !== 'Running' || collector.metadata.deletionTimestamp) {
@@ -171,19 +161,19 @@ export class PortMirrorController {
     };
     return {
       byNode, collectorNode: cnode,
-      destination: (node) => (node === cnode ? local : address ? { remote: { address, protocol: 'vxlan', vni: mirrorVni(mirror.metadata.uid!), port: MIRROR_VXLAN_PORT } } : undefined),
+      destination: (node) => (node === cnode ? local : address ? { remote: { address, protocol: 'vxlan', vni: mirrorVni(mirror.metadata.uid!), port: VXLAN_DEFAULT_PORT } } : undefined),
       ...(address ? {} : { waiting: { reason: 'CollectorNodeUnreachable', message: `node ${cnode} of the collector pod has no InternalIP` } }),
     };
   }
 
-  private async place(mirror: PortMirror, existing: NodeTask[], log: Logger): Promise<{ sources: number; waiting?: { reason: string; message: string } }> {
+  private async place(mirror: PortMirror, existing: NodeTask[], log: Logger): Promise<{ sources: number; waiting?: { reason: ConditionReason; message: string } }> {
     const ns = mirror.metadata.namespace!;
     const r = this.resolve(mirror);
     let sources = 0;
     for (const l of r.byNode.values()) sources += l.length;
     // The collector's node takes part as the receive side, with or without sources of its own.
     if (r.collectorNode && !r.byNode.has(r.collectorNode)) r.byNode.set(r.collectorNode, []);
-    const owner: OwnerReference = { apiVersion: `${GROUP}/${VERSION}`, kind: 'PortMirror', name: mirror.metadata.name, uid: mirror.metadata.uid!, controller: true, blockOwnerDeletion: true };
+    const owner: OwnerReference = { apiVersion: API_VERSION, kind: 'PortMirror', name: mirror.metadata.name, uid: mirror.metadata.uid!, controller: true, blockOwnerDeletion: true };
     const wanted = new Set<string>();
     const apply = async (node: string, work: PortMirrorWork, labels?: Record<string, string>) => {
       const name = mirrorTaskName(mirror.metadata.name, node);
@@ -229,7 +219,7 @@ export class PortMirrorController {
     return { sources, ...(r.waiting ? { waiting: r.waiting } : {}) };
   }
 
-  private async writeStatus(mirror: PortMirror, invalid: { reason: string; message: string } | undefined, waiting: { reason: string; message: string } | undefined, sourcesFound: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {
+  private async writeStatus(mirror: PortMirror, invalid: { reason: ConditionReason; message: string } | undefined, waiting: { reason: ConditionReason; message: string } | undefined, sourcesFound: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {
     const observed: ObservedMirrorTask[] = tasks.map((t) => ({
       node: t.spec.node,
       sources: t.spec.portMirror?.sources.length ?? 0,

@@ -10,8 +10,8 @@
 //   BridgeFailed        any other agent failure: Stalled
 //   Starting            waiting for the agent: Reconciling
 //   Bridged             the agent forwards: Ready
-import { kstatusConditions, type DesiredCondition } from '../runtime/conditions.js';
-import type { BridgeMode, NodePhase, PPPBridgePhase, PPPDirectionCounters } from '../../../crds/src/index.js';
+import { kstatusConditions, type DesiredCondition } from '../../../lib/kube/conditions.js';
+import type { ConditionReason, BridgeMode, NodePhase, PPPBridgePhase, PPPDirectionCounters } from '../../../crds/src/index.js';
 
 export const CAPABILITY_MISSING_PREFIX = 'CapabilityMissing: ';
 export const INTERFACE_NOT_FOUND_PREFIX = 'InterfaceNotFound: ';
@@ -61,7 +61,7 @@ export function deriveBridgeStatus(s: BridgeState): DerivedBridgeStatus {
   const out = (phase: PPPBridgePhase, c: Parameters<typeof kstatusConditions>[0], extra: Partial<DerivedBridgeStatus> = {}): DerivedBridgeStatus => ({
     phase, ...base, ...extra, conditions: kstatusConditions(c), message: c.message.slice(0, 1024),
   });
-  const stalled = (phase: PPPBridgePhase, reason: string, message: string) => out(phase, { ready: false, reconciling: false, stalled: true, reason, message });
+  const stalled = (phase: PPPBridgePhase, reason: ConditionReason, message: string) => out(phase, { ready: false, reconciling: false, stalled: true, reason, message });
 
   if (!s.nodeExists) return stalled('Pending', 'NodeNotFound', `node ${s.nodeName} does not exist; the bridge is set up when it appears`);
   if (s.mode === 'kernel' && s.kernelCapability?.available === false) {

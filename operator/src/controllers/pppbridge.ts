@@ -9,23 +9,21 @@
 //               drop the finalizer
 // RBAC (operator/src/rbac.ts already grants it): pppbridges get list watch update patch,
 // pppbridges/status patch, pppbridges/finalizers update; nodetasks; nodes get list watch.
-import type { Controller, Result } from '../runtime/controller.js';
-import { mergeConditions, nowTime, type Condition } from '../runtime/conditions.js';
-import type { EventRecorder } from '../runtime/events.js';
-import type { Informer } from '../runtime/informer.js';
-import type { KubeClient, KubeObject, OwnerReference, ResourceType } from '../runtime/kube.js';
-import type { Logger } from '../runtime/log.js';
-import type { NodeTaskSpec, NodeTaskStatus, PPPBridgeSpec, PPPBridgeStatus, PPPBridgeWork } from '../../../crds/src/index.js';
-import { FINALIZER, GROUP, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, NodeTaskType, sameJson, taskName, VERSION } from './packetcapture.js';
-import { cleanupHandshake, ParentStatusWriter } from './parent.js';
+import type { Controller, Result } from '../../../lib/kube/controller.js';
+import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
+import type { EventRecorder } from '../../../lib/kube/events.js';
+import type { Informer } from '../../../lib/kube/informer.js';
+import type { KubeClient, KubeObject, OwnerReference } from '../../../lib/kube/kube.js';
+import type { NodeTask, PPPBridge } from '../../../lib/kube/objects.js';
+import type { Logger } from '../../../lib/observe/log.js';
+import {
+  API_VERSION, CAPABILITY_ANNOTATION, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, NodeTaskType, PPPBridgeType,
+  type NodeTaskSpec, type PPPBridgeSpec, type PPPBridgeWork,
+} from '../../../crds/src/index.js';
+import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName } from './parent.js';
 import { blocked, deriveBridgeStatus, type BridgeState } from './pppbridge-status.js';
 
-export const PPPBridgeType: ResourceType = { group: GROUP, version: VERSION, plural: 'pppbridges', kind: 'PPPBridge', namespaced: false };
-/** Where the agent publishes what the node can do (agent/src/capabilities.ts CAPABILITY_ANNOTATION). */
-export const CAPABILITY_ANNOTATION = 'ringtap.dev/capabilities';
 
-export type PPPBridge = KubeObject & { spec: PPPBridgeSpec; status?: PPPBridgeStatus };
-type NodeTask = KubeObject & { spec: NodeTaskSpec; status?: NodeTaskStatus };
 
 /** The bridge's NodeTask name: distinct from a capture's or a mirror's of the same name. */
 export function bridgeTaskName(bridgeName: string, node: string): string {
@@ -88,12 +86,7 @@ export class PPPBridgeController {
     const mine = () => this.deps.tasks.list(this.deps.namespace).filter((t) => t.spec?.parent?.kind === 'PPPBridge' && t.spec.parent.uid === bridge.metadata.uid);
 
     if (bridge.metadata.deletionTimestamp) return this.cleanup(bridge, mine(), l);
-    if (!bridge.metadata.finalizers?.includes(FINALIZER)) {
-      await this.deps.client.mergePatch(PPPBridgeType, undefined, bridge.metadata.name, {
-        metadata: { finalizers: [...(bridge.metadata.finalizers ?? []), FINALIZER], resourceVersion: bridge.metadata.resourceVersion },
-      });
-      return;
-    }
+    if (await ensureFinalizer(this.deps.client, PPPBridgeType, bridge)) return; // the update event brings us back
 
     const node = this.deps.nodes.get(undefined, bridge.spec.nodeName);
     const capability = kernelCapability(node);
@@ -136,7 +129,7 @@ export class PPPBridgeController {
     };
     const prev = existing.find((t) => t.metadata.name === name);
     if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) return prev;
-    const owner: OwnerReference = { apiVersion: `${GROUP}/${VERSION}`, kind: 'PPPBridge', name: bridge.metadata.name, uid: bridge.metadata.uid!, controller: true, blockOwnerDeletion: true };
+    const owner: OwnerReference = { apiVersion: API_VERSION, kind: 'PPPBridge', name: bridge.metadata.name, uid: bridge.metadata.uid!, controller: true, blockOwnerDeletion: true };
     const applied = await this.deps.client.apply<NodeTask>(NodeTaskType, {
       metadata: {
         name, namespace: ns, ownerReferences: [owner],

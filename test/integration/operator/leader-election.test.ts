@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addNode, addPod, cluster, delNode, delPod, runDir, type SimPod } from '../../support/cluster.js';
 import { adminConfig, createNamespace, deleteCaptureNamespace, uniqueName, waitFor } from '../../support/kube.js';
-import { KubeClient, LeaseType, type KubeObject } from '../../../operator/src/runtime/kube.js';
-import { NodeTaskType, PacketCaptureType, type NodeTask, type PacketCapture } from '../../../operator/src/controllers/packetcapture.js';
+import { KubeClient, LeaseType, type KubeObject } from '../../../lib/kube/kube.js';
+import { NodeTaskType, PacketCaptureType } from '../../../crds/src/index.js';
+import type { NodeTask, PacketCapture } from '../../../lib/kube/objects.js';
 
 type Lease = KubeObject & { spec?: { holderIdentity?: string | null; leaseTransitions?: number } };
 const admin = new KubeClient(adminConfig(), 'test-admin');

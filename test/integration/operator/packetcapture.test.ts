@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { join } from 'node:path';
 import { addNode, addPod, cluster, delNode, delPod, runDir, type SimPod } from '../../support/cluster.js';
 import { adminConfig, createNamespace, deleteCaptureNamespace, tokenConfig, uniqueName, waitFor } from '../../support/kube.js';
-import { KubeClient, isNotFound, type KubeObject } from '../../../operator/src/runtime/kube.js';
-import { NodeTaskType, PacketCaptureType, type NodeTask, type PacketCapture } from '../../../operator/src/controllers/packetcapture.js';
+import { KubeClient, isNotFound, type KubeObject } from '../../../lib/kube/kube.js';
+import { NodeTaskType, PacketCaptureType } from '../../../crds/src/index.js';
+import type { NodeTask, PacketCapture } from '../../../lib/kube/objects.js';
 import { readFileSync } from 'node:fs';
 
 const admin = new KubeClient(adminConfig(), 'test-admin');

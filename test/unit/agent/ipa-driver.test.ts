@@ -21,8 +21,8 @@ import { IPADriver, parseEndpointNames, resolveIPASource } from '../../../agent/
 import type { DriverTask, TaskReporter } from '../../../agent/src/drivers/driver.js';
 import { IPAPcapngWriter } from '../../../agent/src/ipa/pcapng.js';
 import { IPAStreamWalker } from '../../../agent/src/ipa/walker.js';
-import { registry } from '../../../operator/src/runtime/metrics.js';
-import { newLogger } from '../../../operator/src/runtime/log.js';
+import { registry } from '../../../lib/observe/metrics.js';
+import { newLogger } from '../../../lib/observe/log.js';
 import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';
 import { waitFor } from '../../support/kube.js';
 
@@ -229,6 +229,53 @@ describe('IPA driver on a FIFO', () => {
     await Promise.race([idle.stop({ cleanup: true }), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('stop() did not return within 10 s')), 10_000); })]);
     clearTimeout(timer);
     expect(descriptorsOn(fifo)).toEqual([]);
+  }, 30_000);
+});
+
+describe('IPA counts survive a restart (the task status carries them over)', () => {
+  test('a second agent adds to what the first published, keeps its files and cuts a torn tail', async () => {
+    const { stream, expected } = simulate(defaultMix('status'), { format: 'status', version: '4.9' });
+    const spec: NodeTaskSpec = {
+      node: 'n1', parent: { kind: 'IPAMonitor', name: 'again', uid: 'u5', generation: 1 },
+      ipaMonitor: {
+        device: 'auto', ipaVersion: '4.9', metricsIntervalSeconds: 1,
+        capture: { enabled: true, snapLength: 262144, output: { format: 'pcapng' }, rotation: { fileSizeBytes: 1 << 20 }, retention: { maxFiles: 5 } },
+      },
+    };
+    const ctx = (reporter: Reporter, previous?: NodeTaskStatus) => ({
+      namespace: 'ringtap-system', name: 't5', uid: 'u', node: 'n1', dataDir, reporter, ...(previous ? { previous } : {}),
+    });
+    const rep1 = new Reporter();
+    const first = track(await new IPADriver(env).start(spec, ctx(rep1)));
+    await writeFifo(stream, 777);
+    await until('the first agent counted a session', () => ((rep1.status.ipa?.decodeErrors?.truncatedTail ?? 0) >= 1 ? true : undefined));
+    await first.stop({ cleanup: false });
+    const before = structuredClone(rep1.status);
+    expect(before.ipa?.records).toBe(expected.records);
+    // The first agent "died" mid-write: its file ends in half a block.
+    const capDir = join(dataDir, '_cluster', 'ipamonitor', 'again', 'n1');
+    const [firstFile] = readdirSync(capDir).filter((f) => f.endsWith('.pcapng'));
+    const whole = readFileSync(join(capDir, firstFile!));
+    writeFileSync(join(capDir, firstFile!), Buffer.concat([whole, Buffer.from([6, 0, 0, 0, 0x40, 0, 0, 0, 1, 2])]));
+
+    const rep2 = new Reporter();
+    const second = track(await new IPADriver(env).start(spec, ctx(rep2, before)));
+    // From its first publication on, nothing is below what the first agent published.
+    expect(rep2.status.ipa?.records).toBe(expected.records);
+    expect(rep2.status.counters).toMatchObject({ records: expected.records, packets: expected.pcapPackets });
+    expect(readFileSync(join(capDir, firstFile!))).toEqual(whole);
+    await writeFifo(stream, 501);
+    const ipa = await until('the second agent counted a session', () => ((rep2.status.ipa?.decodeErrors?.truncatedTail ?? 0) >= 2 ? rep2.status.ipa : undefined));
+    expect([ipa.records, ipa.packets, ipa.bytes, ipa.truncated, ipa.exceptions]).toEqual([2, 2, 2, 2, 2].map((k, i) =>
+      k * [expected.records, expected.packets, expected.bytes, expected.truncated, expected.exceptions][i]!));
+    expect(Object.fromEntries(ipa.pairs!.map((p) => [`${p.src}>${p.dst}`, p.records])))
+      .toEqual(Object.fromEntries(Object.entries(expected.byPair).map(([k, v]) => [k, 2 * v.records])));
+    expect(Object.fromEntries(ipa.byException!.map((c) => [c.name, c.records]))).toEqual(Object.fromEntries(Object.entries(expected.byException).map(([k, v]) => [k, 2 * v.records])));
+    expect(ipa.decodeErrors).toEqual(Object.fromEntries(Object.entries(expected.errors).map(([k, v]) => [k, 2 * v])));
+    expect(rep2.status.counters).toMatchObject({ records: 2 * expected.records, packets: 2 * expected.pcapPackets });
+    // Both agents' files are listed with their packets.
+    expect(rep2.status.files?.map((f) => f.packets)).toEqual([expected.pcapPackets, expected.pcapPackets]);
+    await second.stop({ cleanup: true });
   }, 30_000);
 });
 

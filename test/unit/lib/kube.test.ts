@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
-import { WorkQueue } from '../../../operator/src/runtime/queue.js';
-import { mergeConditions } from '../../../operator/src/runtime/conditions.js';
+import { WorkQueue } from '../../../lib/kube/queue.js';
+import { mergeConditions } from '../../../lib/kube/conditions.js';
 
 describe('WorkQueue', () => {
   test('de-duplicates keys waiting in the queue', async () => {
@@ -50,10 +50,10 @@ describe('WorkQueue', () => {
 
 describe('mergeConditions', () => {
   test('keeps lastTransitionTime while the status is unchanged and moves it when it changes', () => {
-    const prev = [{ type: 'Ready', status: 'False' as const, reason: 'A', message: '', lastTransitionTime: 't0' }];
-    const same = mergeConditions(prev, [{ type: 'Ready', status: 'False', reason: 'B', message: 'x' }], 2, 't1');
-    expect(same[0]).toEqual({ type: 'Ready', status: 'False', reason: 'B', message: 'x', observedGeneration: 2, lastTransitionTime: 't0' });
-    const flipped = mergeConditions(prev, [{ type: 'Ready', status: 'True', reason: 'C', message: '' }], 2, 't1');
+    const prev = [{ type: 'Ready', status: 'False' as const, reason: 'Pending', message: '', lastTransitionTime: 't0' }];
+    const same = mergeConditions(prev, [{ type: 'Ready', status: 'False', reason: 'Starting', message: 'x' }], 2, 't1');
+    expect(same[0]).toEqual({ type: 'Ready', status: 'False', reason: 'Starting', message: 'x', observedGeneration: 2, lastTransitionTime: 't0' });
+    const flipped = mergeConditions(prev, [{ type: 'Ready', status: 'True', reason: 'Running', message: '' }], 2, 't1');
     expect(flipped[0]?.lastTransitionTime).toBe('t1');
   });
 });

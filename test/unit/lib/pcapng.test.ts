@@ -23,7 +23,7 @@ import {
   type MergeEvent,
   type Packet,
   type ReadStats,
-} from '../../../cli/src/pcapng.js';
+} from '../../../lib/pcapng/index.js';
 
 // ---- byte-vector helpers (independent of the writer) ----------------------------------------------
 

@@ -3,7 +3,9 @@ import { deriveCaptureStatus } from '../../../operator/src/controllers/packetcap
 import { effectiveFilter, matchToBpf } from '../../../operator/src/controllers/bpf.js';
 import { matchesSelector } from '../../../operator/src/controllers/selectors.js';
 import { parseBytes, parseDurationMs } from '../../../operator/src/controllers/units.js';
-import { resolveWork, taskName, type PacketCapture } from '../../../operator/src/controllers/packetcapture.js';
+import { resolveWork } from '../../../operator/src/controllers/packetcapture.js';
+import { taskName } from '../../../operator/src/controllers/parent.js';
+import type { PacketCapture } from '../../../lib/kube/objects.js';
 
 const cond = (s: ReturnType<typeof deriveCaptureStatus>, type: string) => s.conditions.find((c) => c.type === type)!;
 
@@ -15,7 +17,7 @@ describe('deriveCaptureStatus', () => {
     ['all running', { targetsFound: 2, tasks: [{ node: 'a', pods: 1, phase: 'Running' as const }, { node: 'b', pods: 1, phase: 'Running' as const }] }, 'Running', 'Ready', 'True', 'Capturing'],
     ['all completed', { targetsFound: 2, tasks: [{ node: 'a', pods: 1, phase: 'Completed' as const, stopReason: 'PacketLimitReached' }, { node: 'b', pods: 1, phase: 'Completed' as const }] }, 'Completed', 'Ready', 'True', 'Completed'],
     ['one failed', { targetsFound: 2, tasks: [{ node: 'a', pods: 1, phase: 'Failed' as const, message: 'disk full' }, { node: 'b', pods: 1, phase: 'Completed' as const }] }, 'Failed', 'Stalled', 'True', 'NodeFailed'],
-    ['invalid spec', { targetsFound: 0, tasks: [], invalid: { reason: 'InvalidFilter', message: 'spec.filter: syntax error' } }, 'Failed', 'Stalled', 'True', 'InvalidFilter'],
+    ['invalid spec', { targetsFound: 0, tasks: [], invalid: { reason: 'InvalidFilter' as const, message: 'spec.filter: syntax error' } }, 'Failed', 'Stalled', 'True', 'InvalidFilter'],
   ])('%s', (_name, state, phase, type, status, reason) => {
     const d = deriveCaptureStatus(state);
     expect(d.phase).toBe(phase);

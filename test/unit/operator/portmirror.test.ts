@@ -2,21 +2,23 @@
 // (which node gets which sources and which destination).
 import { describe, expect, test } from '@jest/globals';
 import { deriveMirrorStatus } from '../../../operator/src/controllers/portmirror-status.js';
-import { mirrorTaskName, mirrorVni, PortMirrorController, type PortMirror } from '../../../operator/src/controllers/portmirror.js';
-import { taskName } from '../../../operator/src/controllers/packetcapture.js';
+import { mirrorTaskName, PortMirrorController } from '../../../operator/src/controllers/portmirror.js';
+import { mirrorVni } from '../../../crds/src/index.js';
+import type { PortMirror } from '../../../lib/kube/objects.js';
+import { taskName } from '../../../operator/src/controllers/parent.js';
 
 const cond = (s: ReturnType<typeof deriveMirrorStatus>, type: string) => s.conditions.find((c) => c.type === type)!;
 
 describe('deriveMirrorStatus', () => {
   test.each([
     ['no sources', { sourcesFound: 0, tasks: [] }, 'Pending', 'Ready', 'False', 'NoSources'],
-    ['collector missing', { sourcesFound: 1, tasks: [], waiting: { reason: 'CollectorNotFound', message: 'x' } }, 'Pending', 'Reconciling', 'True', 'CollectorNotFound'],
+    ['collector missing', { sourcesFound: 1, tasks: [], waiting: { reason: 'CollectorNotFound' as const, message: 'x' } }, 'Pending', 'Reconciling', 'True', 'CollectorNotFound'],
     ['agents starting', { sourcesFound: 1, tasks: [{ node: 'a', sources: 1, attached: 0 }] }, 'Pending', 'Reconciling', 'True', 'Attaching'],
     ['attaching', { sourcesFound: 2, tasks: [{ node: 'a', sources: 2, attached: 1, phase: 'Running' as const }] }, 'Running', 'Ready', 'False', 'Attaching'],
     ['all attached', { sourcesFound: 2, tasks: [{ node: 'a', sources: 2, attached: 2, phase: 'Running' as const }, { node: 'b', sources: 0, attached: 0, phase: 'Running' as const }] }, 'Running', 'Ready', 'True', 'Mirroring'],
     ['gre missing on every node', { sourcesFound: 1, tasks: [{ node: 'a', sources: 1, attached: 0, phase: 'Failed' as const, message: 'CapabilityMissing: gre ...' }] }, 'Failed', 'Stalled', 'True', 'CapabilityMissing'],
     ['one node failed', { sourcesFound: 2, tasks: [{ node: 'a', sources: 1, attached: 0, phase: 'Failed' as const, message: 'boom' }, { node: 'b', sources: 1, attached: 1, phase: 'Running' as const }] }, 'Degraded', 'Stalled', 'True', 'NodeFailed'],
-    ['invalid', { sourcesFound: 0, tasks: [], invalid: { reason: 'UntrustedNamespace', message: 'no' } }, 'Failed', 'Stalled', 'True', 'UntrustedNamespace'],
+    ['invalid', { sourcesFound: 0, tasks: [], invalid: { reason: 'UntrustedNamespace' as const, message: 'no' } }, 'Failed', 'Stalled', 'True', 'UntrustedNamespace'],
   ])('%s', (_n, state, phase, type, status, reason) => {
     const d = deriveMirrorStatus(state);
     expect(d.phase).toBe(phase);

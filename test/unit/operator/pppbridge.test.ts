@@ -1,11 +1,12 @@
 // PPPBridge controller logic without a cluster: status derivation (table), the node's
 // capability as published, the NodeTask work and name.
 import { describe, expect, test } from '@jest/globals';
-import { blocked, deriveBridgeStatus, type BridgeState } from '../../../operator/src/controllers/pppbridge-status.js';
-import { bridgeTaskName, bridgeWork, CAPABILITY_ANNOTATION, kernelCapability } from '../../../operator/src/controllers/pppbridge.js';
-import { CAPABILITY_ANNOTATION as AGENT_CAPABILITY_ANNOTATION } from '../../../agent/src/capabilities.js';
+import {
+  blocked, type BridgeState, CAPABILITY_MISSING_PREFIX, deriveBridgeStatus, INTERFACE_NOT_FOUND_PREFIX,
+} from '../../../operator/src/controllers/pppbridge-status.js';
+import { bridgeTaskName, bridgeWork, kernelCapability } from '../../../operator/src/controllers/pppbridge.js';
+import { CAPABILITY_ANNOTATION } from '../../../crds/src/index.js';
 import { CAPABILITY_MISSING, INTERFACE_NOT_FOUND } from '../../../agent/src/drivers/pppbridge.js';
-import { CAPABILITY_MISSING_PREFIX, INTERFACE_NOT_FOUND_PREFIX } from '../../../operator/src/controllers/pppbridge-status.js';
 
 const LACKS = 'kernel lacks PPP (CONFIG_PPP, CONFIG_PPPOE, CONFIG_PPPOL2TP)';
 const cond = (s: ReturnType<typeof deriveBridgeStatus>, type: string) => s.conditions.find((c) => c.type === type)!;
@@ -69,9 +70,6 @@ describe('node capability', () => {
     expect(kernelCapability(undefined)).toBeUndefined();
     expect(kernelCapability(node())).toBeUndefined();
     expect(kernelCapability(node({ [CAPABILITY_ANNOTATION]: '{not json' }))).toBeUndefined();
-  });
-  test('the annotation is the one the agent writes', () => {
-    expect(CAPABILITY_ANNOTATION).toBe(AGENT_CAPABILITY_ANNOTATION);
   });
 });
 
