@@ -1,6 +1,7 @@
-// Three projects: unit (parallel), integration (one real control plane per run) and e2e
-// (control plane + simulated nodes + operator/agent processes). integration and e2e run
-// serially (--runInBand in their npm scripts): they share one control plane and the kernel.
+// Four projects: unit (parallel), integration (one real control plane per run), e2e
+// (control plane + simulated nodes + operator/agent processes) and guest (run inside a qemu
+// guest under a stock Debian kernel by hack/jest-guest.sh: PPP, L2TP and other kernel paths
+// this host lacks). integration, e2e and guest run serially (--runInBand in hack/jest.sh).
 import { createDefaultEsmPreset } from 'ts-jest';
 
 const preset = createDefaultEsmPreset({ tsconfig: 'tsconfig.json' });
@@ -29,5 +30,7 @@ export default {
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },
+    // Only test/guest is crawled: walking the whole tree over the guest's 9p share takes seconds.
+    { ...common, displayName: 'guest', testMatch: ['<rootDir>/test/guest/**/*.test.ts'], roots: ['<rootDir>/test/guest'] },
   ],
 };

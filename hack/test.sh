@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test: setup (installs what is missing), type-check, lint, then the
-# unit, integration and e2e jest projects. Ends with one line `N passed, N failed, N skipped`.
+# unit, integration, e2e and guest (inside a qemu guest) jest projects. Ends with one line
+# `N passed, N failed, N skipped`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,8 @@ step() { # step NAME CMD...: a non-test check; counts as one failed test when it
 jest_project() {
   local p=$1; shift
   echo "=== jest: $p"
-  npm run --silent "test:$p" -- --json --outputFile="$results/$p.json" "$@" || status=1
+  if [ "$p" = guest ]; then bash hack/jest-guest.sh --json --outputFile="$results/$p.json" "$@" || status=1
+  else npm run --silent "test:$p" -- --json --outputFile="$results/$p.json" "$@" || status=1; fi
   [ -s "$results/$p.json" ] || { echo 1 >"$results/$p.fail"; status=1; }
 }
 
@@ -26,6 +28,7 @@ step lint npm run --silent lint
 jest_project unit
 jest_project integration
 jest_project e2e
+jest_project guest
 
 node_modules/.bin/node -e '
 const fs = require("fs"), path = require("path");
