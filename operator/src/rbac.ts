@@ -1,14 +1,20 @@
 // The operator's and agents' RBAC: the one source for the Helm chart and the local cluster.
 // Each rule is here because a controller named beside it needs it.
+import { GROUP, PARENT_KINDS, PLURALS } from '../../crds/src/index.js';
+
 export interface PolicyRule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
+
+/** The parent kinds' resources, or one subresource of each. */
+const parents = (sub?: string): string[] => PARENT_KINDS.map((k) => (sub ? `${PLURALS[k]}/${sub}` : PLURALS[k]));
+const { PacketCapture: PC, PortMirror: PM, NodeTask: NT } = PLURALS;
 
 export const operatorClusterRules: PolicyRule[] = [
   // PacketCapture (and the other kinds'): read specs, add/remove the finalizer, write status.
-  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures', 'portmirrors', 'pppbridges', 'ipamonitors'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
-  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures/status', 'portmirrors/status', 'pppbridges/status', 'ipamonitors/status'], verbs: ['get', 'patch', 'update'] },
-  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures/finalizers', 'portmirrors/finalizers', 'pppbridges/finalizers', 'ipamonitors/finalizers'], verbs: ['update'] },
+  { apiGroups: [GROUP], resources: parents(), verbs: ['get', 'list', 'watch', 'patch', 'update'] },
+  { apiGroups: [GROUP], resources: parents('status'), verbs: ['get', 'patch', 'update'] },
+  { apiGroups: [GROUP], resources: parents('finalizers'), verbs: ['update'] },
   // NodeTasks: the operator writes their spec; agents write their status.
-  { apiGroups: ['ringtap.dev'], resources: ['nodetasks'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] },
+  { apiGroups: [GROUP], resources: [NT], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] },
   // Placement reads pods and nodes.
   { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
   // Phase transitions and target churn are recorded as Events.
@@ -22,8 +28,8 @@ export const operatorNamespaceRules: PolicyRule[] = [
 
 export const agentClusterRules: PolicyRule[] = [
   // Its own node's NodeTasks (the admission policy limits status writes to its node).
-  { apiGroups: ['ringtap.dev'], resources: ['nodetasks'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: ['ringtap.dev'], resources: ['nodetasks/status'], verbs: ['get', 'patch', 'update'] },
+  { apiGroups: [GROUP], resources: [NT], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [GROUP], resources: [`${NT}/status`], verbs: ['get', 'patch', 'update'] },
   // The node capability report lives on its Node object.
   { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
@@ -34,14 +40,14 @@ export const agentClusterRules: PolicyRule[] = [
 
 /** Users who may read ringtap resources and download captures (aggregated into `view`). */
 export const viewRules: PolicyRule[] = [
-  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures', 'portmirrors', 'pppbridges', 'ipamonitors', 'nodetasks'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [GROUP], resources: [...parents(), NT], verbs: ['get', 'list', 'watch'] },
   // Not a served subresource: the agents ask for it in a SubjectAccessReview before a download or stream.
-  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures/download'], verbs: ['get'] },
+  { apiGroups: [GROUP], resources: [`${PC}/download`], verbs: ['get'] },
 ];
 
 /** Users who may also create and change captures and mirrors (aggregated into `edit`). */
 export const editRules: PolicyRule[] = [
-  { apiGroups: ['ringtap.dev'], resources: ['packetcaptures', 'portmirrors'], verbs: ['create', 'update', 'patch', 'delete', 'deletecollection'] },
+  { apiGroups: [GROUP], resources: [PC, PM], verbs: ['create', 'update', 'patch', 'delete', 'deletecollection'] },
 ];
 
 /**
