@@ -26,7 +26,7 @@ for _ in $(seq 100); do
 done
 echo
 echo "Node capabilities the agents found:"
-hack/cluster kubectl get nodes -L ringtap.dev/tpacket-v3,ringtap.dev/af-xdp,ringtap.dev/tc-mirror,ringtap.dev/ppp-kernel-bridge
+hack/cluster kubectl get nodes -L ringtap.dev/tpacket-v3,ringtap.dev/tc-mirror,ringtap.dev/ppp-kernel-bridge
 
 # A user of the demo namespace who may create captures and download them (ringtap-edit and
 # ringtap-view), with a token kubeconfig: downloads are authorized for the user's own token.

@@ -16,7 +16,6 @@ export interface NodeCapabilities {
   kernel: string;
   tpacketV3: Capability;
   fanout: Capability;
-  afXdp: Capability;
   pppKernelBridge: Capability;
   tcMirror: Capability;
   vxlan: Capability;
@@ -73,7 +72,6 @@ export function capabilitiesFrom(p: ProbeInput): NodeCapabilities {
     kernel: p.kernelRelease,
     tpacketV3: v3 ? { available: true } : { available: false, reason: packet ? `kernel ${p.kernelRelease} predates TPACKET_V3 (3.2)` : 'kernel lacks AF_PACKET' },
     fanout: v3 ? { available: true } : { available: false, reason: 'needs AF_PACKET with TPACKET_V3' },
-    afXdp: p.protocols.includes('XDP') ? { available: true } : { available: false, reason: 'kernel lacks AF_XDP (CONFIG_XDP_SOCKETS)' },
     pppKernelBridge,
     tcMirror: tc,
     vxlan: need(['CONFIG_VXLAN'], 'VXLAN'),
@@ -142,7 +140,6 @@ export function capabilityLabels(c: NodeCapabilities): Record<string, string | n
   const b = (x: Capability) => String(x.available);
   return {
     [CAPABILITY_LABELS.tpacketV3]: b(c.tpacketV3),
-    [CAPABILITY_LABELS.afXdp]: b(c.afXdp),
     [CAPABILITY_LABELS.pppKernelBridge]: b(c.pppKernelBridge),
     [CAPABILITY_LABELS.tcMirror]: b(c.tcMirror),
     [CAPABILITY_LABELS.vxlan]: b(c.vxlan),

@@ -24,7 +24,6 @@ export const IPA_VERSION_LABEL = 'ringtap.dev/ipa-version';
 /** On Nodes (agent): one "true"/"false" label per capability, for kubectl get nodes -L and node selectors. */
 export const CAPABILITY_LABELS = {
   tpacketV3: 'ringtap.dev/tpacket-v3',
-  afXdp: 'ringtap.dev/af-xdp',
   pppKernelBridge: 'ringtap.dev/ppp-kernel-bridge',
   tcMirror: 'ringtap.dev/tc-mirror',
   vxlan: 'ringtap.dev/vxlan',

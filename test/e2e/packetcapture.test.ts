@@ -272,12 +272,10 @@ describe('files', () => {
 
 describe('node capabilities', () => {
   test('each node reports what this machine can do, visible with kubectl', async () => {
-    const protocols = readFileSync('/proc/net/protocols', 'utf8');
     for (const n of nodes) {
       const node = await admin.get<KubeObject>(NodeType, undefined, n.name);
       const l = node.metadata.labels ?? {};
       expect(l['ringtap.dev/tpacket-v3']).toBe('true');
-      expect(l['ringtap.dev/af-xdp']).toBe(String(/^XDP\s/m.test(protocols)));
       expect(l['ringtap.dev/ppp-kernel-bridge']).toBe(String(existsSync('/dev/ppp')));
       const caps = JSON.parse(node.metadata.annotations?.['ringtap.dev/capabilities'] ?? '{}');
       if (!existsSync('/dev/ppp')) expect(caps.pppKernelBridge.reason).toMatch(/kernel lacks PPP/);

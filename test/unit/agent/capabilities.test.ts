@@ -4,10 +4,9 @@ import { capabilitiesFrom, capabilityLabels } from '../../../agent/src/capabilit
 const base = { kernelRelease: '6.18.44', protocols: ['PACKET', 'XDP', 'UDP', 'TCP'], devPpp: false, ipaDevices: [] as string[] };
 
 describe('capabilitiesFrom', () => {
-  test("a kernel like this machine's: rings, AF_XDP, tc and VXLAN; no PPP, no GRE, no IPA", () => {
+  test("a kernel like this machine's: rings, tc and VXLAN; no PPP, no GRE, no IPA", () => {
     const c = capabilitiesFrom({ ...base, config: 'CONFIG_PACKET=y\nCONFIG_XDP_SOCKETS=y\nCONFIG_NET_SCH_INGRESS=y\nCONFIG_NET_ACT_MIRRED=y\nCONFIG_NET_CLS_BPF=y\nCONFIG_VXLAN=y\n' });
     expect(c.tpacketV3.available).toBe(true);
-    expect(c.afXdp.available).toBe(true);
     expect(c.tcMirror.available).toBe(true);
     expect(c.vxlan.available).toBe(true);
     expect(c.pppKernelBridge).toEqual({ available: false, reason: 'kernel lacks PPP (CONFIG_PPP, CONFIG_PPPOE, CONFIG_PPPOL2TP)' });
