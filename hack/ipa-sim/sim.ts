@@ -106,6 +106,8 @@ export interface SimExpected {
 
 export interface SimResult {
   stream: Buffer;
+  /** The stream in the pieces it was built from: one per record (header + replica + padding) or injected malformed run. */
+  parts: Buffer[];
   expected: SimExpected;
 }
 
@@ -404,7 +406,7 @@ export function simulate(mix: SimMix, opts: SimOptions): SimResult {
   for (const m of [exp.byPair, exp.byOpcode, exp.byException] as Record<string, ExpectedCount>[]) {
     for (const [k, v] of Object.entries(m)) if (v.records === 0) delete m[k];
   }
-  return { stream: Buffer.concat(parts), expected: exp };
+  return { stream: Buffer.concat(parts), parts, expected: exp };
 }
 
 function addCounts(a: Record<string, ExpectedCount & { truncated?: number }>, b: Record<string, ExpectedCount & { truncated?: number }>, times: number): void {
@@ -441,5 +443,30 @@ export function simulateRepeated(mix: SimMix, opts: SimOptions, times: number): 
   addCounts(expected.byPair, x.byPair, k);
   addCounts(expected.byOpcode, x.byOpcode, k);
   addCounts(expected.byException, x.byException, k);
-  return { stream: Buffer.concat([...Array.from({ length: k }, () => whole.stream), last.stream]), expected };
+  const parts = [...Array.from({ length: k }, () => whole.parts).flat(), ...last.parts];
+  return { stream: Buffer.concat(parts), parts, expected };
+}
+
+export const ETHERTYPE_IPA_MONITOR = 0x88b5;
+
+/**
+ * The stream as network-device frames: a 14-byte Ethernet header (EtherType 0x88B5) and as many
+ * whole parts as fit in `frameBytes` (a part larger than that gets a frame of its own).
+ */
+export function toFrames(parts: Buffer[], frameBytes = 8192): Buffer[] {
+  const eth = Buffer.from([0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, ETHERTYPE_IPA_MONITOR >> 8, ETHERTYPE_IPA_MONITOR & 0xff]);
+  const frames: Buffer[] = [];
+  let cur: Buffer[] = [];
+  let len = 0;
+  for (const p of parts) {
+    if (cur.length && len + p.length > frameBytes - eth.length) {
+      frames.push(Buffer.concat([eth, ...cur]));
+      cur = [];
+      len = 0;
+    }
+    cur.push(p);
+    len += p.length;
+  }
+  if (cur.length) frames.push(Buffer.concat([eth, ...cur]));
+  return frames;
 }

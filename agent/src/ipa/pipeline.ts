@@ -11,14 +11,17 @@ import type { ResolvedRetention, ResolvedRotation } from '../../../crds/src/node
 import { IPACaptureFiles } from './capture.js';
 import type { IPAFormat } from './decode.js';
 import { matchesEndpoints } from './pcapng.js';
+import type { NetdevOptions } from './netdev.js';
 import { IPAStreamReader, type IPASourceKind } from './source.js';
 import { IPAStats, type IPASummary } from './stats.js';
 import { emptyErrors, IPAStreamWalker, type IPAEntry, type WalkerCounters } from './walker.js';
 
 /** Everything the pipeline needs, as plain data (it crosses into the worker as workerData). */
 export interface IPAPipelineOptions {
-  /** The FIFO, character device or recorded file. */
+  /** The FIFO, character device or recorded file; for a network device, its name. */
   source: string;
+  /** Read frames of this network device through the ring engine instead of `source` as a file. */
+  netdev?: NetdevOptions;
   format: IPAFormat;
   version: string;
   /** Payload alignment override (spec.source.payloadAlignment); default what the hardware pads to. */
@@ -55,6 +58,8 @@ export interface IPASnapshot {
   captureError?: string;
   /** A recorded file was read to its end. */
   replayDone: boolean;
+  /** A network device: frames the ring saw, and frames lost (kernel ring full, engine queues full). */
+  ring?: { frames: number; drops: number };
 }
 
 export type IPALogLevel = 'info' | 'warn' | 'error';
@@ -104,7 +109,7 @@ export class IPAPipeline {
       chunk: (b) => this.onChunk(b),
       end: (kind) => this.onEnd(kind),
       error: (err) => this.onError(err),
-    });
+    }, undefined, opts.netdev);
   }
 
   start(): void {
@@ -154,7 +159,9 @@ export class IPAPipeline {
   snapshot(): IPASnapshot {
     const counters = addCounters(this.ended, this.walker.counters);
     const w = this.capture?.writer;
+    const ring = this.reader.ringStats();
     return {
+      ...(ring ? { ring } : {}),
       summary: this.stats.summary(counters),
       reopens: this.reader.reopens,
       ...(w ? { written: { packets: w.packets, bytes: w.bytes } } : {}),
@@ -186,6 +193,7 @@ export class IPAPipeline {
     this.ended = addCounters(this.ended, w.counters);
     this.walker = this.newWalker();
     if (kind === 'file') this.replayDone = true;
+
     this.events.log('info', { kind, records: this.ended.records }, kind === 'fifo' ? 'the stream writer went away; waiting for the next one' : 'the stream ended');
     this.events.changed();
   }

@@ -16,6 +16,9 @@
 //               while bytes come; on EAGAIN the loop pauses 1 ms, doubling to 10 ms while idle.
 //               An end (read returns 0) or a read error reopens it after a pause.
 //   file        a replay: read to its end once.
+//   netdev      frames on a network device through the ring engine (netdev.ts): each frame's
+//               elements are one chunk. If the device goes away the stream ends and the ring is
+//               opened again after a pause (it fails, and is retried, until the device is back).
 // Backpressure: the next read waits for the consumer's promise, so a slow consumer slows the
 // reader and, through the pipe or the device's own queue, the writer; nothing piles up here.
 // A failing open or read is counted and retried with a doubling pause (capped); it never
@@ -24,8 +27,10 @@ import { closeSync, constants, createReadStream, openSync, read, type ReadStream
 import { stat } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { openNetdev, type NetdevOptions, type NetdevSource } from './netdev.js';
+import type { CaptureStats } from '../native.js';
 
-export type IPASourceKind = 'fifo' | 'device' | 'file';
+export type IPASourceKind = 'fifo' | 'device' | 'file' | 'netdev';
 
 export interface IPASourceHandlers {
   /** One read's bytes. The next read waits for the returned promise. */
@@ -56,7 +61,19 @@ export class IPAStreamReader {
   private done: Promise<void> = Promise.resolve();
   private wake?: () => void;
 
-  constructor(readonly path: string, private readonly handlers: IPASourceHandlers, private readonly highWaterMark = 64 << 10) {}
+  private ring?: NetdevSource;
+
+  /** `path` names the source (the device, FIFO or file; for a network device, its name); `netdev` selects the ring. */
+  constructor(readonly path: string, private readonly handlers: IPASourceHandlers, private readonly highWaterMark = 64 << 10, private readonly netdev?: NetdevOptions) {}
+
+  private ringClosed = { frames: 0, drops: 0 };
+
+  /** A network device: frames its rings saw and lost (kernel ring full, engine queues full), over every open; else undefined. */
+  ringStats(): { frames: number; drops: number } | undefined {
+    if (!this.netdev) return undefined;
+    const live = this.ring ? ringCounts(this.ring.stats()) : { frames: 0, drops: 0 };
+    return { frames: this.ringClosed.frames + live.frames, drops: this.ringClosed.drops + live.drops };
+  }
 
   start(): void {
     this.done = this.loop();
@@ -82,8 +99,11 @@ export class IPAStreamReader {
     while (!this.stopped) {
       let ok = false;
       try {
-        const st = await stat(this.path);
-        this.kind = st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'device' : 'file';
+        if (this.netdev) this.kind = 'netdev';
+        else {
+          const st = await stat(this.path);
+          this.kind = st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'device' : 'file';
+        }
         const src = await this.openSource(this.kind);
         if (opened++ > 0) this.reopens++;
         this.current = src;
@@ -100,8 +120,8 @@ export class IPAStreamReader {
         if (this.kind === 'file') return; // a replay is read once
         if (ok) retry = RETRY_MIN_MS;
         // A FIFO is reopened at once (the next open waits for the next writer without a
-        // hang-up); a device that ended is given a pause.
-        if (this.kind === 'device') await this.pause(retry);
+        // hang-up); a device or network device that ended is given a pause.
+        if (this.kind === 'device' || this.kind === 'netdev') await this.pause(retry);
       } catch (err) {
         this.current?.close();
         this.current = undefined;
@@ -114,6 +134,20 @@ export class IPAStreamReader {
   }
 
   private async openSource(kind: IPASourceKind): Promise<OpenSource> {
+    if (kind === 'netdev') {
+      const ring = openNetdev(this.netdev!);
+      this.ring = ring;
+      return {
+        chunks: ring.chunks,
+        close: () => {
+          if (this.ring !== ring) return;
+          const c = ringCounts(ring.stats());
+          this.ringClosed = { frames: this.ringClosed.frames + c.frames, drops: this.ringClosed.drops + c.drops };
+          this.ring = undefined;
+          ring.close();
+        },
+      };
+    }
     if (kind === 'fifo') {
       // Non-blocking: returns at once, writer or not. The pipe handle owns the descriptor (closed on destroy).
       const fd = openSync(this.path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -201,6 +235,10 @@ class DeviceSource implements OpenSource {
     this.fdOpen = false;
     closeSync(this.fd);
   }
+}
+
+function ringCounts(s: CaptureStats): { frames: number; drops: number } {
+  return { frames: s.packets, drops: s.kernelDrops + s.spillDrops + s.streamDrops };
 }
 
 function readableSource(r: Readable): OpenSource {
