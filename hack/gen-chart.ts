@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { rbacObjects } from '../operator/src/rbac.js';
+import { admissionObjects, rbacObjects } from '../operator/src/rbac.js';
 import { repoRoot } from './gen-crds.js';
 
 export const RBAC_TEMPLATE = 'charts/ringtap/templates/rbac.yaml';
@@ -29,8 +29,13 @@ function prefixed(name: unknown): unknown {
 interface Named { name?: unknown; kind?: unknown }
 interface RbacLike { metadata?: Named; roleRef?: Named; subjects?: Named[] }
 
+/** The chart's RBAC, then (behind admissionPolicy.enabled) the NodeTask writers' admission policy. */
 export function generateRbacTemplate(): string {
-  const docs = rbacObjects(NS).map((o) => {
+  return `${HEADER}${templated(rbacObjects(NS))}{{- if .Values.admissionPolicy.enabled }}\n---\n${templated(admissionObjects(NS, PREFIX))}{{- end }}\n`;
+}
+
+function templated(objects: object[]): string {
+  const docs = objects.map((o) => {
     const obj = structuredClone(o) as RbacLike;
     if (obj.metadata) obj.metadata.name = prefixed(obj.metadata.name);
     if (obj.roleRef) obj.roleRef.name = prefixed(obj.roleRef.name);
@@ -42,7 +47,7 @@ export function generateRbacTemplate(): string {
     .replaceAll(NS, '{{ .Release.Namespace }}')
     .replaceAll(PREFIX, '{{ include "ringtap.fullname" . }}');
   if (text.includes('x-ringtap-')) throw new Error('a placeholder survived in the RBAC template');
-  return HEADER + text;
+  return text;
 }
 
 export function rbacTemplateIsStale(root = repoRoot()): boolean {

@@ -6,6 +6,9 @@
 //   KUBECONFIG                  else in-cluster config
 //   RINGTAP_DATA_DIR            capture files; default /var/lib/ringtap
 //   RINGTAP_METRICS_ADDR        host:port of /metrics, /healthz, /readyz; default 127.0.0.1:9090
+//   RINGTAP_NAMESPACE           the operator's namespace; default ringtap-system
+//   RINGTAP_TRUSTED_NAMESPACES  namespaces whose tasks may use node interfaces and hostNetwork pods
+//                               (comma-separated; default the operator's namespace)
 import { KubeConfig } from '@kubernetes/client-node';
 import { mkdirSync } from 'node:fs';
 import { startHealthServer } from '../../lib/observe/health.js';
@@ -19,7 +22,7 @@ import { IPADriver } from './drivers/ipa.js';
 import { TcMirrorDriver } from './drivers/tcmirror.js';
 import { PppBridgeDriver } from './drivers/pppbridge.js';
 import { LinkMonitor } from './native.js';
-import { DownloadServer } from './server.js';
+import { DownloadServer, operatorIdentity } from './server.js';
 import { TaskRunner } from './tasks.js';
 import { serverTls } from './tls.js';
 import { networkInterfaces } from 'node:os';
@@ -54,7 +57,11 @@ await registry.register(new TcMirrorDriver(), caps);
 await registry.register(new PppBridgeDriver(), caps);
 await registry.register(new IPADriver(), caps);
 
-const runner = new TaskRunner(client, registry, node, dataDir, log);
+// NodeTasks are the operator's; node interfaces and the host network are for its trusted
+// namespaces only. Both lists must match the operator's flags (the chart sets both).
+const operatorNamespace = process.env.RINGTAP_NAMESPACE ?? 'ringtap-system';
+const trustedNamespaces = new Set((process.env.RINGTAP_TRUSTED_NAMESPACES ?? operatorNamespace).split(',').map((s) => s.trim()).filter(Boolean));
+const runner = new TaskRunner(client, registry, node, dataDir, log, { operatorNamespace, trustedNamespaces });
 
 // The last line of the task boundary: an error that escaped a driver's own guards fails the
 // task it came from, not the agent that serves every task of this node. An error that belongs
@@ -81,10 +88,10 @@ let ready = false;
 await startHealthServer(process.env.RINGTAP_METRICS_ADDR ?? '127.0.0.1:9090', { healthy: () => true, ready: () => ready });
 await runner.start();
 
-// Downloads and live streams, authorized by the API server (TokenReview + SubjectAccessReview).
+// Files and live streams for the operator only (its token for this node's audience, TokenReview).
 const addresses = Object.values(networkInterfaces()).flat().flatMap((a) => (a && !a.internal ? [a.address] : []));
 const tls = await serverTls(dataDir, node, ['127.0.0.1', ...addresses]);
-const server = new DownloadServer(client, node, dataDir, runner, log);
+const server = new DownloadServer(client, node, dataDir, runner, operatorIdentity(client), log);
 await server.start(process.env.RINGTAP_SERVER_ADDR ?? '0.0.0.0:9443', tls);
 try {
   await client.mergePatch(NodeType, undefined, node, { metadata: { annotations: { [AGENT_CERT_ANNOTATION]: tls.fingerprint256 } } });

@@ -1,5 +1,6 @@
 // The NodeTask runner: one per agent. It watches only this node's NodeTasks (field selector
-// spec.node), keeps one driver task per NodeTask, and writes only those NodeTasks' status,
+// spec.node), checks each against the world before acting (trust.ts: the pods it names, by
+// UID, from a watch of this node's pods), keeps one driver task per NodeTask, and writes only those NodeTasks' status,
 // with server-side apply under its own field manager, coalesced to one write per task every
 // 2 s (terminal states are written at once).
 //
@@ -11,12 +12,15 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { NodeTaskType, type NodeTaskStatus } from '../../crds/src/index.js';
 import { Controller } from '../../lib/kube/controller.js';
 import { Informer } from '../../lib/kube/informer.js';
-import { isNotFound, type KubeClient, type KubeObject } from '../../lib/kube/kube.js';
+import { isNotFound, PodType, type KubeClient, type KubeObject } from '../../lib/kube/kube.js';
 import type { NodeTask } from '../../lib/kube/objects.js';
 import type { Logger } from '../../lib/observe/log.js';
 import { statusWrites } from '../../lib/kube/metrics.js';
 import { kstatusConditions, mergeConditions, type Condition, type DesiredCondition } from '../../lib/kube/conditions.js';
 import { failureMessage, type DriverRegistry, type DriverTask, type TaskReporter } from './drivers/driver.js';
+import { checkTask, type PodFacts, type TrustConfig } from './trust.js';
+
+type Pod = KubeObject & { spec?: { hostNetwork?: boolean } };
 
 export type { NodeTask };
 
@@ -104,6 +108,7 @@ interface Running { uid: string; generation: number; specJson: string; task?: Dr
 
 export class TaskRunner {
   readonly informer: Informer<NodeTask>;
+  private pods: Informer<Pod>;
   private controller: Controller;
   private running = new Map<string, Running>();
   /** The NodeTask key of the code running now, when it was started on a task's behalf. */
@@ -111,13 +116,18 @@ export class TaskRunner {
   /** UIDs of tasks failed by the boundary: not started again, though their Failed status may not be written yet. */
   private failed = new Set<string>();
 
-  constructor(private client: KubeClient, private registry: DriverRegistry, private node: string, private dataDir: string, private log: Logger) {
+  constructor(
+    private client: KubeClient, private registry: DriverRegistry, private node: string, private dataDir: string, private log: Logger,
+    private trust: TrustConfig,
+  ) {
     this.informer = new Informer<NodeTask>(client, NodeTaskType, log, { fieldSelector: `spec.node=${node}` });
+    this.pods = new Informer<Pod>(client, PodType, log, { fieldSelector: `spec.nodeName=${node}` });
     this.controller = new Controller('nodetask', (key, l) => this.reconcile(key, l), log, 4);
     this.informer.onChange((_t, o) => this.controller.enqueue(`${o.metadata.namespace}/${o.metadata.name}`));
   }
 
   async start(): Promise<void> {
+    await this.pods.start();
     await this.informer.start();
     this.controller.start();
   }
@@ -126,6 +136,7 @@ export class TaskRunner {
   async stop(): Promise<void> {
     await this.controller.stop();
     this.informer.stop();
+    this.pods.stop();
     for (const r of this.running.values()) {
       await r.task?.stop({ cleanup: false }).catch(() => undefined);
       await r.reporter.flush();
@@ -145,7 +156,7 @@ export class TaskRunner {
   }
 
   /** Fails one task: its status says why, its driver is stopped (files stay), nothing else is touched. */
-  private failTask(key: string, err: unknown): void {
+  private failTask(key: string, err: unknown, message = failureMessage(err)): void {
     const r = this.running.get(key);
     if (!r) {
       this.log.error({ err, task: key }, 'an error from a task that no longer runs');
@@ -154,7 +165,7 @@ export class TaskRunner {
     this.running.delete(key);
     this.failed.add(r.uid);
     r.reporter.log.error({ err }, 'task failed; the agent and its other tasks go on');
-    r.reporter.update({ phase: 'Failed', message: failureMessage(err) }, true);
+    r.reporter.update({ phase: 'Failed', message }, true);
     void this.boundary.run(key, async () => {
       await r.task?.stop({ cleanup: false }).catch((e: unknown) => r.reporter.log.warn({ err: e }, 'stopping the failed task failed'));
       await r.reporter.flush();
@@ -179,6 +190,21 @@ export class TaskRunner {
     if (!t) return;
     const spec = t.spec;
     if (spec.node !== this.node) return; // not ours; the field selector should never let this in
+    const verdict = checkTask(ns, spec, this.trust, (uid) => this.podFacts(uid));
+    if (!verdict.ok && 'forbidden' in verdict) {
+      if (r) {
+        this.failTask(key, new Error(verdict.forbidden), verdict.forbidden);
+      } else if (t.status?.phase !== 'Failed' || t.status.message !== verdict.forbidden) {
+        log.warn({ reason: verdict.forbidden }, 'NodeTask refused');
+        const rep = new StatusReporter(this.client, ns, name, t.status, log);
+        rep.update({ phase: 'Failed', message: verdict.forbidden }, true);
+        await rep.flush();
+        rep.close();
+      }
+      return;
+    }
+    // A pod the operator saw may reach this agent's watch a moment later: the queue retries.
+    if (!verdict.ok && !spec.cleanup) throw new Error(verdict.unknownPod);
 
     if (spec.cleanup) {
       if (t.status?.cleanedUp && !r) return;
@@ -242,6 +268,11 @@ export class TaskRunner {
         this.failTask(key, err);
       }
     }
+  }
+
+  private podFacts(uid: string): PodFacts | undefined {
+    const p = this.pods.list().find((x) => x.metadata.uid === uid);
+    return p ? { namespace: p.metadata.namespace!, name: p.metadata.name, hostNetwork: p.spec?.hostNetwork === true } : undefined;
   }
 
   private ctx(t: NodeTask, reporter: StatusReporter) {

@@ -30,6 +30,9 @@ export const agentClusterRules: PolicyRule[] = [
   // Its own node's NodeTasks (the admission policy limits status writes to its node).
   { apiGroups: [GROUP], resources: [NT], verbs: ['get', 'list', 'watch'] },
   { apiGroups: [GROUP], resources: [`${NT}/status`], verbs: ['get', 'patch', 'update'] },
+  // The agent checks every pod a NodeTask names against the API (its own node's pods only,
+  // by field selector): a pod of another namespace, or on the host network, is refused.
+  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
   // The node capability report lives on its Node object.
   { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
@@ -59,6 +62,50 @@ export const agentProxyRules: PolicyRule[] = [
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
   { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
 ];
+
+/**
+ * NodeTasks drive privileged code on the nodes, so RBAC alone (which cannot look inside a
+ * write) is not enough: this policy lets only the operator's ServiceAccount create a NodeTask
+ * or change its spec, and only the agents (or the operator) write its status. Everybody else,
+ * a namespace owner with every verb on every resource of their namespace included, is denied.
+ * Cluster administrators (system:masters) are exempt: they could run anything on a node anyway.
+ */
+export function admissionObjects(namespace: string, prefix = 'ringtap'): object[] {
+  const name = `${prefix}-nodetask-writers`;
+  const sa = (who: string) => `'system:serviceaccount:${namespace}:${prefix}-${who}'`;
+  return [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [NT, `${NT}/status`] }],
+        },
+        matchConditions: [{ name: 'not-cluster-admin', expression: "!(has(request.userInfo.groups) && 'system:masters' in request.userInfo.groups)" }],
+        variables: [
+          { name: 'operator', expression: `request.userInfo.username == ${sa('operator')}` },
+          { name: 'agent', expression: `request.userInfo.username == ${sa('agent')}` },
+        ],
+        validations: [
+          {
+            expression: "request.subResource == 'status' || variables.operator || (request.operation == 'UPDATE' && object.spec == oldObject.spec)",
+            reason: 'Forbidden',
+            messageExpression: "'spec: only the ringtap operator writes NodeTasks (they drive privileged work on nodes); ' + request.userInfo.username + ' may not'",
+          },
+          {
+            expression: "request.subResource != 'status' || variables.operator || variables.agent",
+            reason: 'Forbidden',
+            messageExpression: "'status: only ringtap agents report NodeTask status; ' + request.userInfo.username + ' may not'",
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name },
+      spec: { policyName: name, validationActions: ['Deny'] },
+    },
+  ];
+}
 
 /** The RBAC objects for one installation, as the chart renders them. */
 export function rbacObjects(namespace: string): object[] {
