@@ -2,7 +2,7 @@
 // unfiltered capture of the same traffic, and the snap length truncates exactly.
 import { afterAll, describe, expect, test } from '@jest/globals';
 
-import { udpFrame } from '../../../agent/src/engine/frames.js';
+import { udpFrame } from '../../support/frames.js';
 import { compileFilter, isNativeError, NativeErrorCode, RingCapture, transmit } from '../../../agent/src/native.js';
 import { createVethPair, destroyAll, nsExec } from '../../support/netns.js';
 import { FOREIGN_MAC, removeDir, tcpdumpLines, tempDir, tsharkFields, waitFor } from './helpers.js';

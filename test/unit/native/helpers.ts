@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { udpFrame } from '../../../agent/src/engine/frames.js';
+import { udpFrame } from '../../support/frames.js';
 import type { VethPair } from '../../support/netns.js';
 
 /** Polls `cond` until it holds or the deadline passes (then throws with `what`). */

@@ -1,4 +1,4 @@
-// Builds exact Ethernet/IPv4/UDP frames for the TX_RING sender (tests, benchmark, self-test).
+// Builds exact Ethernet/IPv4/UDP frames for the TX_RING sender's tests.
 
 export interface UdpFrameSpec {
   srcMac: string;

@@ -1,6 +1,7 @@
-// Runs a worker thread's TypeScript entry from the sources (see workers.ts): used only when the
-// agent itself runs as TypeScript (unit tests under ts-jest). dist/ starts workers from their
-// compiled .js, and this file is neither compiled nor shipped in the image.
+// Runs a worker thread's TypeScript entry from the sources, for tests: under ts-jest the agent
+// runs as TypeScript, so a worker's entry has no .js beside it. test/support/sources.ts names
+// this file in RINGTAP_TS_WORKER_LOADER, and agent/src/workers.ts starts such entries through
+// it. dist/ starts workers from their compiled .js; this file is not shipped.
 //
 // Two module hooks, for this thread only: a relative './x.js' import from a .ts module that
 // finds no .js resolves to './x.ts' (the sources import each other as nodenext wants), and a
