@@ -554,7 +554,30 @@ export class PppRelay {
 
 interface NativePppKernelBridge {
   channels(): PppKernelChannels;
+  stats(): PppKernelStats;
   close(): void;
+}
+
+/**
+ * The kernel's counters of one L2TP session (PPPIOCGL2TPSTATS). tx: frames the session sent to
+ * its peer (from the bridge); rx: frames it received from its peer (into the bridge). Bytes are
+ * the L2TP payload: the PPP frame, with its FF 03 address/control when the frame has one.
+ */
+export interface PppKernelSessionStats {
+  txPackets: number;
+  txBytes: number;
+  txErrors: number;
+  rxPackets: number;
+  rxBytes: number;
+  rxSeqDiscards: number;
+  rxOosPackets: number;
+  rxErrors: number;
+}
+
+/** Per endpoint: its L2TP session's counters, or null for a PPPoE session (the kernel keeps none). */
+export interface PppKernelStats {
+  a: PppKernelSessionStats | null;
+  b: PppKernelSessionStats | null;
 }
 
 export interface PppKernelChannels {
@@ -584,6 +607,11 @@ export class PppKernelBridge {
 
   channels(): PppKernelChannels {
     return this.handle.channels();
+  }
+
+  /** The kernel's counters now (both sessions; null where a session is PPPoE). */
+  stats(): PppKernelStats {
+    return this.handle.stats();
   }
 
   close(): void {

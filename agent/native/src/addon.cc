@@ -745,6 +745,7 @@ class PppKernelBridgeWrap : public Napi::ObjectWrap<PppKernelBridgeWrap> {
     return DefineClass(env, "PppKernelBridge",
                        {
                            InstanceMethod<&PppKernelBridgeWrap::Channels>("channels"),
+                           InstanceMethod<&PppKernelBridgeWrap::Stats>("stats"),
                            InstanceMethod<&PppKernelBridgeWrap::Close>("close"),
                        });
   }
@@ -783,6 +784,30 @@ class PppKernelBridgeWrap : public Napi::ObjectWrap<PppKernelBridgeWrap> {
     o.Set("a", Napi::Number::New(env, bridge_->channelA()));
     o.Set("b", Napi::Number::New(env, bridge_->channelB()));
     o.Set("bridged", Napi::Boolean::New(env, bridge_->bridged()));
+    return o;
+  }
+
+  // stats() -> { a, b }: each an L2TP session's kernel counters, or null for a PPPoE session.
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!bridge_) ThrowJs(env, kErrState, "bridge is closed");
+    auto toJs = [&](const PppKernelSessionStats& s) -> Napi::Value {
+      if (!s.l2tp) return env.Null();
+      auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("txPackets", num(s.txPackets));
+      o.Set("txBytes", num(s.txBytes));
+      o.Set("txErrors", num(s.txErrors));
+      o.Set("rxPackets", num(s.rxPackets));
+      o.Set("rxBytes", num(s.rxBytes));
+      o.Set("rxSeqDiscards", num(s.rxSeqDiscards));
+      o.Set("rxOosPackets", num(s.rxOosPackets));
+      o.Set("rxErrors", num(s.rxErrors));
+      return o;
+    };
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("a", Guard(env, [&] { return toJs(bridge_->StatsA()); }));
+    o.Set("b", Guard(env, [&] { return toJs(bridge_->StatsB()); }));
     return o;
   }
 

@@ -269,6 +269,23 @@ PppKernelBridge::Opened PppKernelBridge::Open(const RelayEndpoint& ep) {
   return o;
 }
 
+PppKernelSessionStats PppKernelBridge::Stats(const Opened& o) {
+  PppKernelSessionStats r;
+  if (o.tunnelId == 0 || o.sessionFd < 0) return r;
+  pppol2tp_ioc_stats s{};
+  if (ioctl(o.sessionFd, PPPIOCGL2TPSTATS, &s) != 0) throw PppKernelError("PPPIOCGL2TPSTATS", errno);
+  r.l2tp = true;
+  r.txPackets = s.tx_packets;
+  r.txBytes = s.tx_bytes;
+  r.txErrors = s.tx_errors;
+  r.rxPackets = s.rx_packets;
+  r.rxBytes = s.rx_bytes;
+  r.rxSeqDiscards = s.rx_seq_discards;
+  r.rxOosPackets = s.rx_oos_packets;
+  r.rxErrors = s.rx_errors;
+  return r;
+}
+
 void PppKernelBridge::Release(Opened& o) {
   CloseFd(o.sessionFd);  // unregisters the channel (and unbridges its peer)
   if (o.tunnelId != 0) DeleteTunnel(o.tunnelId);

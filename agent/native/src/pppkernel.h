@@ -3,6 +3,7 @@
 // channel indexes (PPPIOCGCHAN), attaches a /dev/ppp fd to the first and bridges it to the
 // second with one PPPIOCBRIDGECHAN (both directions). Frames then never leave the kernel.
 // Close() unbridges (PPPIOCUNBRIDGECHAN), closes the sockets and deletes the L2TP tunnel.
+// Counters: the kernel counts per L2TP session (PPPIOCGL2TPSTATS); PPPoE sessions have none.
 // No thread of its own: every call runs on the caller's thread (the socket work inside the
 // endpoints' network namespace, on a setns helper thread). See
 // ../shared/notes/kernel-facts.md section 1.
@@ -24,6 +25,14 @@ inline constexpr const char* kErrPppNoSuchChannel = "ERR_RINGTAP_PPP_NO_SUCH_CHA
 // mapping can be tested on kernels without PPP.
 RtError PppKernelError(const std::string& op, int err);
 
+// The kernel's counters of one L2TP session (PPPIOCGL2TPSTATS). Bytes are the L2TP payload:
+// the PPP frame with its FF 03 address/control when the frame carries one.
+struct PppKernelSessionStats {
+  bool l2tp = false;  // false: a PPPoE session, which the kernel keeps no counters for
+  uint64_t txPackets = 0, txBytes = 0, txErrors = 0;
+  uint64_t rxPackets = 0, rxBytes = 0, rxSeqDiscards = 0, rxOosPackets = 0, rxErrors = 0;
+};
+
 class PppKernelBridge {
  public:
   // Both endpoints must be in the same network namespace (channel indexes are per netns).
@@ -36,6 +45,9 @@ class PppKernelBridge {
   int channelA() const { return chanA_; }
   int channelB() const { return chanB_; }
   bool bridged() const { return pppFd_ >= 0; }
+  // Counters of endpoint a / b (an ioctl on the session socket; any thread). Throws RtError.
+  PppKernelSessionStats StatsA() const { return Stats(a_); }
+  PppKernelSessionStats StatsB() const { return Stats(b_); }
   // PPPIOCUNBRIDGECHAN, close the sockets, delete our L2TP tunnels. Idempotent.
   void Close();
 
@@ -47,6 +59,7 @@ class PppKernelBridge {
     int channel = -1;
   };
   Opened Open(const RelayEndpoint& ep);
+  static PppKernelSessionStats Stats(const Opened& o);
   void Release(Opened& o);
 
   std::string netns_;

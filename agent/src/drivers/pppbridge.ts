@@ -18,12 +18,14 @@
 // kernel bridge has no MTU of its own (the links' MTUs apply).
 //
 // Counters. The relay's per-direction frames, bytes and drops by reason are published every
-// second (the runner coalesces writes to one per 2 s); the kernel bridge keeps no counters of
-// its own, so they stay 0 there. They count since the task started: a restarted agent starts
-// from the counts its predecessor published, and a re-bridge (mode change) keeps the old ones.
+// second (the runner coalesces writes to one per 2 s). The kernel bridge's come from the
+// kernel's L2TP session counters (PPPIOCGL2TPSTATS, see kernelDirectionCounters); a PPPoE
+// session has none, so a PPPoE <-> PPPoE kernel bridge counts nothing. They count since the task
+// started: a restarted agent starts from the counts its predecessor published, and a re-bridge
+// (mode change) keeps the old ones.
 import { L2TP_DEFAULT_PORT, type NodeTaskSpec, type NodeTaskStatus, type PPPBridgeWork, type PPPDirectionCounters, type PPPEndpoint } from '../../../crds/src/index.js';
 import type { NodeCapabilities } from '../capabilities.js';
-import { isNativeError, NativeErrorCode, PppKernelBridge, PppRelay, type PppRelayDirectionStats, type PppRelayEndpoint, type PppRelayOptions } from '../native.js';
+import { isNativeError, NativeErrorCode, PppKernelBridge, PppRelay, type PppKernelStats, type PppRelayDirectionStats, type PppRelayEndpoint, type PppRelayOptions } from '../native.js';
 import type { Driver, DriverTask, LinkEvent, TaskContext } from './driver.js';
 
 export const CAPABILITY_MISSING = 'CapabilityMissing: ';
@@ -62,10 +64,30 @@ export function directionCounters(d: PppRelayDirectionStats): PPPDirectionCounte
   return { packets: d.frames, bytes: d.bytes, drops, dropReasons: { ...r } };
 }
 
+const noDrops = () => ({ short: 0, badVersion: 0, badSession: 0, badLength: 0, control: 0, sendError: 0, rxOverflow: 0 });
+
+/**
+ * Status counters of a kernel bridge, per direction, from its L2TP sessions' kernel counters:
+ * a -> b is what b's session sent to its peer (or, b being PPPoE, what a's session received), and
+ * the other way round. Bytes are as the kernel counts them: whole L2TP data messages (header and
+ * PPP frame with FF 03), unlike the relay's PPP-only bytes. A send the kernel failed is a
+ * sendError drop. PPPoE <-> PPPoE: no L2TP session, no counters (undefined).
+ */
+export function kernelDirectionCounters(s: PppKernelStats): { aToB?: PPPDirectionCounters; bToA?: PPPDirectionCounters } {
+  const dir = (from: PppKernelStats['a'], to: PppKernelStats['a']): PPPDirectionCounters | undefined => {
+    if (to) return { packets: to.txPackets, bytes: to.txBytes, drops: to.txErrors, dropReasons: { ...noDrops(), sendError: to.txErrors } };
+    if (from) return { packets: from.rxPackets, bytes: from.rxBytes, drops: 0, dropReasons: noDrops() };
+    return undefined;
+  };
+  const aToB = dir(s.a, s.b);
+  const bToA = dir(s.b, s.a);
+  return { ...(aToB ? { aToB } : {}), ...(bToA ? { bToA } : {}) };
+}
+
 /** a + b, field by field (drop reasons too); undefined counts as zero. */
 export function addCounters(a: PPPDirectionCounters | undefined, b: PPPDirectionCounters | undefined): PPPDirectionCounters {
   const n = (x: number | undefined) => x ?? 0;
-  const reasons = { short: 0, badVersion: 0, badSession: 0, badLength: 0, control: 0, sendError: 0, rxOverflow: 0 };
+  const reasons = noDrops();
   for (const k of Object.keys(reasons) as (keyof typeof reasons)[]) reasons[k] = n(a?.dropReasons?.[k]) + n(b?.dropReasons?.[k]);
   return { packets: n(a?.packets) + n(b?.packets), bytes: n(a?.bytes) + n(b?.bytes), drops: n(a?.drops) + n(b?.drops), dropReasons: reasons };
 }
@@ -178,11 +200,22 @@ class PppBridgeTask implements DriverTask {
   /** Counters since the task started: those of relays gone (earlier agents, re-bridges) plus the current one's. */
   private counters(): NodeTaskStatus['pppBridge'] {
     const s = this.relay?.stats();
+    const k = this.kernel ? this.kernelCounters() : {};
     return {
-      aToB: addCounters(this.retired.aToB, s ? directionCounters(s.aToB) : undefined),
-      bToA: addCounters(this.retired.bToA, s ? directionCounters(s.bToA) : undefined),
+      aToB: addCounters(this.retired.aToB, s ? directionCounters(s.aToB) : k.aToB),
+      bToA: addCounters(this.retired.bToA, s ? directionCounters(s.bToA) : k.bToA),
       ...(this.bridgedSince ? { bridgedSince: this.bridgedSince } : {}),
     };
+  }
+
+  /** The kernel bridge's counters; none (logged) if the kernel will not say. */
+  private kernelCounters(): ReturnType<typeof kernelDirectionCounters> {
+    try {
+      return kernelDirectionCounters(this.kernel!.stats());
+    } catch (err) {
+      this.ctx.reporter.log.warn({ err: (err as Error).message }, 'reading the kernel bridge counters failed');
+      return {};
+    }
   }
 
   private publish(urgent: boolean): void {
@@ -233,15 +266,15 @@ class PppBridgeTask implements DriverTask {
     clearInterval(this.report);
     this.retry = undefined;
     this.report = undefined;
-    if (this.relay) {
+    if (this.relay || this.kernel) {
       // Final counts first: the last frames before the stop are reported too.
       this.publish(false);
-      this.relay.close();
       this.retired = this.counters()!;
+      this.relay?.close();
+      this.kernel?.close();
       this.relay = undefined;
+      this.kernel = undefined;
     }
-    this.kernel?.close();
-    this.kernel = undefined;
   }
 
   async stop(_opts: { cleanup: boolean }): Promise<void> {
