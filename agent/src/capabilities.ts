@@ -3,7 +3,7 @@
 // kernel's own configuration (/proc/config.gz) where it exists, else from what /proc, /sys
 // and /dev show; each capability says why it is missing.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,7 +21,8 @@ export interface NodeCapabilities {
   vxlan: Capability;
   gre: Capability;
   erspan: Capability;
-  ipa: Capability & { version?: string; devices?: string[] };
+  /** sources: where this node can read the IPA monitor stream (device, fifo, file; netdev with TPACKET_V3). */
+  ipa: Capability & { version?: string; devices?: string[]; sources?: ('device' | 'fifo' | 'file' | 'netdev')[] };
   hardwareTimestamps: Capability & { clocks?: string[] };
 }
 
@@ -35,6 +36,8 @@ export interface ProbeInput {
   /** Names under /dev that look like IPA monitor devices. */
   ipaDevices: string[];
   ipaVersion?: string;
+  /** Kinds of the IPA sources found (probeIPA). */
+  ipaSources?: ('device' | 'fifo' | 'file')[];
   /** PTP hardware clocks (/sys/class/ptp): NICs that timestamp in hardware register one. */
   ptpClocks?: string[];
 }
@@ -78,7 +81,7 @@ export function capabilitiesFrom(p: ProbeInput): NodeCapabilities {
     gre: need(['CONFIG_NET_IPGRE'], 'GRE'),
     erspan: need(['CONFIG_NET_IPGRE', 'CONFIG_IPV6_GRE'], 'GRE/ERSPAN'),
     ipa: ipaFound
-      ? { available: true, ...(p.ipaVersion ? { version: p.ipaVersion } : {}), devices: p.ipaDevices }
+      ? { available: true, ...(p.ipaVersion ? { version: p.ipaVersion } : {}), devices: p.ipaDevices, sources: [...(p.ipaSources ?? []), ...(v3 ? ['netdev' as const] : [])] }
       : { available: false, reason: 'no Qualcomm IPA hardware (no ipa platform device, no /dev/qcom_ipa*_monitor or /dev/ipa_adpl)' },
     hardwareTimestamps: p.ptpClocks?.length
       ? { available: true, clocks: p.ptpClocks }
@@ -98,8 +101,9 @@ export async function probeCapabilities(): Promise<NodeCapabilities> {
   const ipa = probeIPA();
   const ipaDevices = ipa.devices;
   const ipaVersion = ipa.version;
+  const ipaSources = ipa.sources;
   const ptpClocks = existsSync('/sys/class/ptp') ? readdirSync('/sys/class/ptp') : [];
-  return capabilitiesFrom({ kernelRelease: release(), config, protocols, devPpp: existsSync('/dev/ppp'), ipaDevices, ptpClocks, ...(ipaVersion ? { ipaVersion } : {}) });
+  return capabilitiesFrom({ kernelRelease: release(), config, protocols, devPpp: existsSync('/dev/ppp'), ipaDevices, ipaSources, ptpClocks, ...(ipaVersion ? { ipaVersion } : {}) });
 }
 
 /**
@@ -117,19 +121,24 @@ export function ipaPaths(env: NodeJS.ProcessEnv = process.env): { devDir: string
 }
 
 /** The IPA monitor devices (qcom_ipa<N>_monitor, ipa_adpl; plus a configured source) and the ipa platform device's version. */
-export function probeIPA(env: NodeJS.ProcessEnv = process.env): { devices: string[]; version?: string } {
+export function probeIPA(env: NodeJS.ProcessEnv = process.env): { devices: string[]; version?: string; sources: ('device' | 'fifo' | 'file')[] } {
   const p = ipaPaths(env);
   const devices = existsSync(p.devDir)
     ? readdirSync(p.devDir).filter((d) => /^qcom_ipa\d+_monitor$/.test(d) || d === 'ipa_adpl').sort().map((d) => join(p.devDir, d))
     : [];
-  if (p.source && existsSync(p.source)) devices.push(p.source);
+  const sources = new Set<'device' | 'fifo' | 'file'>(devices.length ? ['device'] : []);
+  if (p.source && existsSync(p.source)) {
+    devices.push(p.source);
+    const st = statSync(p.source);
+    sources.add(st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'device' : 'file');
+  }
   let version: string | undefined;
   if (existsSync(p.sysfsDir)) {
     for (const d of readdirSync(p.sysfsDir).filter((x) => /(^|\.)ipa$/.test(x))) {
       try { version = readFileSync(join(p.sysfsDir, d, 'version'), 'utf8').trim(); } catch { /* no version attribute */ }
     }
   }
-  return { devices, ...(version ? { version } : {}) };
+  return { devices, ...(version ? { version } : {}), sources: [...sources] };
 }
 
 /**

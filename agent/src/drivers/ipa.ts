@@ -45,14 +45,17 @@ export function parseEndpointNames(text: string | undefined): Record<number, str
   return out;
 }
 
-export interface ResolvedIPASource { path: string; format: IPAFormat; version: string }
+/** `netdev`: the stream is frames on this network device (spec.source.netdev); `path` is then its name. */
+export interface ResolvedIPASource { path: string; format: IPAFormat; version: string; netdev?: string }
 
 /** Where to read, in which format, for which version; or why not. Pure over the probe and the environment. */
-export function resolveIPASource(work: Pick<IPAMonitorWork, 'device' | 'ipaVersion'>, probe: { devices: string[]; version?: string }, env: NodeJS.ProcessEnv): ResolvedIPASource | { error: string } {
+export function resolveIPASource(work: Pick<IPAMonitorWork, 'device' | 'ipaVersion' | 'source'>, probe: { devices: string[]; version?: string }, env: NodeJS.ProcessEnv): ResolvedIPASource | { error: string } {
   const paths = ipaPaths(env);
   let path: string | undefined;
   let configured = false;
-  if (work.device && work.device !== 'auto') path = join(paths.devDir, work.device);
+  const netdev = work.source?.netdev?.interface;
+  if (netdev) path = netdev;
+  else if (work.device && work.device !== 'auto') path = join(paths.devDir, work.device);
   else if (paths.source) [path, configured] = [paths.source, true];
   else path = probe.devices.find((d) => d.startsWith(paths.devDir));
   if (!path) return { error: `no IPA monitor device under ${paths.devDir} (qcom_ipa<N>_monitor, ipa_adpl) and no configured source (RINGTAP_IPA_SOURCE)` };
@@ -65,6 +68,8 @@ export function resolveIPASource(work: Pick<IPAMonitorWork, 'device' | 'ipaVersi
   }
   const wanted = env.RINGTAP_IPA_FORMAT;
   if (configured && wanted && !IPA_FORMATS.includes(wanted as IPAFormat)) return { error: `RINGTAP_IPA_FORMAT=${wanted}: want status, dplv2 or dplv3` };
+  // A network device carries status elements with their replicas (the RFC's netdev), whatever the version.
+  if (netdev) return { path, format: 'status', version, netdev };
   const format = configured && wanted ? (wanted as IPAFormat) : dplFormatFor(version);
   return { path, format, version };
 }
@@ -136,7 +141,7 @@ class IPAMonitorTask implements DriverTask {
       this.ctx.reporter.update({ phase: 'Failed', message: `IPASourceUnavailable: ${r.error}` }, true);
       return;
     }
-    if (!existsSync(r.path)) {
+    if (!r.netdev && !existsSync(r.path)) {
       this.ctx.reporter.update({ phase: 'Failed', message: `IPASourceUnavailable: ${r.path} does not exist` }, true);
       return;
     }
@@ -145,6 +150,7 @@ class IPAMonitorTask implements DriverTask {
     const pipeline: IPAPipelineOptions = {
       source: r.path, format: r.format, version: r.version, endpointNames: this.endpointNames, topPairs: IPA_MAX_PAIRS, topFlows: IPA_MAX_FLOWS,
       ...(this.work.source?.payloadAlignment ? { padAlign: this.work.source.payloadAlignment } : {}),
+      ...(r.netdev ? { netdev: { interface: r.netdev } } : {}),
       ...(cap?.enabled ? {
         capture: {
           dir: this.dir, prefix: this.prefix, snapLength: cap.snapLength,

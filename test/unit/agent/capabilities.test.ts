@@ -33,8 +33,8 @@ describe('capabilitiesFrom', () => {
   });
 
   test('IPA hardware and PTP clocks are reported with what was found', () => {
-    const c = capabilitiesFrom({ ...base, ipaDevices: ['/dev/qcom_ipa0_monitor'], ipaVersion: '4.9', ptpClocks: ['ptp0'] });
-    expect(c.ipa).toEqual({ available: true, version: '4.9', devices: ['/dev/qcom_ipa0_monitor'] });
+    const c = capabilitiesFrom({ ...base, ipaDevices: ['/dev/qcom_ipa0_monitor'], ipaSources: ['device'], ipaVersion: '4.9', ptpClocks: ['ptp0'] });
+    expect(c.ipa).toEqual({ available: true, version: '4.9', devices: ['/dev/qcom_ipa0_monitor'], sources: ['device', 'netdev'] });
     expect(c.hardwareTimestamps).toEqual({ available: true, clocks: ['ptp0'] });
   });
 });

@@ -117,6 +117,8 @@ describe('resolveIPASource', () => {
     ['spec.ipaVersion 5.0 overrides sysfs and selects DPLv3', { device: 'auto', ipaVersion: '5.0' as const }, {}, { path: '/dev/qcom_ipa0_monitor', format: 'dplv3', version: '5.0' }],
     ['a named device is looked for in the device directory', { device: 'ipa_adpl', ipaVersion: 'auto' as const }, { RINGTAP_IPA_DEV_DIR: '/x' }, { path: '/x/ipa_adpl', format: 'dplv2', version: '4.2' }],
     ['a configured source with its format', { device: 'auto', ipaVersion: 'auto' as const }, { RINGTAP_IPA_SOURCE: '/f', RINGTAP_IPA_FORMAT: 'status' }, { path: '/f', format: 'status', version: '4.2' }],
+    ['a network device carries status elements, over any configured source', { device: 'auto', ipaVersion: '5.0' as const, source: { netdev: { interface: 'ipamon0' } } },
+      { RINGTAP_IPA_SOURCE: '/f', RINGTAP_IPA_FORMAT: 'dplv3' }, { path: 'ipamon0', format: 'status', version: '5.0', netdev: 'ipamon0' }],
   ])('%s', (_n, work, e, want) => {
     expect(resolveIPASource(work, probe, e)).toEqual(want);
   });
