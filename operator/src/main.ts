@@ -11,10 +11,10 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { PacketCaptureController } from './controllers/packetcapture.js';
-import { PortMirrorController } from './controllers/portmirror.js';
-import { IPAMonitorController } from './controllers/ipamonitor.js';
-import { PPPBridgeController } from './controllers/pppbridge.js';
+import { PacketCaptureReconciler } from './controllers/packetcapture.js';
+import { PortMirrorReconciler } from './controllers/portmirror.js';
+import { IPAMonitorReconciler } from './controllers/ipamonitor.js';
+import { PPPBridgeReconciler } from './controllers/pppbridge.js';
 import { IPAMonitorType, LABEL_PARENT_KIND, NodeTaskType, OPERATOR_EVENT_SOURCE, PacketCaptureType, PortMirrorType, PPPBridgeType } from '../../crds/src/index.js';
 import type { IPAMonitor, NodeTask, PacketCapture, PortMirror, PPPBridge } from '../../lib/kube/objects.js';
 import { Controller } from '../../lib/kube/controller.js';
@@ -63,14 +63,14 @@ async function startControllers(): Promise<void> {
   informers = [captures, tasks, pods, nodes, mirrors] as Informer<KubeObject>[];
   const ctl = new Controller('packetcapture', async (key, l) => pc.reconcile(key, l), log, 2);
   const events = new EventRecorder(client, OPERATOR_EVENT_SOURCE, identity, log);
-  const pc = new PacketCaptureController({
+  const pc = new PacketCaptureReconciler({
     client, captures, tasks, pods: pods as never, nodes: nodes as never, events,
     validateFilter: filterError,
     trustedNamespaces: trusted,
   }, ctl);
   pc.register();
   const mirrorCtl = new Controller('portmirror', async (key, l) => pm.reconcile(key, l), log, 2);
-  const pm = new PortMirrorController({
+  const pm = new PortMirrorReconciler({
     client, mirrors, tasks, pods: pods as never, nodes: nodes as never, events,
     validateFilter: filterError,
     trustedNamespaces: trusted,
@@ -79,12 +79,12 @@ async function startControllers(): Promise<void> {
   const ipaMonitors = new Informer<IPAMonitor>(client, IPAMonitorType, log);
   informers.push(ipaMonitors as unknown as Informer<KubeObject>);
   const ipaCtl = new Controller('ipamonitor', async (key, l) => ipam.reconcile(key, l), log, 2);
-  const ipam = new IPAMonitorController({ client, monitors: ipaMonitors, tasks, nodes, events, namespace }, ipaCtl);
+  const ipam = new IPAMonitorReconciler({ client, monitors: ipaMonitors, tasks, nodes, events, namespace }, ipaCtl);
   ipam.register();
   const bridges = new Informer<PPPBridge>(client, PPPBridgeType, log);
   informers.push(bridges as unknown as Informer<KubeObject>);
   const bridgeCtl = new Controller('pppbridge', async (key, l) => pb.reconcile(key, l), log, 2);
-  const pb = new PPPBridgeController({ client, bridges, tasks, nodes, events, namespace }, bridgeCtl);
+  const pb = new PPPBridgeReconciler({ client, bridges, tasks, nodes, events, namespace }, bridgeCtl);
   pb.register();
   // Caches first: a reconcile must never see a half-filled world.
   await Promise.all(informers.map((i) => i.start()));

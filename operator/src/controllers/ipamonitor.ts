@@ -64,7 +64,7 @@ export function resolveIPAWork(spec: IPAMonitorSpec): IPAMonitorWork {
   };
 }
 
-export class IPAMonitorController {
+export class IPAMonitorReconciler {
   private readonly status: ParentStatusWriter;
 
   constructor(private deps: IPAMonitorDeps, private controller: Controller) {

@@ -44,7 +44,7 @@ export interface PacketCaptureDeps {
   trustedNamespaces: ReadonlySet<string>;
 }
 
-export class PacketCaptureController {
+export class PacketCaptureReconciler {
   private status: ParentStatusWriter;
 
   constructor(private deps: PacketCaptureDeps, private controller: Controller) {

@@ -60,7 +60,7 @@ export function nodeAddress(node: Node | undefined): string | undefined {
   return (a.find((x) => x.type === 'InternalIP') ?? a.find((x) => x.type === 'ExternalIP'))?.address;
 }
 
-export class PortMirrorController {
+export class PortMirrorReconciler {
   private readonly status: ParentStatusWriter;
 
   constructor(private deps: PortMirrorDeps, private controller: Controller) {

@@ -58,7 +58,7 @@ export interface PPPBridgeDeps {
   namespace: string;
 }
 
-export class PPPBridgeController {
+export class PPPBridgeReconciler {
   private readonly status: ParentStatusWriter;
 
   constructor(private deps: PPPBridgeDeps, private controller: Controller) {

@@ -2,7 +2,7 @@
 // (which node gets which sources and which destination).
 import { describe, expect, test } from '@jest/globals';
 import { deriveMirrorStatus } from '../../../operator/src/controllers/portmirror-status.js';
-import { mirrorTaskName, PortMirrorController } from '../../../operator/src/controllers/portmirror.js';
+import { mirrorTaskName, PortMirrorReconciler } from '../../../operator/src/controllers/portmirror.js';
 import { mirrorVni } from '../../../crds/src/index.js';
 import type { PortMirror } from '../../../lib/kube/objects.js';
 import { taskName } from '../../../operator/src/controllers/parent.js';
@@ -49,7 +49,7 @@ describe('placement', () => {
     { metadata: { name: 'n1' }, status: { addresses: [{ type: 'InternalIP', address: '100.64.0.11' }] } },
     { metadata: { name: 'n2' }, status: { addresses: [{ type: 'InternalIP', address: '100.64.0.12' }] } },
   ];
-  const ctl = new PortMirrorController({ pods: informer(pods), nodes: informer(nodes) } as never, {} as never);
+  const ctl = new PortMirrorReconciler({ pods: informer(pods), nodes: informer(nodes) } as never, {} as never);
   const mirror = (destination: object): PortMirror => ({ metadata: { name: 'm', namespace: 'ns', uid: UID }, spec: { source: { pods: { selector: { matchLabels: { app: 'web' } } } }, destination } } as PortMirror);
 
   test('a collector pod elsewhere is reached over VXLAN to its node; its own node delivers locally; the collector is never a source', () => {
