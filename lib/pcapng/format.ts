@@ -13,11 +13,24 @@ export const BT_EPB = 0x00000006;
 export const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 
 export const OPT_ENDOFOPT = 0;
+export const OPT_COMMENT = 1;
+export const SHB_USERAPPL = 4;
 export const IF_NAME = 2;
 export const IF_DESCRIPTION = 3;
 export const IF_TSRESOL = 9;
+export const IF_FCSLEN = 13;
 export const IF_TSOFFSET = 14;
+/** epb_flags; the obsolete Packet Block's pack_flags has the same code and layout. */
 export const EPB_FLAGS = 2;
+export const ISB_STARTTIME = 2;
+export const ISB_ENDTIME = 3;
+export const ISB_IFRECV = 4;
+export const ISB_IFDROP = 5;
+export const ISB_FILTERACCEPT = 6;
+export const ISB_OSDROP = 7;
+export const ISB_USRDELIV = 8;
 
 export const PCAP_MAGIC_US = 0xa1b2c3d4;
 export const PCAP_MAGIC_NS = 0xa1b23c4d;
+/** Alexey Kuznetzov's patched libpcap: microseconds, and 8 more bytes per record header (ifindex, protocol, pkt_type, pad). */
+export const PCAP_MAGIC_MODIFIED = 0xa1b2cd34;

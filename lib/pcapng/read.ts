@@ -2,15 +2,21 @@
 //
 // The reader never holds more than one block: it works on any async byte source (a file
 // stream, an HTTP body, a live stream) and yields interfaces and packets as they arrive.
-// A truncated last block ends the stream cleanly (a capture still being written, or a torn
-// tail after a crash); anything else that is not pcapng/pcap is an error with its offset.
+// What tshark and libpcap read, it reads the same way (checked against both over third-party
+// corpora and fuzzed files in test/unit/pcapng). Anything that is not pcapng/pcap is a
+// PcapFormatError with its offset, after every packet before it; a truncated last block ends
+// the stream (a capture still being written, or a torn tail after a crash). With onDamage,
+// both are reported there instead, so that a caller keeps every good packet of a damaged file.
 import {
-  BT_EPB, BT_IDB, BT_ISB, BT_OPB, BT_SHB, BT_SPB, BYTE_ORDER_MAGIC, EPB_FLAGS, IF_DESCRIPTION, IF_NAME, IF_TSOFFSET, IF_TSRESOL,
-  MAX_SNAPLEN, OPT_ENDOFOPT, PCAP_MAGIC_NS, PCAP_MAGIC_US,
+  BT_EPB, BT_IDB, BT_ISB, BT_OPB, BT_SHB, BT_SPB, BYTE_ORDER_MAGIC, EPB_FLAGS, IF_DESCRIPTION, IF_FCSLEN, IF_NAME, IF_TSOFFSET, IF_TSRESOL,
+  ISB_ENDTIME, ISB_FILTERACCEPT, ISB_IFDROP, ISB_IFRECV, ISB_OSDROP, ISB_STARTTIME, ISB_USRDELIV,
+  MAX_SNAPLEN, OPT_ENDOFOPT, PCAP_MAGIC_MODIFIED, PCAP_MAGIC_NS, PCAP_MAGIC_US,
 } from './format.js';
 
 /** Blocks larger than this are taken as garbage rather than buffered. */
 const MAX_BLOCK = 64 * 1024 * 1024;
+/** Simple Packet Blocks waiting for the first time stamp of their file, at most this many bytes. */
+const MAX_HELD = 16 * 1024 * 1024;
 
 export class PcapFormatError extends Error {
   constructor(message: string, readonly offset: number) {
@@ -32,6 +38,8 @@ export interface InterfaceInfo {
   tsDen: bigint;
   /** if_tsoffset, seconds. */
   tsOffsetSec: bigint;
+  /** Frame check sequence bits at the end of each frame, where the capture says (if_fcslen, or pcap's FCS field). */
+  fcsLenBits?: number;
 }
 
 export interface Packet {
@@ -40,11 +48,34 @@ export interface Packet {
   tsNs: bigint;
   caplen: number;
   origLen: number;
+  /** epb_flags (or the obsolete Packet Block's pack_flags). */
   flags?: number;
   data: Buffer;
+  /**
+   * The capture recorded no time for this packet (a Simple Packet Block): tsNs is that of the
+   * packet before it in the same input, or, before the first timed one, of the first after it.
+   */
+  noTimestamp?: true;
+}
+
+/** An Interface Statistics Block: counters of one interface at a time (times in ns since the epoch). */
+export interface InterfaceStatistics {
+  interfaceKey: string;
+  tsNs: bigint;
+  startNs?: bigint;
+  endNs?: bigint;
+  /** isb_ifrecv, isb_ifdrop, isb_filteraccept, isb_osdrop, isb_usrdeliv. */
+  ifRecv?: bigint;
+  ifDrop?: bigint;
+  filterAccept?: bigint;
+  osDrop?: bigint;
+  usrDeliv?: bigint;
 }
 
 export type CaptureEvent = { type: 'interface'; iface: InterfaceInfo } | { type: 'packet'; packet: Packet };
+export type StatisticsEvent = { type: 'statistics'; statistics: InterfaceStatistics };
+/** What readCapture yields with { statistics: true }. */
+export type ReadEvent = CaptureEvent | StatisticsEvent;
 
 export interface ReadStats {
   format?: 'pcapng' | 'pcap';
@@ -52,6 +83,26 @@ export interface ReadStats {
   packets: number;
   /** The input ended inside a block: the partial block was dropped. */
   truncated: boolean;
+}
+
+/** Where and why an input stopped being readable; every packet before `offset` was yielded. */
+export interface ReadDamage {
+  offset: number;
+  message: string;
+  /** Packets read before it. */
+  packets: number;
+  /** The input ended inside a block (a torn tail) rather than holding something unreadable. */
+  truncated: boolean;
+}
+
+export interface ReadOptions {
+  /** Also yield Interface Statistics Blocks (kernel drop counts and the like). */
+  statistics?: boolean;
+  /**
+   * Report a format error or a torn last block here and end the stream, instead of throwing
+   * the PcapFormatError (or ending quietly at a torn block).
+   */
+  onDamage?: (damage: ReadDamage) => void;
 }
 
 /** if_tsresol byte to ns-per-unit as a fraction. */
@@ -99,60 +150,138 @@ type U32 = (b: Buffer, o: number) => number;
 const le32: U32 = (b, o) => b.readUInt32LE(o);
 const be32: U32 = (b, o) => b.readUInt32BE(o);
 
+/** What the format readers share with readCapture: the input, the counters, and where a torn tail began. */
+interface Reading {
+  win: ByteWindow;
+  /** Ensures n bytes are available; false when the input ended first. */
+  fill: (n: number) => Promise<boolean>;
+  stats: ReadStats;
+  statistics: boolean;
+  /** Set when the input ends inside a block. */
+  torn?: { offset: number; need: number };
+}
+
+function tear(r: Reading, offset: number, need: number): void {
+  r.stats.truncated = true;
+  r.torn = { offset, need };
+}
+
 /**
  * Reads a pcapng or classic pcap byte stream. Yields an 'interface' event before the first
  * packet of each interface (classic pcap has exactly one). `stats` is filled in as it goes.
  */
-export async function* readCapture(input: AsyncIterable<Uint8Array | string>, stats: ReadStats = { bytes: 0, packets: 0, truncated: false }): AsyncGenerator<CaptureEvent> {
+export function readCapture(input: AsyncIterable<Uint8Array | string>, stats?: ReadStats): AsyncGenerator<CaptureEvent>;
+export function readCapture(input: AsyncIterable<Uint8Array | string>, stats: ReadStats | undefined, opts: ReadOptions & { statistics: true }): AsyncGenerator<ReadEvent>;
+export function readCapture(input: AsyncIterable<Uint8Array | string>, stats: ReadStats | undefined, opts: ReadOptions): AsyncGenerator<CaptureEvent>;
+export async function* readCapture(input: AsyncIterable<Uint8Array | string>, stats: ReadStats = { bytes: 0, packets: 0, truncated: false }, opts: ReadOptions = {}): AsyncGenerator<ReadEvent> {
   const win = new ByteWindow();
   const it = input[Symbol.asyncIterator]();
-
-  /** Ensures n bytes are available; false when the input ended first. */
-  const fill = async (n: number): Promise<boolean> => {
-    while (win.available < n) {
-      if (win.ended) return false;
-      const r = await it.next();
-      if (r.done) {
-        win.ended = true;
-        return false;
+  const r: Reading = {
+    win,
+    stats,
+    statistics: opts.statistics === true,
+    fill: async (n) => {
+      while (win.available < n) {
+        if (win.ended) return false;
+        const next = await it.next();
+        if (next.done) {
+          win.ended = true;
+          return false;
+        }
+        const chunk = typeof next.value === 'string' ? Buffer.from(next.value, 'latin1') : next.value;
+        stats.bytes += chunk.byteLength;
+        win.push(chunk);
       }
-      const chunk = typeof r.value === 'string' ? Buffer.from(r.value, 'latin1') : r.value;
-      stats.bytes += chunk.byteLength;
-      win.push(chunk);
-    }
-    return true;
+      return true;
+    },
   };
 
   try {
-    if (!(await fill(4))) {
-      if (win.available === 0) return; // empty input: no packets
-      stats.truncated = true;
+    try {
+      if (!(await r.fill(4))) {
+        if (win.available > 0) tear(r, 0, 4);
+      } else {
+        const m = win.peek(4);
+        const magicLE = m.readUInt32LE(0);
+        const pcapMagics = [PCAP_MAGIC_US, PCAP_MAGIC_NS, PCAP_MAGIC_MODIFIED];
+        if (magicLE === BT_SHB) {
+          stats.format = 'pcapng';
+          yield* timeSimplePackets(readPcapng(r));
+        } else if (pcapMagics.includes(magicLE) || pcapMagics.includes(m.readUInt32BE(0))) {
+          stats.format = 'pcap';
+          yield* readPcap(r);
+        } else {
+          throw new PcapFormatError(`not a pcapng or pcap capture (first word 0x${magicLE.toString(16).padStart(8, '0')})`, 0);
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof PcapFormatError) || !opts.onDamage) throw err;
+      opts.onDamage({ offset: err.offset, message: err.message, packets: stats.packets, truncated: false });
       return;
     }
-    const m = win.peek(4);
-    const magicLE = m.readUInt32LE(0);
-    if (magicLE === BT_SHB) {
-      stats.format = 'pcapng';
-      yield* readPcapng(win, fill, stats);
-    } else if ([PCAP_MAGIC_US, PCAP_MAGIC_NS].includes(magicLE) || [PCAP_MAGIC_US, PCAP_MAGIC_NS].includes(m.readUInt32BE(0))) {
-      stats.format = 'pcap';
-      yield* readPcap(win, fill, stats);
-    } else {
-      throw new PcapFormatError(`not a pcapng or pcap capture (first word 0x${magicLE.toString(16).padStart(8, '0')})`, 0);
+    if (r.torn && opts.onDamage) {
+      const { offset, need } = r.torn;
+      opts.onDamage({
+        offset,
+        message: `the input ends inside a block: ${win.available} of its ${need} bytes at byte offset ${offset}`,
+        packets: stats.packets,
+        truncated: true,
+      });
     }
   } finally {
     await it.return?.();
   }
 }
 
-async function* readPcapng(win: ByteWindow, fill: (n: number) => Promise<boolean>, stats: ReadStats): AsyncGenerator<CaptureEvent> {
+/**
+ * Simple Packet Blocks carry no time. Each keeps its place in the file: it gets the time of the
+ * packet before it, and those before the file's first timed packet wait for that one (up to
+ * MAX_HELD bytes; with no time at all they get 0, as tshark shows them).
+ */
+async function* timeSimplePackets(events: AsyncGenerator<ReadEvent>): AsyncGenerator<ReadEvent> {
+  let held: Packet[] = [];
+  let heldBytes = 0;
+  let last: bigint | undefined;
+  const release = function* (tsNs: bigint): Generator<ReadEvent> {
+    const h = held;
+    held = [];
+    heldBytes = 0;
+    for (const p of h) yield { type: 'packet', packet: { ...p, tsNs } };
+  };
+  try {
+    for await (const ev of events) {
+      if (ev.type !== 'packet') {
+        yield ev;
+        continue;
+      }
+      const p = ev.packet;
+      if (!p.noTimestamp) {
+        last = p.tsNs;
+        yield* release(p.tsNs);
+        yield ev;
+      } else if (last !== undefined) {
+        yield { type: 'packet', packet: { ...p, tsNs: last } };
+      } else {
+        held.push(p);
+        heldBytes += p.caplen;
+        if (heldBytes > MAX_HELD) yield* release(0n);
+      }
+    }
+  } catch (err) {
+    yield* release(last ?? 0n);
+    throw err;
+  }
+  yield* release(last ?? 0n);
+}
+
+async function* readPcapng(r: Reading): AsyncGenerator<ReadEvent> {
+  const { win, fill, stats } = r;
   let u32: U32 = le32;
   let section = -1;
   let ifaces: InterfaceInfo[] = [];
-  let lastTs = 0n;
   for (;;) {
     if (!(await fill(12))) {
-      if (win.available > 0) stats.truncated = true;
+      if (win.available > 0) tear(r, win.offset, 12);
       return;
     }
     const start = win.offset;
@@ -166,26 +295,33 @@ async function* readPcapng(win: ByteWindow, fill: (n: number) => Promise<boolean
     } else if (section < 0) {
       throw new PcapFormatError('pcapng block before the first Section Header Block', start);
     }
+    const le = u32 === le32;
+    const u16 = (b: Buffer, o: number) => (le ? b.readUInt16LE(o) : b.readUInt16BE(o));
     const btype = u32(head, 0);
     const len = u32(head, 4);
     if (len < 12 || len % 4 !== 0 || len > MAX_BLOCK) throw new PcapFormatError(`bad pcapng block length ${len} (block type 0x${btype.toString(16)})`, start);
     if (!(await fill(len))) {
-      stats.truncated = true;
+      tear(r, start, len);
       return;
     }
     const b = win.take(len);
     if (u32(b, len - 4) !== len) throw new PcapFormatError(`pcapng block length ${len} does not match its trailer ${u32(b, len - 4)}`, start);
     const body = b.subarray(8, len - 4);
     switch (btype) {
-      case BT_SHB:
+      case BT_SHB: {
+        if (body.length < 16) throw new PcapFormatError(`Section Header Block of ${len} bytes, shorter than the minimum 28`, start);
+        const major = u16(body, 4);
+        const minor = u16(body, 6);
+        // 1.2 was written by some tools for the same format (tshark and libpcap read it as 1.0).
+        if (major !== 1 || (minor !== 0 && minor !== 2)) throw new PcapFormatError(`unsupported pcapng version ${major}.${minor} (1.0 is read, and 1.2 as 1.0)`, start + 12);
         section++;
         ifaces = [];
         break;
+      }
       case BT_IDB: {
         if (body.length < 8) throw new PcapFormatError('short Interface Description Block', start);
-        const linkType = u32 === le32 ? body.readUInt16LE(0) : body.readUInt16BE(0);
-        const iface: InterfaceInfo = { key: `${section}/${ifaces.length}`, linkType, snapLen: u32(body, 4), tsNum: 1000n, tsDen: 1n, tsOffsetSec: 0n };
-        for (const [code, val] of options(body.subarray(8), u32 === le32, start)) {
+        const iface: InterfaceInfo = { key: `${section}/${ifaces.length}`, linkType: u16(body, 0), snapLen: u32(body, 4), tsNum: 1000n, tsDen: 1n, tsOffsetSec: 0n };
+        for (const [code, val] of options(body.subarray(8), le, start)) {
           if (code === IF_NAME) iface.name = cstr(val);
           else if (code === IF_DESCRIPTION) iface.description = cstr(val);
           else if (code === IF_TSRESOL && val.length >= 1) {
@@ -193,7 +329,9 @@ async function* readPcapng(win: ByteWindow, fill: (n: number) => Promise<boolean
             iface.tsNum = f.num;
             iface.tsDen = f.den;
           } else if (code === IF_TSOFFSET && val.length >= 8) {
-            iface.tsOffsetSec = u32 === le32 ? val.readBigInt64LE(0) : val.readBigInt64BE(0);
+            iface.tsOffsetSec = le ? val.readBigInt64LE(0) : val.readBigInt64BE(0);
+          } else if (code === IF_FCSLEN && val.length >= 1) {
+            iface.fcsLenBits = val[0]!;
           }
         }
         ifaces.push(iface);
@@ -203,7 +341,7 @@ async function* readPcapng(win: ByteWindow, fill: (n: number) => Promise<boolean
       case BT_EPB:
       case BT_OPB: {
         if (body.length < 20) throw new PcapFormatError('short packet block', start);
-        const id = btype === BT_EPB ? u32(body, 0) : (u32 === le32 ? body.readUInt16LE(0) : body.readUInt16BE(0));
+        const id = btype === BT_EPB ? u32(body, 0) : u16(body, 0);
         const iface = ifaces[id];
         if (!iface) throw new PcapFormatError(`packet block names interface ${id}, but the section has ${ifaces.length}`, start);
         const ts = (BigInt(u32(body, 4)) << 32n) | BigInt(u32(body, 8));
@@ -212,27 +350,48 @@ async function* readPcapng(win: ByteWindow, fill: (n: number) => Promise<boolean
         const padded = (caplen + 3) & ~3;
         if (20 + padded > body.length) throw new PcapFormatError(`packet caplen ${caplen} exceeds its block`, start);
         const pkt: Packet = { interfaceKey: iface.key, tsNs: toNs(ts, iface), caplen, origLen, data: body.subarray(20, 20 + caplen) };
-        for (const [code, val] of options(body.subarray(20 + padded), u32 === le32, start)) {
-          if (code === EPB_FLAGS && val.length >= 4 && btype === BT_EPB) pkt.flags = u32(val, 0);
+        for (const [code, val] of options(body.subarray(20 + padded), le, start)) {
+          if (code === EPB_FLAGS && val.length >= 4) pkt.flags = u32(val, 0);
         }
-        lastTs = pkt.tsNs;
         stats.packets++;
         yield { type: 'packet', packet: pkt };
         break;
       }
       case BT_SPB: {
+        if (body.length < 4) throw new PcapFormatError(`Simple Packet Block of ${len} bytes, shorter than the minimum 16`, start);
         const iface = ifaces[0];
         if (!iface) throw new PcapFormatError('Simple Packet Block without an interface', start);
         const origLen = u32(body, 0);
-        const caplen = Math.min(origLen, iface.snapLen || origLen, body.length - 4);
-        // SPBs carry no time: keep them in place after the previous packet.
+        const caplen = iface.snapLen && iface.snapLen < origLen ? iface.snapLen : origLen;
+        if (4 + caplen > body.length) throw new PcapFormatError(`Simple Packet Block of ${len} bytes is too short for its ${caplen} captured bytes`, start);
         stats.packets++;
-        yield { type: 'packet', packet: { interfaceKey: iface.key, tsNs: lastTs, caplen, origLen, data: body.subarray(4, 4 + caplen) } };
+        yield { type: 'packet', packet: { interfaceKey: iface.key, tsNs: 0n, caplen, origLen, data: body.subarray(4, 4 + caplen), noTimestamp: true } };
         break;
       }
-      case BT_ISB:
+      case BT_ISB: {
+        if (!r.statistics) break;
+        if (body.length < 12) throw new PcapFormatError('short Interface Statistics Block', start);
+        const id = u32(body, 0);
+        const iface = ifaces[id];
+        if (!iface) throw new PcapFormatError(`Interface Statistics Block names interface ${id}, but the section has ${ifaces.length}`, start);
+        const time = (v: Buffer, o: number) => toNs((BigInt(u32(v, o)) << 32n) | BigInt(u32(v, o + 4)), iface);
+        const s: InterfaceStatistics = { interfaceKey: iface.key, tsNs: time(body, 4) };
+        for (const [code, val] of options(body.subarray(12), le, start)) {
+          if (val.length < 8) continue;
+          const n = le ? val.readBigUInt64LE(0) : val.readBigUInt64BE(0);
+          if (code === ISB_STARTTIME) s.startNs = time(val, 0);
+          else if (code === ISB_ENDTIME) s.endNs = time(val, 0);
+          else if (code === ISB_IFRECV) s.ifRecv = n;
+          else if (code === ISB_IFDROP) s.ifDrop = n;
+          else if (code === ISB_FILTERACCEPT) s.filterAccept = n;
+          else if (code === ISB_OSDROP) s.osDrop = n;
+          else if (code === ISB_USRDELIV) s.usrDeliv = n;
+        }
+        yield { type: 'statistics', statistics: s };
+        break;
+      }
       default:
-        break; // statistics and unknown blocks: skipped
+        break; // unknown blocks: skipped
     }
   }
 }
@@ -258,45 +417,54 @@ function* options(b: Buffer, le: boolean, blockStart: number): Generator<[number
   }
 }
 
-async function* readPcap(win: ByteWindow, fill: (n: number) => Promise<boolean>, stats: ReadStats): AsyncGenerator<CaptureEvent> {
+/** pcap link-type word: bits 0-15 the link type, 16-25 reserved, 26 "FCS length present", 28-31 the FCS length in 16-bit words. */
+function pcapLinkType(word: number): { linkType: number; fcsLenBits?: number } {
+  const linkType = word & 0xffff;
+  return word & 0x04000000 ? { linkType, fcsLenBits: ((word >>> 28) & 0xf) * 16 } : { linkType };
+}
+
+async function* readPcap(r: Reading): AsyncGenerator<ReadEvent> {
+  const { win, fill, stats } = r;
   if (!(await fill(24))) {
-    stats.truncated = true;
+    tear(r, 0, 24);
     return;
   }
   const h = win.take(24);
-  const le = [PCAP_MAGIC_US, PCAP_MAGIC_NS].includes(h.readUInt32LE(0));
+  const le = [PCAP_MAGIC_US, PCAP_MAGIC_NS, PCAP_MAGIC_MODIFIED].includes(h.readUInt32LE(0));
   const u32: U32 = le ? le32 : be32;
-  const nano = u32(h, 0) === PCAP_MAGIC_NS;
+  const magic = u32(h, 0);
+  const nano = magic === PCAP_MAGIC_NS;
+  const major = le ? h.readUInt16LE(4) : h.readUInt16BE(4);
+  const minor = le ? h.readUInt16LE(6) : h.readUInt16BE(6);
+  if (major < 2) throw new PcapFormatError(`unsupported pcap version ${major}.${minor} (2.0 and later are read)`, 4);
+  // Before 2.3 (and in DG/UX's 543.0) a record had its original length before its captured
+  // length; 2.3 files were written both ways. libpcap and tshark swap them back the same way.
+  const swapped = (major === 2 && minor < 3) || major === 543 ? 'yes' : major === 2 && minor === 3 ? 'maybe' : 'no';
   const snapLen = u32(h, 16);
-  const iface: InterfaceInfo = {
-    key: '0/0', linkType: u32(h, 20) & 0x0fffffff, snapLen,
-    tsNum: 1n, tsDen: 1n, tsOffsetSec: 0n,
-  };
+  const iface: InterfaceInfo = { key: '0/0', ...pcapLinkType(u32(h, 20)), snapLen, tsNum: 1n, tsDen: 1n, tsOffsetSec: 0n };
   yield { type: 'interface', iface };
-  const limit = Math.max(snapLen, MAX_SNAPLEN);
+  const hdrLen = magic === PCAP_MAGIC_MODIFIED ? 24 : 16;
+  const limit = Math.min(Math.max(snapLen, MAX_SNAPLEN), MAX_BLOCK);
   for (;;) {
-    if (!(await fill(16))) {
-      if (win.available > 0) stats.truncated = true;
+    if (!(await fill(hdrLen))) {
+      if (win.available > 0) tear(r, win.offset, hdrLen);
       return;
     }
     const start = win.offset;
-    const r = win.peek(16);
-    const sec = BigInt(u32(r, 0));
-    const frac = BigInt(u32(r, 4));
-    const caplen = u32(r, 8);
-    const origLen = u32(r, 12);
-    if (caplen > limit || (nano ? frac >= 1_000_000_000n : frac >= 1_000_000n)) {
-      throw new PcapFormatError(`bad pcap record header (caplen ${caplen}, fraction ${frac})`, start);
-    }
-    if (!(await fill(16 + caplen))) {
-      stats.truncated = true;
+    const rec = win.peek(hdrLen);
+    const sec = BigInt(u32(rec, 0));
+    const frac = BigInt(u32(rec, 4));
+    let caplen = u32(rec, 8);
+    let origLen = u32(rec, 12);
+    if (swapped === 'yes' || (swapped === 'maybe' && caplen > origLen)) [caplen, origLen] = [origLen, caplen];
+    if (caplen > limit) throw new PcapFormatError(`pcap record of ${caplen} captured bytes, more than the ${limit} a record may hold`, start);
+    if (!(await fill(hdrLen + caplen))) {
+      tear(r, start, hdrLen + caplen);
       return;
     }
-    const rec = win.take(16 + caplen);
+    const data = win.take(hdrLen + caplen).subarray(hdrLen);
     stats.packets++;
-    yield {
-      type: 'packet',
-      packet: { interfaceKey: iface.key, tsNs: sec * 1_000_000_000n + (nano ? frac : frac * 1000n), caplen, origLen, data: rec.subarray(16) },
-    };
+    // A fraction of a second or more (seen in the wild) is read on, as tshark and libpcap do, and added up.
+    yield { type: 'packet', packet: { interfaceKey: iface.key, tsNs: sec * 1_000_000_000n + (nano ? frac : frac * 1000n), caplen, origLen, data } };
   }
 }

@@ -10,7 +10,7 @@
 import type { Logger } from '../../../lib/observe/log.js';
 import {
   API_VERSION, type ConditionReason, DEFAULT_SNAP_LENGTH, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME,
-  NodeTaskType, PacketCaptureType, type PacketCaptureWork, type ResolvedPod,
+  MAX_TASK_PODS, NodeTaskType, PacketCaptureType, type PacketCaptureWork, type ResolvedPod,
 } from '../../../crds/src/index.js';
 import type { Controller, Result } from '../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
@@ -22,11 +22,12 @@ import { effectiveFilter } from './bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './packetcapture-status.js';
 import { parseBytes, parseDurationMs, resolveFiles } from './units.js';
 import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName, type FilterValidator } from './parent.js';
+import { authorizeCapture, authorizePods } from './authorize.js';
 import { matchesSelector } from './selectors.js';
 
 
 interface Pod extends KubeObject {
-  spec?: { nodeName?: string };
+  spec?: { nodeName?: string; hostNetwork?: boolean };
   status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
 }
 interface Node extends KubeObject {
@@ -96,12 +97,7 @@ export class PacketCaptureReconciler {
       const err = this.deps.validateFilter(filter, snap);
       if (err) invalid = { reason: 'InvalidFilter', message: `spec.filter: ${err}` };
     }
-    if (!invalid && capture.spec.targets?.nodes && !this.deps.trustedNamespaces.has(namespace)) {
-      invalid = {
-        reason: 'UntrustedNamespace',
-        message: `spec.targets.nodes: node interfaces may be captured only from a trusted namespace (${[...this.deps.trustedNamespaces].join(', ')}); namespace ${namespace} is not one`,
-      };
-    }
+    invalid ??= authorizeCapture(this.deps, namespace, capture.spec) ?? this.checkPods(capture);
 
     const terminal = ['Completed', 'Failed', 'Stopped'].includes(capture.status?.phase ?? '') && capture.status?.observedGeneration === capture.metadata.generation && !invalid && myTasks.length > 0;
     let targetsFound = 0;
@@ -117,6 +113,20 @@ export class PacketCaptureReconciler {
     const current = this.deps.tasks.list(namespace).filter((t) => t.spec?.parent?.uid === capture.metadata.uid);
     return this.writeStatus(capture, invalid, targetsFound, invalid ? [] : current, log);
   };
+
+  /** The selected pods against the authorization rule (hostNetwork pods are node targets) and the per-node limit. */
+  private checkPods(capture: PacketCapture): { reason: ConditionReason; message: string } | undefined {
+    const ns = capture.metadata.namespace!;
+    const selected = this.deps.pods.list(ns).filter((p) => this.podSelected(capture, p) && !p.metadata.deletionTimestamp);
+    const refused = authorizePods(this.deps, ns, 'spec.targets.pods', selected);
+    if (refused) return refused;
+    const perNode = new Map<string, number>();
+    for (const p of selected) if (p.spec?.nodeName) perNode.set(p.spec.nodeName, (perNode.get(p.spec.nodeName) ?? 0) + 1);
+    for (const [node, n] of perNode) {
+      if (n > MAX_TASK_PODS) return { reason: 'InvalidSpec', message: `spec.targets.pods: ${n} pods selected on node ${node}; one capture takes at most ${MAX_TASK_PODS} pods per node` };
+    }
+    return undefined;
+  }
 
   /** Writes one NodeTask per node with targets, deletes the rest; returns the number of targets. */
   private async place(capture: PacketCapture, filter: string, existing: NodeTask[], log: Logger): Promise<number> {

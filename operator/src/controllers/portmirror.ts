@@ -24,11 +24,12 @@ import type { KubeClient, KubeObject, OwnerReference } from '../../../lib/kube/k
 import type { NodeTask, PortMirror } from '../../../lib/kube/objects.js';
 import { deriveMirrorStatus, type ObservedMirrorTask } from './portmirror-status.js';
 import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName, type FilterValidator } from './parent.js';
+import { authorizeMirror, authorizePods, type AccessRules } from './authorize.js';
 import { matchesSelector } from './selectors.js';
 
 
 interface Pod extends KubeObject {
-  spec?: { nodeName?: string };
+  spec?: { nodeName?: string; hostNetwork?: boolean };
   status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
 }
 interface Node extends KubeObject {
@@ -49,6 +50,8 @@ export interface PortMirrorDeps {
   events: EventRecorder;
   validateFilter: FilterValidator;
   trustedNamespaces: ReadonlySet<string>;
+  remoteCidrs?: readonly string[];
+  remotePorts?: ReadonlySet<number>;
 }
 
 export function podIps(pod: Pod): string[] {
@@ -110,12 +113,7 @@ export class PortMirrorReconciler {
       const err = this.deps.validateFilter(mirror.spec.filter, DEFAULT_SNAP_LENGTH);
       if (err) invalid = { reason: 'InvalidFilter', message: `spec.filter: ${err}` };
     }
-    if (!invalid && mirror.spec.source.nodes && !this.deps.trustedNamespaces.has(namespace)) {
-      invalid = {
-        reason: 'UntrustedNamespace',
-        message: `spec.source.nodes: node interfaces may be mirrored only from a trusted namespace (${[...this.deps.trustedNamespaces].join(', ')}); namespace ${namespace} is not one`,
-      };
-    }
+    invalid ??= this.authorize(mirror);
     let waiting: { reason: ConditionReason; message: string } | undefined;
     let sourcesFound = 0;
     if (invalid) {
@@ -127,6 +125,18 @@ export class PortMirrorReconciler {
     }
     return this.writeStatus(mirror, invalid, waiting, sourcesFound, invalid ? [] : mine(), log);
   };
+
+  /** The sources and the destination against the one authorization rule (authorize.ts). */
+  private authorize(mirror: PortMirror): { reason: ConditionReason; message: string } | undefined {
+    const ns = mirror.metadata.namespace!;
+    const rules: AccessRules = this.deps;
+    const addresses = new Set(this.deps.nodes.list().flatMap((n) => (n.status?.addresses ?? []).map((a) => a.address)));
+    const refused = authorizeMirror(rules, ns, mirror.spec, addresses);
+    if (refused) return refused;
+    const sources = this.deps.pods.list(ns).filter((p) => this.podSelected(mirror, p) && !p.metadata.deletionTimestamp);
+    const collector = mirror.spec.destination.pod ? this.deps.pods.get(ns, mirror.spec.destination.pod.name) : undefined;
+    return authorizePods(rules, ns, 'spec.source.pods', sources) ?? authorizePods(rules, ns, 'spec.destination.pod', collector ? [collector] : []);
+  }
 
   /** The per-node share: sources on each node and the destination as seen from that node. */
   resolve(mirror: PortMirror): { byNode: Map<string, MirrorSourceRef[]>; destination: (node: string) => ResolvedMirrorDestination | undefined; collectorNode?: string; waiting?: { reason: ConditionReason; message: string } } {

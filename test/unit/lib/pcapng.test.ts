@@ -19,89 +19,9 @@ import {
   tsresolToFraction,
   writeMerged,
   type CaptureEvent,
-  type InterfaceInfo,
   type MergeEvent,
-  type Packet,
-  type ReadStats,
 } from '../../../lib/pcapng/index.js';
-
-// ---- byte-vector helpers (independent of the writer) ----------------------------------------------
-
-type Endian = 'le' | 'be';
-function u16(v: number, e: Endian): Buffer {
-  const b = Buffer.alloc(2);
-  if (e === 'le') b.writeUInt16LE(v);
-  else b.writeUInt16BE(v);
-  return b;
-}
-function u32(v: number, e: Endian): Buffer {
-  const b = Buffer.alloc(4);
-  if (e === 'le') b.writeUInt32LE(v >>> 0);
-  else b.writeUInt32BE(v >>> 0);
-  return b;
-}
-function pad(b: Buffer): Buffer {
-  return Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
-}
-function opt(code: number, val: Buffer, e: Endian): Buffer {
-  return Buffer.concat([u16(code, e), u16(val.length, e), pad(val)]);
-}
-const endOpt = (e: Endian) => Buffer.concat([u16(0, e), u16(0, e)]);
-function blk(type: number, body: Buffer, e: Endian): Buffer {
-  const len = 12 + body.length;
-  return Buffer.concat([u32(type, e), u32(len, e), body, u32(len, e)]);
-}
-function shb(e: Endian): Buffer {
-  return blk(0x0a0d0d0a, Buffer.concat([u32(0x1a2b3c4d, e), u16(1, e), u16(0, e), Buffer.alloc(8, 0xff)]), e);
-}
-function idb(e: Endian, o: { link?: number; snap?: number; name?: string; desc?: string; tsresol?: number; tsoffset?: bigint } = {}): Buffer {
-  const opts: Buffer[] = [];
-  if (o.name) opts.push(opt(2, Buffer.from(o.name), e));
-  if (o.desc) opts.push(opt(3, Buffer.from(o.desc), e));
-  if (o.tsresol !== undefined) opts.push(opt(9, Buffer.from([o.tsresol]), e));
-  if (o.tsoffset !== undefined) {
-    const v = Buffer.alloc(8);
-    if (e === 'le') v.writeBigInt64LE(o.tsoffset);
-    else v.writeBigInt64BE(o.tsoffset);
-    opts.push(opt(14, v, e));
-  }
-  if (opts.length) opts.push(endOpt(e));
-  return blk(1, Buffer.concat([u16(o.link ?? 1, e), u16(0, e), u32(o.snap ?? 262144, e), ...opts]), e);
-}
-function epb(e: Endian, id: number, ts: bigint, data: Buffer, origLen = data.length, flags?: number): Buffer {
-  const opts = flags === undefined ? [] : [opt(2, u32(flags, e), e), endOpt(e)];
-  return blk(6, Buffer.concat([u32(id, e), u32(Number(ts >> 32n), e), u32(Number(ts & 0xffffffffn), e), u32(data.length, e), u32(origLen, e), pad(data), ...opts]), e);
-}
-function pcapHeader(e: Endian, nano: boolean, snap = 65535, link = 1): Buffer {
-  return Buffer.concat([u32(nano ? 0xa1b23c4d : 0xa1b2c3d4, e), u16(2, e), u16(4, e), u32(0, e), u32(0, e), u32(snap, e), u32(link, e)]);
-}
-function pcapRecord(e: Endian, sec: number, frac: number, data: Buffer, origLen = data.length): Buffer {
-  return Buffer.concat([u32(sec, e), u32(frac, e), u32(data.length, e), u32(origLen, e), data]);
-}
-
-/** Feeds bytes in chunks of `size` (1 = byte by byte). */
-async function* chunks(b: Buffer, size = 7): AsyncGenerator<Buffer> {
-  for (let o = 0; o < b.length; o += size) yield b.subarray(o, o + size);
-}
-
-async function readAll(b: Buffer | AsyncIterable<Uint8Array>, size?: number): Promise<{ ifaces: InterfaceInfo[]; packets: Packet[]; stats: ReadStats }> {
-  const stats: ReadStats = { bytes: 0, packets: 0, truncated: false };
-  const ifaces: InterfaceInfo[] = [];
-  const packets: Packet[] = [];
-  for await (const ev of readCapture(Buffer.isBuffer(b) ? chunks(b, size) : b, stats)) {
-    if (ev.type === 'interface') ifaces.push(ev.iface);
-    else packets.push({ ...ev.packet, data: Buffer.from(ev.packet.data) });
-  }
-  return { ifaces, packets, stats };
-}
-
-const frame = (n: number, len = 60) => {
-  const b = Buffer.alloc(len);
-  b.fill(0xff, 0, 6); // broadcast destination
-  b.writeUInt16BE(0x88b5, 12); // local experimental ethertype
-  b.writeUInt32BE(n, 14);
-  return b;
-};
+import { blk, chunks, epb, frame, idb, pad, pcapHeader, pcapRecord, readAll, shb, u32 } from '../pcapng/bytes.js';
 
 // ---- reader ------------------------------------------------------------------------------------------
 
@@ -205,8 +125,8 @@ describe('classic pcap reader', () => {
     const torn = await readAll(file.subarray(0, file.length - 10));
     expect(torn.packets).toHaveLength(1);
     expect(torn.stats.truncated).toBe(true);
-    const bad = Buffer.concat([pcapHeader('le', true), u32(1, 'le'), u32(2_000_000_000, 'le'), u32(10, 'le'), u32(10, 'le')]);
-    await expect(readAll(bad)).rejects.toThrow(/bad pcap record header .* at byte offset 24/);
+    const bad = Buffer.concat([pcapHeader('le', true), u32(1, 'le'), u32(2, 'le'), u32(1_000_000, 'le'), u32(10, 'le')]);
+    await expect(readAll(bad)).rejects.toThrow(/pcap record of 1000000 captured bytes, more than the 262144 a record may hold at byte offset 24/);
   });
 });
 
