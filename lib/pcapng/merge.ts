@@ -1,14 +1,15 @@
 // The time-ordered merge of many captures (one source per node) into one pcapng: the heart of
 // the CLI's `fetch` and `stream` and of the agent's multi-file download.
 import type { Writable } from 'node:stream';
-import type { CaptureEvent, InterfaceInfo, Packet } from './read.js';
+import type { CaptureEvent, InterfaceInfo, InterfaceStatistics, Packet, ReadEvent } from './read.js';
 import { PcapngWriter, type OutputInterface } from './write.js';
 
 /** A source of the merge: the captures of one node (its files in order, or its live stream). */
 export interface MergeSource {
   /** Prefixes the interface descriptions, e.g. "node=n1". */
   label: string;
-  events: AsyncIterable<CaptureEvent>;
+  /** Statistics events pass through only with MergeOptions.statistics. */
+  events: AsyncIterable<ReadEvent>;
 }
 
 export interface MergedInterface extends OutputInterface {
@@ -19,6 +20,9 @@ export interface MergedInterface extends OutputInterface {
 export type MergeEvent =
   | { type: 'interface'; iface: MergedInterface }
   | { type: 'packet'; interfaceId: number; source: string; packet: Packet };
+
+/** An Interface Statistics Block of a source, on its output interface; in time order with the packets. */
+export type MergeStatisticsEvent = { type: 'statistics'; interfaceId: number; source: string; statistics: InterfaceStatistics };
 
 export interface MergeOptions {
   /**
@@ -31,9 +35,12 @@ export interface MergeOptions {
   holdMs?: number;
   /** Live mode: a source stops reading while this many of its packets wait (backpressure). */
   maxBuffered?: number;
+  /** Pass the sources' Interface Statistics Blocks through (remapped to the output interfaces). */
+  statistics?: boolean;
 }
 
-interface HeapItem { tsNs: bigint; src: number; seq: number; ev: MergeEvent & { type: 'packet' }; arrived: number }
+type Timed = (MergeEvent & { type: 'packet' }) | MergeStatisticsEvent;
+interface HeapItem { tsNs: bigint; src: number; seq: number; ev: Timed; arrived: number }
 
 function before(a: HeapItem, b: HeapItem): boolean {
   if (a.tsNs !== b.tsNs) return a.tsNs < b.tsNs;
@@ -83,12 +90,18 @@ export class PacketHeap {
   }
 }
 
-/** Output interfaces, one per distinct (source, link type, snap length, name, description). */
+/**
+ * Output interfaces. Every IDB of a section is an interface of its own, however alike two of
+ * them look; a later section (the node's next rotated file) that describes the same interfaces
+ * again, the n-th alike IDB to the n-th, continues them.
+ */
 class InterfaceTable {
   private byKey = new Map<string, MergedInterface>();
   private list: MergedInterface[] = [];
   /** Per source: reader interface key -> output interface. */
   readonly map: Map<string, MergedInterface>[] = [];
+  /** Per source and section: how many IDBs with each description it had so far. */
+  private seen = new Map<string, number>();
 
   constructor(private sources: MergeSource[]) {
     for (let i = 0; i < sources.length; i++) this.map.push(new Map());
@@ -98,11 +111,19 @@ class InterfaceTable {
   add(src: number, i: InterfaceInfo): MergedInterface | undefined {
     const label = this.sources[src]!.label;
     const description = labelled(label, i.description);
-    const key = JSON.stringify([label, i.linkType, i.snapLen, i.name ?? '', description]);
+    const alike = JSON.stringify([label, i.linkType, i.snapLen, i.name ?? '', description, i.fcsLenBits ?? -1]);
+    // The reader's key is "<section>/<interface id>" (concatCaptures prefixes the part).
+    const section = JSON.stringify([src, i.key.slice(0, i.key.lastIndexOf('/')), alike]);
+    const n = this.seen.get(section) ?? 0;
+    this.seen.set(section, n + 1);
+    const key = `${alike}#${n}`;
     let out = this.byKey.get(key);
     let created: MergedInterface | undefined;
     if (!out) {
-      out = { id: this.list.length, source: label, linkType: i.linkType, snapLen: i.snapLen, ...(i.name ? { name: i.name } : {}), description };
+      out = {
+        id: this.list.length, source: label, linkType: i.linkType, snapLen: i.snapLen, ...(i.name ? { name: i.name } : {}), description,
+        ...(i.fcsLenBits !== undefined ? { fcsLenBits: i.fcsLenBits } : {}),
+      };
       this.byKey.set(key, out);
       this.list.push(out);
       created = out;
@@ -118,17 +139,37 @@ function labelled(label: string, description: string | undefined): string {
   return `${label} ${description}`;
 }
 
+/** A source's event on the output: a new interface, a packet or statistics for the heap, or nothing. */
+function admit(table: InterfaceTable, sources: MergeSource[], s: number, ev: ReadEvent, statistics: boolean): { iface?: MergedInterface; timed?: Timed } {
+  if (ev.type === 'interface') {
+    const created = table.add(s, ev.iface);
+    return created ? { iface: created } : {};
+  }
+  const key = ev.type === 'packet' ? ev.packet.interfaceKey : ev.statistics.interfaceKey;
+  const out = table.map[s]!.get(key);
+  if (!out) throw new Error(`merge: source ${sources[s]!.label}: ${ev.type} on an unknown interface ${key}`);
+  if (ev.type === 'packet') return { timed: { type: 'packet', interfaceId: out.id, source: out.source, packet: ev.packet } };
+  return statistics ? { timed: { type: 'statistics', interfaceId: out.id, source: out.source, statistics: ev.statistics } } : {};
+}
+
+function timeOf(ev: Timed): bigint {
+  return ev.type === 'packet' ? ev.packet.tsNs : ev.statistics.tsNs;
+}
+
 /**
  * K-way merge of captures by timestamp. Each source is read ahead only until it has produced
  * a packet later than the earliest one waiting (minus slackNs), so memory stays bounded by
  * the sources' disorder, not by their size.
  */
-export async function* mergeCaptures(sources: MergeSource[], opts: MergeOptions = {}): AsyncGenerator<MergeEvent> {
+export function mergeCaptures(sources: MergeSource[], opts?: MergeOptions & { statistics?: false }): AsyncGenerator<MergeEvent>;
+export function mergeCaptures(sources: MergeSource[], opts: MergeOptions): AsyncGenerator<MergeEvent | MergeStatisticsEvent>;
+export async function* mergeCaptures(sources: MergeSource[], opts: MergeOptions = {}): AsyncGenerator<MergeEvent | MergeStatisticsEvent> {
   if (opts.holdMs !== undefined) {
     yield* mergeLive(sources, opts);
     return;
   }
   const slack = opts.slackNs ?? 0n;
+  const statistics = opts.statistics === true;
   const table = new InterfaceTable(sources);
   const heap = new PacketHeap();
   const its = sources.map((s) => s.events[Symbol.asyncIterator]());
@@ -149,17 +190,12 @@ export async function* mergeCaptures(sources: MergeSource[], opts: MergeOptions 
           open[s] = false;
           continue;
         }
-        const ev = r.value;
-        if (ev.type === 'interface') {
-          const created = table.add(s, ev.iface);
-          if (created) yield { type: 'interface', iface: created };
-          continue;
-        }
-        const out = table.map[s]!.get(ev.packet.interfaceKey);
-        if (!out) throw new Error(`merge: source ${sources[s]!.label}: packet on an unknown interface ${ev.packet.interfaceKey}`);
-        const t = ev.packet.tsNs - slack;
-        if (mark[s] === undefined || t > mark[s]!) mark[s] = t;
-        heap.push({ tsNs: ev.packet.tsNs, src: s, seq: seq++, arrived: 0, ev: { type: 'packet', interfaceId: out.id, source: out.source, packet: ev.packet } });
+        const { iface, timed } = admit(table, sources, s, r.value, statistics);
+        if (iface) yield { type: 'interface', iface };
+        if (!timed) continue;
+        const tsNs = timeOf(timed);
+        if (timed.type === 'packet' && (mark[s] === undefined || tsNs - slack > mark[s]!)) mark[s] = tsNs - slack;
+        heap.push({ tsNs, src: s, seq: seq++, arrived: 0, ev: timed });
       }
       if (pulled) continue;
       const top = heap.pop();
@@ -171,9 +207,10 @@ export async function* mergeCaptures(sources: MergeSource[], opts: MergeOptions 
   }
 }
 
-async function* mergeLive(sources: MergeSource[], opts: MergeOptions): AsyncGenerator<MergeEvent> {
+async function* mergeLive(sources: MergeSource[], opts: MergeOptions): AsyncGenerator<MergeEvent | MergeStatisticsEvent> {
   const holdMs = opts.holdMs ?? 250;
   const slack = opts.slackNs ?? 0n;
+  const statistics = opts.statistics === true;
   const maxBuffered = opts.maxBuffered ?? 100_000;
   const table = new InterfaceTable(sources);
   const heap = new PacketHeap();
@@ -196,16 +233,13 @@ async function* mergeLive(sources: MergeSource[], opts: MergeOptions): AsyncGene
     try {
       for await (const ev of sources[s]!.events) {
         if (stopped) break;
-        if (ev.type === 'interface') {
-          const created = table.add(s, ev.iface);
-          if (created) ready.push({ type: 'interface', iface: created });
-        } else {
-          const out = table.map[s]!.get(ev.packet.interfaceKey);
-          if (!out) throw new Error(`merge: source ${sources[s]!.label}: packet on an unknown interface ${ev.packet.interfaceKey}`);
-          const t = ev.packet.tsNs - slack;
-          if (mark[s] === undefined || t > mark[s]!) mark[s] = t;
+        const { iface, timed } = admit(table, sources, s, ev, statistics);
+        if (iface) ready.push({ type: 'interface', iface });
+        if (timed) {
+          const tsNs = timeOf(timed);
+          if (timed.type === 'packet' && (mark[s] === undefined || tsNs - slack > mark[s]!)) mark[s] = tsNs - slack;
           buffered[s]!++;
-          heap.push({ tsNs: ev.packet.tsNs, src: s, seq: seq++, arrived: Date.now(), ev: { type: 'packet', interfaceId: out.id, source: out.source, packet: ev.packet } });
+          heap.push({ tsNs, src: s, seq: seq++, arrived: Date.now(), ev: timed });
         }
         notify();
         while (buffered[s]! >= maxBuffered && !stopped) await new Promise<void>((r) => room.push(r));
@@ -262,17 +296,23 @@ async function* mergeLive(sources: MergeSource[], opts: MergeOptions): AsyncGene
 }
 
 /** Concatenates the events of several captures (one node's rotated files) into one source. */
-export async function* concatCaptures(parts: Iterable<AsyncIterable<CaptureEvent>> | AsyncIterable<AsyncIterable<CaptureEvent>>, prefixKeys = true): AsyncGenerator<CaptureEvent> {
+export function concatCaptures(parts: Iterable<AsyncIterable<CaptureEvent>> | AsyncIterable<AsyncIterable<CaptureEvent>>, prefixKeys?: boolean): AsyncGenerator<CaptureEvent>;
+export function concatCaptures(parts: Iterable<AsyncIterable<ReadEvent>> | AsyncIterable<AsyncIterable<ReadEvent>>, prefixKeys?: boolean): AsyncGenerator<ReadEvent>;
+export async function* concatCaptures(parts: Iterable<AsyncIterable<ReadEvent>> | AsyncIterable<AsyncIterable<ReadEvent>>, prefixKeys = true): AsyncGenerator<ReadEvent> {
   let n = 0;
   for await (const part of parts) {
     const p = n++;
     for await (const ev of part) {
       if (!prefixKeys) yield ev;
       else if (ev.type === 'interface') yield { type: 'interface', iface: { ...ev.iface, key: `${p}:${ev.iface.key}` } };
+      else if (ev.type === 'statistics') yield { type: 'statistics', statistics: { ...ev.statistics, interfaceKey: `${p}:${ev.statistics.interfaceKey}` } };
       else yield { type: 'packet', packet: { ...ev.packet, interfaceKey: `${p}:${ev.packet.interfaceKey}` } };
     }
   }
 }
+
+/** The comment a packet gets when its source recorded no time for it (see Packet.noTimestamp). */
+export const NO_TIMESTAMP_COMMENT = 'ringtap: the source recorded no time for this packet (a Simple Packet Block); it carries the time of its neighbour in the source file';
 
 export interface WriteSummary {
   packets: number;
@@ -282,7 +322,7 @@ export interface WriteSummary {
 }
 
 /** Writes merged events as one pcapng to out. */
-export async function writeMerged(events: AsyncIterable<MergeEvent>, out: Writable, opts: { endStream?: boolean } = {}): Promise<WriteSummary> {
+export async function writeMerged(events: AsyncIterable<MergeEvent | MergeStatisticsEvent>, out: Writable, opts: { endStream?: boolean } = {}): Promise<WriteSummary> {
   const w = new PcapngWriter(out);
   const summary: WriteSummary = { packets: 0, interfaces: 0, perSource: new Map() };
   const ids = new Map<number, number>();
@@ -294,8 +334,12 @@ export async function writeMerged(events: AsyncIterable<MergeEvent>, out: Writab
       continue;
     }
     const id = ids.get(ev.interfaceId);
-    if (id === undefined) throw new Error(`merge produced a packet before its interface ${ev.interfaceId}`);
-    await w.writePacket(id, ev.packet.tsNs, ev.packet.origLen, ev.packet.data, ev.packet.flags);
+    if (id === undefined) throw new Error(`merge produced a ${ev.type} before its interface ${ev.interfaceId}`);
+    if (ev.type === 'statistics') {
+      w.writeStatistics(id, ev.statistics);
+      continue;
+    }
+    await w.writePacket(id, ev.packet.tsNs, ev.packet.origLen, ev.packet.data, ev.packet.flags, ev.packet.noTimestamp ? { comment: NO_TIMESTAMP_COMMENT } : undefined);
     summary.packets++;
     summary.perSource.set(ev.source, (summary.perSource.get(ev.source) ?? 0) + 1);
   }

@@ -1,13 +1,58 @@
 // pcapng writing: block encoders and a streaming section writer.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { BT_EPB, BT_IDB, BT_SHB, BYTE_ORDER_MAGIC, EPB_FLAGS, IF_DESCRIPTION, IF_NAME, IF_TSRESOL, MAX_SNAPLEN } from './format.js';
+import { fileURLToPath } from 'node:url';
+import {
+  BT_EPB, BT_IDB, BT_ISB, BT_SHB, BYTE_ORDER_MAGIC, EPB_FLAGS, IF_DESCRIPTION, IF_FCSLEN, IF_NAME, IF_TSRESOL, ISB_ENDTIME, ISB_FILTERACCEPT, ISB_IFDROP,
+  ISB_IFRECV, ISB_OSDROP, ISB_STARTTIME, ISB_USRDELIV, MAX_SNAPLEN, OPT_COMMENT, SHB_USERAPPL,
+} from './format.js';
 
 export interface OutputInterface {
   linkType: number;
   snapLen: number;
   name?: string;
   description?: string;
+  /** if_fcslen: frames end with this many bits of frame check sequence. */
+  fcsLenBits?: number;
 }
+
+/** An Interface Statistics Block's content; times in ns since the epoch (the writer's IDBs say nanoseconds). */
+export interface OutputStatistics {
+  tsNs: bigint;
+  startNs?: bigint;
+  endNs?: bigint;
+  ifRecv?: bigint;
+  ifDrop?: bigint;
+  filterAccept?: bigint;
+  osDrop?: bigint;
+  usrDeliv?: bigint;
+}
+
+/** Per-packet options beside the flags. */
+export interface PacketOptions {
+  comment?: string;
+}
+
+/** "ringtap <version>", from the package.json above this file (in the source tree and in the image). */
+function userAppl(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const f = join(dir, 'package.json');
+    if (existsSync(f)) {
+      try {
+        const p = JSON.parse(readFileSync(f, 'utf8')) as { name?: string; version?: string };
+        if (p.name === 'ringtap' && p.version) return `ringtap ${p.version}`;
+      } catch {
+        // not ours: look further up
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) return 'ringtap';
+    dir = up;
+  }
+}
+export const USER_APPL = userAppl();
 
 function pad4(n: number): number {
   return (n + 3) & ~3;
@@ -37,12 +82,15 @@ function block(type: number, body: Buffer): Buffer {
   return b;
 }
 
-export function encodeSHB(): Buffer {
-  const body = Buffer.alloc(16);
+/** The Section Header Block; shb_userappl says which program wrote the section. */
+export function encodeSHB(appl: string = USER_APPL): Buffer {
+  const o = optionBytes(appl ? [[SHB_USERAPPL, Buffer.from(appl, 'utf8')]] : []);
+  const body = Buffer.alloc(16 + o.length);
   body.writeUInt32LE(BYTE_ORDER_MAGIC, 0);
   body.writeUInt16LE(1, 4);
   body.writeUInt16LE(0, 6);
   body.writeBigInt64LE(-1n, 8); // section length unknown: we stream
+  o.copy(body, 16);
   return block(BT_SHB, body);
 }
 
@@ -51,6 +99,7 @@ export function encodeIDB(i: OutputInterface): Buffer {
   if (i.name) opts.push([IF_NAME, Buffer.from(i.name, 'utf8')]);
   if (i.description) opts.push([IF_DESCRIPTION, Buffer.from(i.description, 'utf8')]);
   opts.push([IF_TSRESOL, Buffer.from([9])]);
+  if (i.fcsLenBits !== undefined) opts.push([IF_FCSLEN, Buffer.from([i.fcsLenBits])]);
   const o = optionBytes(opts);
   const body = Buffer.alloc(8 + o.length);
   body.writeUInt16LE(i.linkType, 0);
@@ -59,8 +108,11 @@ export function encodeIDB(i: OutputInterface): Buffer {
   return block(BT_IDB, body);
 }
 
-export function encodeEPB(interfaceId: number, tsNs: bigint, origLen: number, data: Buffer, flags?: number): Buffer {
-  const o = flags === undefined ? Buffer.alloc(0) : optionBytes([[EPB_FLAGS, u32le(flags)]]);
+export function encodeEPB(interfaceId: number, tsNs: bigint, origLen: number, data: Buffer, flags?: number, po: PacketOptions = {}): Buffer {
+  const opts: [number, Buffer][] = [];
+  if (po.comment) opts.push([OPT_COMMENT, Buffer.from(po.comment, 'utf8')]);
+  if (flags !== undefined) opts.push([EPB_FLAGS, u32le(flags)]);
+  const o = optionBytes(opts);
   const body = Buffer.alloc(20 + pad4(data.length) + o.length);
   body.writeUInt32LE(interfaceId, 0);
   const ts = BigInt.asUintN(64, tsNs);
@@ -71,6 +123,35 @@ export function encodeEPB(interfaceId: number, tsNs: bigint, origLen: number, da
   data.copy(body, 20);
   o.copy(body, 20 + pad4(data.length));
   return block(BT_EPB, body);
+}
+
+/** An Interface Statistics Block for an interface whose IDB says nanoseconds (as encodeIDB's do). */
+export function encodeISB(interfaceId: number, s: OutputStatistics): Buffer {
+  const opts: [number, Buffer][] = [];
+  if (s.startNs !== undefined) opts.push([ISB_STARTTIME, ts64le(s.startNs)]);
+  if (s.endNs !== undefined) opts.push([ISB_ENDTIME, ts64le(s.endNs)]);
+  const counters: [number, bigint | undefined][] = [[ISB_IFRECV, s.ifRecv], [ISB_IFDROP, s.ifDrop], [ISB_FILTERACCEPT, s.filterAccept], [ISB_OSDROP, s.osDrop], [ISB_USRDELIV, s.usrDeliv]];
+  for (const [code, v] of counters) {
+    if (v === undefined) continue;
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt.asUintN(64, v));
+    opts.push([code, b]);
+  }
+  const o = optionBytes(opts);
+  const body = Buffer.alloc(12 + o.length);
+  body.writeUInt32LE(interfaceId, 0);
+  ts64le(s.tsNs).copy(body, 4);
+  o.copy(body, 12);
+  return block(BT_ISB, body);
+}
+
+/** A pcapng time stamp: the high 32 bits, then the low 32 bits. */
+function ts64le(tsNs: bigint): Buffer {
+  const ts = BigInt.asUintN(64, tsNs);
+  const b = Buffer.alloc(8);
+  b.writeUInt32LE(Number(ts >> 32n), 0);
+  b.writeUInt32LE(Number(ts & 0xffffffffn), 4);
+  return b;
 }
 
 function u32le(v: number): Buffer {
@@ -97,9 +178,14 @@ export class PcapngWriter {
    * gets the same one (default 262144, the largest libpcap takes); packets keep their own
    * caplen, and the sources' snap lengths stay visible as caplen < original length.
    */
-  constructor(private out: Writable, private opts: { snapLen?: number } = {}) {
-    this.push(encodeSHB());
+  constructor(private out: Writable, private opts: { snapLen?: number; userAppl?: string } = {}) {
+    // An output that fails (a full disk, a closed pipe) must not throw from an 'error' event
+    // nobody listens to: the failure comes back from the next write, flush or end instead.
+    out.on('error', (err: Error) => (this.failure ??= err));
+    this.push(encodeSHB(opts.userAppl));
   }
+
+  private failure: Error | undefined;
 
   /** Adds an IDB; returns its interface id. */
   addInterface(i: OutputInterface): number {
@@ -108,11 +194,17 @@ export class PcapngWriter {
   }
 
   /** Queues an EPB; resolves once the output can take more (backpressure). */
-  async writePacket(interfaceId: number, tsNs: bigint, origLen: number, data: Buffer, flags?: number): Promise<void> {
+  async writePacket(interfaceId: number, tsNs: bigint, origLen: number, data: Buffer, flags?: number, po?: PacketOptions): Promise<void> {
     if (interfaceId >= this.interfaces) throw new Error(`pcapng writer: no interface ${interfaceId}`);
     this.packets++;
-    this.push(encodeEPB(interfaceId, tsNs, origLen, data, flags));
+    this.push(encodeEPB(interfaceId, tsNs, origLen, data, flags, po));
     if (this.pendingBytes >= 65536) await this.flush();
+  }
+
+  /** Queues an ISB for an interface added before. */
+  writeStatistics(interfaceId: number, s: OutputStatistics): void {
+    if (interfaceId >= this.interfaces) throw new Error(`pcapng writer: no interface ${interfaceId}`);
+    this.push(encodeISB(interfaceId, s));
   }
 
   private push(b: Buffer): void {
@@ -136,6 +228,7 @@ export class PcapngWriter {
 
   /** Writes what is queued and waits for 'drain' if the output is full. */
   async flush(): Promise<void> {
+    if (this.failure) throw this.failure;
     if (this.pendingBytes === 0) return;
     if (this.out.destroyed) throw new Error('output closed');
     if (!this.out.write(this.take())) {
@@ -160,6 +253,7 @@ export class PcapngWriter {
   async end(opts: { endStream?: boolean } = {}): Promise<void> {
     await this.flush();
     if (opts.endStream === false) return;
-    await new Promise<void>((resolve) => this.out.end(resolve));
+    await new Promise<void>((resolve, reject) => this.out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    if (this.failure) throw this.failure;
   }
 }
