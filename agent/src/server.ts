@@ -1,18 +1,15 @@
-// The agent's download and live-stream server. HTTPS; every request is authenticated with a
-// TokenReview and authorized with a SubjectAccessReview against the PacketCapture it names:
-//
-//   verb get, group ringtap.dev, resource packetcaptures, subresource download, in its namespace
-//
-// so the RBAC rule that grants downloads is
-//   { apiGroups: [ringtap.dev], resources: [packetcaptures/download], verbs: [get] }
-// (the aggregated ClusterRoles ringtap-view/ringtap-edit carry it). Users reach agents through
-// the API server's pod proxy, which strips the Authorization header after authenticating the
-// user for the proxy itself; the plugin therefore sends the user's own bearer token again in
-// X-Ringtap-Token, and the agent checks it here. A direct caller may use Authorization: Bearer.
+// The agent's download and live-stream server. HTTPS; it serves the operator and nobody else:
+// users reach captured data through the operator's aggregated API (data.ringtap.dev), which
+// authenticates and authorizes them and reads from here under its own identity. Each request
+// carries a token of the operator's ServiceAccount made for this node's audience
+// (agent.ringtap.dev/<node>); a TokenReview for that audience must say it is the operator's. A
+// user's own token (audience: the API server) fails the review; a token made for another node's
+// agent fails it too, so no token one agent sees opens another.
 //
 //   GET /v1/captures/{ns}/{name}/files              this node's files of the capture (JSON)
 //   GET /v1/captures/{ns}/{name}/files/{file}       one file; Range requests answered with 206
 //   GET /v1/captures/{ns}/{name}/stream             the live pcapng stream (SHB, IDBs, packets)
+//   GET /v1/ipamonitors/{name}/files[/{file}]        the same for an IPAMonitor's files
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -26,27 +23,55 @@ import type { Logger } from '../../lib/observe/log.js';
 import { streamConsumers } from './metrics.js';
 import { PcapngWriter, readCapture } from '../../lib/pcapng/index.js';
 import { captureDir, listCaptureFiles } from './files.js';
-import { GROUP, PLURALS } from '../../crds/src/index.js';
+import { agentAudience } from '../../crds/src/dataapi.js';
 
 export interface StreamSource {
   /** A live pcapng stream of the capture running on this node, or undefined if none runs. */
   openStream(namespace: string, name: string): Readable | undefined;
 }
 
-interface UserInfo { username: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> }
+/** The operator's ServiceAccount user name (system:serviceaccount:NS:NAME), learned once. */
+export type OperatorIdentity = () => Promise<string>;
+
+/**
+ * The operator's user: $RINGTAP_OPERATOR_USER, else the ServiceAccount
+ * $RINGTAP_OPERATOR_SERVICEACCOUNT (default ringtap-operator) in the agent's own namespace,
+ * which a SelfSubjectReview tells (in and out of a cluster alike).
+ */
+export function operatorIdentity(client: KubeClient, env: NodeJS.ProcessEnv = process.env): OperatorIdentity {
+  let p: Promise<string> | undefined;
+  return () => {
+    p ??= (async () => {
+      if (env.RINGTAP_OPERATOR_USER) return env.RINGTAP_OPERATOR_USER;
+      const r = await client.request<{ status?: { userInfo?: { username?: string } } }>(HttpMethod.POST, '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      });
+      const me = r.status?.userInfo?.username ?? '';
+      const m = /^system:serviceaccount:([^:]+):/.exec(me);
+      if (!m) throw new Error(`the agent runs as "${me}", not a ServiceAccount: set RINGTAP_OPERATOR_USER to the operator's user name`);
+      return `system:serviceaccount:${m[1]}:${env.RINGTAP_OPERATOR_SERVICEACCOUNT ?? 'ringtap-operator'}`;
+    })();
+    p.catch(() => (p = undefined));
+    return p;
+  };
+}
 
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const FILE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?-\d{6,}\.(pcapng|pcap)$/;
+/** A reviewed token is trusted this long before it is reviewed again. */
+const TOKEN_CACHE_MS = 10_000;
+const TOKEN_CACHE_MAX = 64;
 
 export class DownloadServer {
   private server?: Server;
-  private tokenCache = new Map<string, { user: UserInfo; at: number }>();
+  private tokenCache = new Map<string, { ok: boolean; message: string; at: number }>();
 
   constructor(
     private client: KubeClient,
     private node: string,
     private dataDir: string,
     private streams: StreamSource,
+    private operator: OperatorIdentity,
     private log: Logger,
   ) {}
 
@@ -56,7 +81,7 @@ export class DownloadServer {
     const port = Number(addr.slice(i + 1));
     this.server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
-        this.log.error({ err: String(err), url: req.url }, 'request failed');
+        this.log.error({ err, url: req.url }, 'request failed');
         if (!res.headersSent) this.reply(res, 500, 'internal error');
         else res.destroy();
       });
@@ -78,32 +103,32 @@ export class DownloadServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const token = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (!token) return this.reply(res, 401, 'this server serves the ringtap operator only: download captures through the API server (kubectl get --raw /apis/data.ringtap.dev/v1alpha1/..., or kubectl ringtap fetch)');
+    const who = await this.authenticate(token);
+    if (!who.ok) {
+      this.log.info({ reason: who.message, remote: req.socket.remoteAddress }, 'request refused: not the operator');
+      return this.reply(res, 401, `this server serves the ringtap operator only: ${who.message}`);
+    }
+
     const url = new URL(req.url ?? '/', 'https://agent');
-    const m = /^\/v1\/captures\/([^/]+)\/([^/]+)\/(files|stream)(?:\/([^/]+))?$/.exec(url.pathname);
-    if (req.method !== 'GET' || !m) return this.reply(res, 404, 'not found: GET /v1/captures/{namespace}/{name}/files[/{file}] or /stream');
-    const [, ns, name, what, file] = m as unknown as [string, string, string, string, string | undefined];
-    if (!NAME.test(ns) || !NAME.test(name) || (file !== undefined && !FILE.test(file)) || (what === 'stream' && file)) {
-      return this.reply(res, 400, 'bad path: namespace, name and file must be the names ringtap gives them');
+    const m = /^\/v1\/(?:captures\/([^/]+)|(ipamonitors))\/([^/]+)\/(files|stream)(?:\/([^/]+))?$/.exec(url.pathname);
+    if (req.method !== 'GET' || !m) return this.reply(res, 404, 'not found: GET /v1/captures/{namespace}/{name}/files[/{file}] or /stream, /v1/ipamonitors/{name}/files[/{file}]');
+    const [, capNs, ipa, name, what, file] = m as unknown as [string, string | undefined, string | undefined, string, string, string | undefined];
+    if ((capNs !== undefined && !NAME.test(capNs)) || !NAME.test(name) || (file !== undefined && !FILE.test(file)) || (what === 'stream' && (file || ipa))) {
+      return this.reply(res, 400, 'bad path: namespace, name and file must be the names ringtap gives them (IPAMonitors have no live stream)');
     }
-
-    const token = (req.headers['x-ringtap-token'] as string | undefined)?.replace(/^Bearer\s+/i, '')
-      ?? /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (!token) return this.reply(res, 401, 'no credentials: send your bearer token in X-Ringtap-Token (the API server proxy drops Authorization)');
-    const user = await this.authenticate(token);
-    if (!user) return this.reply(res, 401, 'the token is not valid (TokenReview said unauthenticated)');
-    const allowed = await this.authorize(user, ns, name);
-    if (!allowed.ok) {
-      this.log.info({ user: user.username, namespace: ns, name, reason: allowed.reason }, 'download refused');
-      return this.reply(res, 403, `user "${user.username}" cannot get packetcaptures/download of ${ns}/${name}${allowed.reason ? `: ${allowed.reason}` : ''}`);
-    }
-
-    const dir = captureDir(this.dataDir, ns, name, this.node);
+    // IPAMonitor files live apart from every namespace's captures (agent/src/drivers/ipa.ts).
+    const dir = ipa ? captureDir(join(this.dataDir, '_cluster'), 'ipamonitor', name, this.node) : captureDir(this.dataDir, capNs!, name, this.node);
+    const label = ipa ? `ipamonitor ${name}` : `capture ${capNs}/${name}`;
     if (what === 'stream') {
+      const ns = capNs!;
       const from = url.searchParams.get('from') ?? 'now';
       if (from !== 'now' && from !== 'start') return this.reply(res, 400, `from must be "now" or "start", not "${from}"`);
       const s = this.streams.openStream(ns, name);
       if (!s) return this.reply(res, existsSync(dir) ? 410 : 404, existsSync(dir) ? `capture ${ns}/${name} is not running on node ${this.node}; fetch its files instead` : `no capture ${ns}/${name} on node ${this.node}`);
       res.writeHead(200, { 'content-type': 'application/vnd.tcpdump.pcap', 'cache-control': 'no-store' });
+      res.flushHeaders();
       streamConsumers.inc();
       req.on('close', () => {
         streamConsumers.dec();
@@ -117,7 +142,7 @@ export class DownloadServer {
       await replayThenLive(listCaptureFiles(dir, name).map((f) => join(dir, f.name)), s, res);
       return;
     }
-    if (!existsSync(dir)) return this.reply(res, 404, `no capture ${ns}/${name} on node ${this.node}`);
+    if (!existsSync(dir)) return this.reply(res, 404, `no ${label} on node ${this.node}`);
     const files = listCaptureFiles(dir, name);
     if (!file) {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -125,7 +150,7 @@ export class DownloadServer {
       return;
     }
     const f = files.find((x) => x.name === file);
-    if (!f) return this.reply(res, 404, `no file ${file} of ${ns}/${name} on node ${this.node}`);
+    if (!f) return this.reply(res, 404, `no file ${file} of ${label} on node ${this.node}`);
     await this.sendFile(req, res, join(dir, file));
   }
 
@@ -182,30 +207,27 @@ export class DownloadServer {
     body.pipe(res);
   }
 
-  private async authenticate(token: string): Promise<UserInfo | undefined> {
+  /**
+   * Whether the token is the operator's, made for this node: a TokenReview with this node's
+   * audience, then the user name. Results are cached briefly by the token's hash, so a download
+   * of many files costs one review.
+   */
+  private async authenticate(token: string): Promise<{ ok: boolean; message: string }> {
     const key = createHash('sha256').update(token).digest('hex');
     const hit = this.tokenCache.get(key);
-    if (hit && Date.now() - hit.at < 10_000) return hit.user;
-    const r = await this.client.request<{ status?: { authenticated?: boolean; user?: UserInfo } }>(HttpMethod.POST, '/apis/authentication.k8s.io/v1/tokenreviews', {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+    if (hit && Date.now() - hit.at < TOKEN_CACHE_MS) return hit;
+    const audience = agentAudience(this.node);
+    const r = await this.client.request<{ status?: { authenticated?: boolean; user?: { username?: string }; audiences?: string[]; error?: string } }>(HttpMethod.POST, '/apis/authentication.k8s.io/v1/tokenreviews', {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [audience] } },
     });
-    if (!r.status?.authenticated || !r.status.user) return undefined;
-    if (this.tokenCache.size > 1000) this.tokenCache.clear();
-    this.tokenCache.set(key, { user: r.status.user, at: Date.now() });
-    return r.status.user;
-  }
-
-  private async authorize(user: UserInfo, namespace: string, name: string): Promise<{ ok: boolean; reason?: string }> {
-    const r = await this.client.request<{ status?: { allowed?: boolean; reason?: string } }>(HttpMethod.POST, '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
-      body: {
-        apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
-        spec: {
-          user: user.username, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups ?? [], ...(user.extra ? { extra: user.extra } : {}),
-          resourceAttributes: { group: GROUP, resource: PLURALS.PacketCapture, subresource: 'download', verb: 'get', namespace, name },
-        },
-      },
-    });
-    return { ok: r.status?.allowed === true, ...(r.status?.reason ? { reason: r.status.reason } : {}) };
+    const expected = await this.operator();
+    let result: { ok: boolean; message: string; at: number };
+    if (!r.status?.authenticated || !r.status.audiences?.includes(audience)) result = { ok: false, message: `the token is not valid for audience ${audience}`, at: Date.now() };
+    else if (r.status.user?.username !== expected) result = { ok: false, message: `"${r.status.user?.username ?? '?'}" is not the operator (${expected})`, at: Date.now() };
+    else result = { ok: true, message: '', at: Date.now() };
+    if (this.tokenCache.size >= TOKEN_CACHE_MAX) this.tokenCache.clear();
+    this.tokenCache.set(key, result);
+    return result;
   }
 }
 

@@ -8,6 +8,9 @@
 //   --metrics-bind-address A    host:port of /metrics, /healthz, /readyz; default 127.0.0.1:8080
 //   --leader-elect=false        run without a lease (tests, single replica)
 //   --lease-name NAME           default ringtap-operator
+//   --data-api-bind-address A   host:port of the data API (data.ringtap.dev), served by every replica; default 0.0.0.0:8443
+//   --data-api-cert-file F, --data-api-key-file F   its serving certificate; without them the data API is off
+//   --data-api-reorder-window MS  how far a node's files may be out of time order; default 200
 import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -25,6 +28,7 @@ import { KubeClient, NodeType, PodType, type KubeObject } from '../../lib/kube/k
 import { LeaderElector } from '../../lib/kube/leader.js';
 import { newLogger } from '../../lib/observe/log.js';
 import { filterError } from '../../lib/native/filter.js';
+import { DataApiServer } from './dataapi/server.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -35,6 +39,10 @@ const { values: flags } = parseArgs({
     'leader-elect': { type: 'string', default: 'true' },
     'lease-name': { type: 'string', default: 'ringtap-operator' },
     identity: { type: 'string' },
+    'data-api-bind-address': { type: 'string' },
+    'data-api-cert-file': { type: 'string' },
+    'data-api-key-file': { type: 'string' },
+    'data-api-reorder-window': { type: 'string', default: '200' },
   },
   allowPositionals: false,
 });
@@ -107,6 +115,7 @@ async function shutdown(code: number): Promise<never> {
     new Promise((r) => setTimeout(r, 5_000)),
   ]);
   for (const i of informers) i.stop();
+  await dataApi?.close();
   await elector?.release();
   process.exit(code);
 }
@@ -121,6 +130,22 @@ await startHealthServer(flags['metrics-bind-address'] ?? process.env.RINGTAP_MET
   // ready once its caches are synced and its controllers run.
   ready: () => ready || (elector !== undefined && !elector.isLeader),
 });
+// The data API runs on every replica, leader or not: it only reads.
+const dataApiCert = flags['data-api-cert-file'] ?? process.env.RINGTAP_DATA_API_CERT_FILE;
+const dataApiKey = flags['data-api-key-file'] ?? process.env.RINGTAP_DATA_API_KEY_FILE;
+const reorderMs = Number(flags['data-api-reorder-window']);
+if (!Number.isInteger(reorderMs) || reorderMs < 0 || reorderMs > 60_000) {
+  log.fatal(`--data-api-reorder-window "${flags['data-api-reorder-window']}": expected whole milliseconds, 0..60000`);
+  process.exit(2);
+}
+const dataApi = dataApiCert && dataApiKey
+  ? new DataApiServer(client, {
+    bindAddress: flags['data-api-bind-address'] ?? process.env.RINGTAP_DATA_API_ADDR ?? '0.0.0.0:8443',
+    certFile: dataApiCert, keyFile: dataApiKey, namespace, reorderWindowNs: BigInt(reorderMs) * 1_000_000n,
+  }, log)
+  : undefined;
+if (dataApi) await dataApi.start();
+else log.warn('the data API (data.ringtap.dev) is off: no --data-api-cert-file/--data-api-key-file');
 process.on('SIGTERM', () => void shutdown(0));
 process.on('SIGINT', () => void shutdown(0));
 

@@ -1,6 +1,7 @@
 // The operator's and agents' RBAC: the one source for the Helm chart and the local cluster.
 // Each rule is here because a controller named beside it needs it.
 import { GROUP, PARENT_KINDS, PLURALS } from '../../crds/src/index.js';
+import { DATA_GROUP, DATA_KINDS, DATA_SUBRESOURCES } from '../../crds/src/dataapi.js';
 
 export interface PolicyRule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
 
@@ -19,11 +20,15 @@ export const operatorClusterRules: PolicyRule[] = [
   { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
   // Phase transitions and target churn are recorded as Events.
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+  // The data API (operator/src/dataapi) authorizes each user's request with a SubjectAccessReview.
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 
-/** In the operator's own namespace: its leader-election Lease. */
+/** In the operator's own namespace: its leader-election Lease, and its tokens for the agents. */
 export const operatorNamespaceRules: PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+  // The data API reads the agents with tokens of its own ServiceAccount, one audience per node.
+  { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: ['ringtap-operator'] },
 ];
 
 export const agentClusterRules: PolicyRule[] = [
@@ -36,16 +41,15 @@ export const agentClusterRules: PolicyRule[] = [
   // The node capability report lives on its Node object.
   { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
-  // Download and stream requests are authenticated and authorized through the API server.
+  // Its download server serves the operator only, whose token it checks with a TokenReview.
   { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
-  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 
 /** Users who may read ringtap resources and download captures (aggregated into `view`). */
 export const viewRules: PolicyRule[] = [
   { apiGroups: [GROUP], resources: [...parents(), NT], verbs: ['get', 'list', 'watch'] },
-  // Not a served subresource: the agents ask for it in a SubjectAccessReview before a download or stream.
-  { apiGroups: [GROUP], resources: [`${PC}/download`], verbs: ['get'] },
+  // Not a served subresource: the data API asks for it in a SubjectAccessReview before a download or stream.
+  { apiGroups: [GROUP], resources: [`${PC}/download`, `${PLURALS.IPAMonitor}/download`], verbs: ['get'] },
 ];
 
 /** Users who may also create and change captures and mirrors (aggregated into `edit`). */
@@ -54,13 +58,13 @@ export const editRules: PolicyRule[] = [
 ];
 
 /**
- * In the agents' namespace, every authenticated user may find the agent pods and reach them
- * through the API server's pod proxy: the agent itself authenticates and authorizes each
- * request (TokenReview + SubjectAccessReview on packetcaptures/download).
+ * The data API's paths, open to every authenticated user at the API server: the operator
+ * authorizes each request itself (a SubjectAccessReview on <kind>/download, above), so the rule
+ * that grants downloads stays the one it always was. `watch` is the long-running form of the
+ * same GET (docs/adr/0008-data-api.md).
  */
-export const agentProxyRules: PolicyRule[] = [
-  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
-  { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
+export const dataApiRules: PolicyRule[] = [
+  { apiGroups: [DATA_GROUP], resources: Object.values(DATA_KINDS).flatMap((k) => DATA_SUBRESOURCES.map((sub) => `${k.plural}/${sub}`)), verbs: ['get', 'watch'] },
 ];
 
 /**
@@ -70,8 +74,9 @@ export const agentProxyRules: PolicyRule[] = [
  * a namespace owner with every verb on every resource of their namespace included, is denied.
  * Cluster administrators (system:masters) are exempt: they could run anything on a node anyway.
  */
-export function admissionObjects(namespace: string, prefix = 'ringtap'): object[] {
+export function admissionObjects(namespace: string, prefix = 'ringtap', agentPort: number | string = 9443): object[] {
   const name = `${prefix}-nodetask-writers`;
+  const proxy = `${prefix}-agent-proxy-port`;
   const sa = (who: string) => `'system:serviceaccount:${namespace}:${prefix}-${who}'`;
   return [
     {
@@ -104,6 +109,28 @@ export function admissionObjects(namespace: string, prefix = 'ringtap'): object[
       apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name },
       spec: { policyName: name, validationActions: ['Deny'] },
     },
+    // Every authenticated user may reach the agents through the pod proxy (agentProxyRules);
+    // the agents run on the host network, so without this a user could reach any port of any
+    // node. Only HTTPS to the agents' own server port passes.
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: proxy },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
+          resourceRules: [{ apiGroups: [''], apiVersions: ['*'], operations: ['CONNECT'], resources: ['pods/proxy'] }],
+        },
+        validations: [{
+          expression: `request.name.matches('^https:[a-z0-9]([-a-z0-9.]*[a-z0-9])?:${agentPort}$')`,
+          reason: 'Forbidden',
+          messageExpression: `'pods/proxy in ${namespace} reaches only the HTTPS port of the ringtap agents (https:<pod>:${agentPort}), not ' + request.name`,
+        }],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: proxy },
+      spec: { policyName: proxy, validationActions: ['Deny'] },
+    },
   ];
 }
 
@@ -135,10 +162,16 @@ export function rbacObjects(namespace: string): object[] {
       metadata: { name: 'ringtap-edit', labels: { 'rbac.authorization.k8s.io/aggregate-to-edit': 'true', 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } },
       rules: editRules,
     },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'ringtap-agent-proxy', namespace }, rules: agentProxyRules },
+    // The front proxy's request-header CA and allowed names (data API authentication).
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'ringtap-agent-proxy', namespace },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'ringtap-agent-proxy' },
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'ringtap-operator-auth-reader', namespace: 'kube-system' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'extension-apiserver-authentication-reader' },
+      subjects: [{ kind: 'ServiceAccount', name: 'ringtap-operator', namespace }],
+    },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'ringtap-data-api' }, rules: dataApiRules },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: { name: 'ringtap-data-api' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'ringtap-data-api' },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }],
     },
   ];

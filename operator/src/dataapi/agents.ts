@@ -1,0 +1,162 @@
+// The operator's side of the agents' server: files and live streams are read under the
+// operator's own identity, never a user's. Each request carries a short-lived token of the
+// operator's ServiceAccount made by TokenRequest for one node's audience
+// (agent.ringtap.dev/<node>): the agent accepts it only with a TokenReview for that audience and
+// only for the operator's ServiceAccount, so a token one agent sees is worthless to any other.
+// The agent's serving certificate is pinned to the SHA-256 fingerprint it publishes on its Node.
+import type { TLSSocket } from 'node:tls';
+import { HttpMethod } from '@kubernetes/client-node';
+import { Agent, buildConnector, request, type Dispatcher } from 'undici';
+import type { Logger } from '../../../lib/observe/log.js';
+import { KubeClient, NodeType, PodType, type KubeObject } from '../../../lib/kube/kube.js';
+import { AGENT_CERT_ANNOTATION } from '../../../crds/src/labels.js';
+import { AGENT_POD_LABEL, AGENT_SERVER_PORT, agentAudience } from '../../../crds/src/dataapi.js';
+
+/** A token is renewed when less than this much of its life is left. */
+const TOKEN_RENEW_MS = 120_000;
+const TOKEN_SECONDS = 600;
+/** How long to wait for an agent's response headers (its body may then take any time). */
+const HEADERS_TIMEOUT_MS = 30_000;
+
+export class AgentUnavailable extends Error {
+  constructor(readonly node: string, message: string, readonly status = 503) {
+    super(`node ${node}: ${message}`);
+    this.name = 'AgentUnavailable';
+  }
+}
+
+interface PodLike extends KubeObject {
+  spec?: { nodeName?: string };
+  status?: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[] };
+}
+interface NodeLike extends KubeObject { status?: { addresses?: { type: string; address: string }[] } }
+
+export interface AgentResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: AsyncIterable<Uint8Array> & { destroy(err?: Error): void };
+}
+
+export class AgentClient {
+  private self?: Promise<{ namespace: string; name: string }>;
+  private tokens = new Map<string, { token: string; expires: number }>();
+  private dispatchers = new Map<string, Dispatcher>();
+
+  constructor(private client: KubeClient, private namespace: string, private log: Logger) {}
+
+  /** The operator's own ServiceAccount, from a SelfSubjectReview (works in and out of a cluster). */
+  private serviceAccount(): Promise<{ namespace: string; name: string }> {
+    this.self ??= (async () => {
+      const r = await this.client.request<{ status?: { userInfo?: { username?: string } } }>(HttpMethod.POST, '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      });
+      const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(r.status?.userInfo?.username ?? '');
+      if (!m) throw new Error(`the operator runs as "${r.status?.userInfo?.username ?? '?'}", not a ServiceAccount: agents accept only the operator's ServiceAccount tokens`);
+      return { namespace: m[1]!, name: m[2]! };
+    })();
+    this.self.catch(() => (this.self = undefined));
+    return this.self;
+  }
+
+  private async token(node: string): Promise<string> {
+    const hit = this.tokens.get(node);
+    if (hit && hit.expires - Date.now() > TOKEN_RENEW_MS) return hit.token;
+    const sa = await this.serviceAccount();
+    const r = await this.client.request<{ status?: { token?: string; expirationTimestamp?: string } }>(
+      HttpMethod.POST, `/api/v1/namespaces/${encodeURIComponent(sa.namespace)}/serviceaccounts/${encodeURIComponent(sa.name)}/token`,
+      { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [agentAudience(node)], expirationSeconds: TOKEN_SECONDS } } },
+    );
+    if (!r.status?.token) throw new Error('TokenRequest returned no token');
+    const expires = r.status.expirationTimestamp ? Date.parse(r.status.expirationTimestamp) : Date.now() + TOKEN_SECONDS * 1000;
+    this.tokens.set(node, { token: r.status.token, expires });
+    return r.status.token;
+  }
+
+  /** Where the node's agent listens, and the fingerprint its certificate must have. */
+  private async endpoint(node: string): Promise<{ origin: string; fingerprint: string }> {
+    const [pods, nodeObj] = await Promise.all([
+      this.client.list<PodLike>(PodType, this.namespace, { labelSelector: AGENT_POD_LABEL, fieldSelector: `spec.nodeName=${node}` }),
+      this.client.get<NodeLike>(NodeType, undefined, node).catch(() => undefined),
+    ]);
+    const ready = (p: PodLike) => p.status?.phase === 'Running' && !p.metadata.deletionTimestamp && (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+    const pod = pods.items.find(ready);
+    const ip = pod?.status?.podIP ?? nodeObj?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+    if (!pod || !ip) throw new AgentUnavailable(node, `no ready ringtap agent pod (label ${AGENT_POD_LABEL}) in namespace ${this.namespace}`);
+    const fingerprint = nodeObj?.metadata.annotations?.[AGENT_CERT_ANNOTATION];
+    if (!fingerprint) throw new AgentUnavailable(node, `the agent has not published its certificate fingerprint (annotation ${AGENT_CERT_ANNOTATION} on the Node)`);
+    const host = ip.includes(':') ? `[${ip}]` : ip;
+    return { origin: `https://${host}:${AGENT_SERVER_PORT}`, fingerprint };
+  }
+
+  /** One connection pool per node and certificate; a pool refuses a peer with another certificate. */
+  private dispatcher(node: string, fingerprint: string): Dispatcher {
+    const key = `${node}\0${fingerprint}`;
+    let d = this.dispatchers.get(key);
+    if (d) return d;
+    // No TLS session resumption: a resumed session shows no peer certificate to check.
+    const base = buildConnector({ rejectUnauthorized: false, timeout: 10_000, maxCachedSessions: 0 });
+    d = new Agent({
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      bodyTimeout: 0, // a live stream is quiet between packets
+      connect: (opts, cb) => base(opts, (err, socket) => {
+        if (err || !socket) return cb(err ?? new Error('no socket'), null);
+        const got = (socket as TLSSocket).getPeerCertificate?.().fingerprint256;
+        if (got !== fingerprint) {
+          socket.destroy();
+          return cb(new AgentUnavailable(node, `the agent's certificate (${got ?? 'none'}) is not the one its Node publishes (${fingerprint})`), null);
+        }
+        cb(null, socket);
+      }),
+    });
+    for (const [k, old] of this.dispatchers) if (k.startsWith(`${node}\0`)) void old.close().catch(() => undefined);
+    this.dispatchers.set(key, d);
+    return d;
+  }
+
+  /** GET a path of the node's agent; the body streams (the caller must consume or destroy it). */
+  async get(node: string, path: string, opts: { headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<AgentResponse> {
+    const [ep, token] = await Promise.all([this.endpoint(node), this.token(node)]);
+    let res;
+    try {
+      res = await request(`${ep.origin}${path}`, {
+        method: 'GET',
+        headers: { authorization: `Bearer ${token}`, ...opts.headers },
+        dispatcher: this.dispatcher(node, ep.fingerprint),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+    } catch (err) {
+      if (err instanceof AgentUnavailable) throw err;
+      throw new AgentUnavailable(node, `the agent at ${ep.origin} did not answer: ${(err as Error).message}`);
+    }
+    return { status: res.statusCode, headers: res.headers, body: res.body };
+  }
+
+  /** GET and parse JSON; a non-2xx answer throws AgentUnavailable with the agent's message and status. */
+  async getJSON<T>(node: string, path: string, signal?: AbortSignal): Promise<T> {
+    const r = await this.get(node, path, { headers: { accept: 'application/json' }, ...(signal ? { signal } : {}) });
+    const text = await readText(r.body);
+    if (r.status < 200 || r.status >= 300) throw new AgentUnavailable(node, agentMessage(text, r.status), r.status);
+    return JSON.parse(text) as T;
+  }
+
+  close(): void {
+    for (const d of this.dispatchers.values()) void d.close().catch(() => undefined);
+    this.dispatchers.clear();
+  }
+}
+
+export async function readText(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function agentMessage(text: string, status: number): string {
+  try {
+    const j = JSON.parse(text) as { message?: string };
+    if (j.message) return j.message;
+  } catch {
+    /* not JSON */
+  }
+  return text.trim() || `HTTP ${status}`;
+}
