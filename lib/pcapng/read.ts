@@ -417,8 +417,12 @@ function* options(b: Buffer, le: boolean, blockStart: number): Generator<[number
   }
 }
 
-/** pcap link-type word: bits 0-15 the link type, 16-25 reserved, 26 "FCS length present", 28-31 the FCS length in 16-bit words. */
+/**
+ * pcap link-type word: bits 0-15 the link type, 16-25 reserved, 26 "FCS length present", 28-31
+ * the FCS length in 16-bit words. Reserved bits set are refused, as tshark and libpcap refuse them.
+ */
 function pcapLinkType(word: number): { linkType: number; fcsLenBits?: number } {
+  if (word & 0x03ff0000) throw new PcapFormatError(`pcap link-type word 0x${(word >>> 0).toString(16).padStart(8, '0')} has reserved bits (16-25) set`, 20);
   const linkType = word & 0xffff;
   return word & 0x04000000 ? { linkType, fcsLenBits: ((word >>> 28) & 0xf) * 16 } : { linkType };
 }
