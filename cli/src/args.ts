@@ -12,20 +12,26 @@ export class UsageError extends Error {
 }
 
 export const DEFAULT_DURATION = '5m';
-export const DEFAULT_AGENT_NAMESPACE = 'ringtap-system';
 
 export interface GlobalFlags {
   kubeconfig?: string;
+  context?: string;
   namespace?: string;
-  agentNamespace: string;
+  allNamespaces?: boolean;
+  /** Impersonate this user (kubectl --as). */
+  as?: string;
 }
+
+/** What fetch, stream and list are about: a PacketCapture (the default) or an IPAMonitor. */
+export type TargetKind = 'PacketCapture' | 'IPAMonitor';
 
 export type Command =
   | { command: 'help'; topic?: string }
   | { command: 'capture'; name: string; selector?: Record<string, string>; pods?: string[]; filter?: string; duration?: string; maxPackets?: number; snapLength?: number }
   | { command: 'status'; name: string; watch: boolean }
-  | { command: 'fetch'; name: string; output?: string }
-  | { command: 'stream'; name: string; fromStart: boolean };
+  | { command: 'fetch'; kind: TargetKind; name: string; output?: string; node?: string }
+  | { command: 'stream'; kind: TargetKind; name: string; fromStart: boolean; node?: string }
+  | { command: 'list'; kind: TargetKind; name?: string };
 
 export type ParsedCli = Command & { global: GlobalFlags };
 
@@ -35,30 +41,40 @@ Usage:
   kubectl ringtap capture NAME (--selector k=v[,k2=v2] | --pod NAME ...) [--filter EXPR]
                                [--duration D] [--max-packets N] [--snap-length N]
   kubectl ringtap status NAME [--watch]
-  kubectl ringtap fetch NAME [-o FILE|-]
-  kubectl ringtap stream NAME [--from-start]  (a live merged pcapng on stdout; --from-start replays
-                                          what was captured so far first)
+  kubectl ringtap list [-A]                  captures with their packets and files
+  kubectl ringtap list [TYPE/]NAME           one capture's files, per node
+  kubectl ringtap fetch [TYPE/]NAME [-o FILE|-] [--node NODE]
+  kubectl ringtap stream NAME [--from-start] [--node NODE]
+                            (a live merged pcapng on stdout; --from-start replays what was
+                             captured so far first)
+  TYPE is packetcapture (the default) or ipamonitor (cluster-scoped; fetch and list only).
 
-Global flags:
+Global flags (as kubectl takes them):
   --kubeconfig PATH         default: $KUBECONFIG, then ~/.kube/config
+  --context NAME            a context of the kubeconfig; default: its current context
   -n, --namespace NS        the capture's namespace; default: the context's namespace, else "default"
-  --agent-namespace NS      where the ringtap agents run; default ${DEFAULT_AGENT_NAMESPACE}
+  -A, --all-namespaces      list: every namespace
+  --as USER                 impersonate USER (needs the impersonate permission)
 
-Without --duration, --max-packets (or both), a capture runs for ${DEFAULT_DURATION}.
+Downloads and streams go through the API server (data.ringtap.dev), with whatever credential
+your kubeconfig has. Without --duration, --max-packets (or both), a capture runs for ${DEFAULT_DURATION}.
 Examples:
   kubectl ringtap capture web --selector app=web --filter 'tcp port 80' --duration 1m
   kubectl ringtap status web --watch
   kubectl ringtap fetch web -o web.pcapng && tshark -r web.pcapng
   kubectl ringtap stream web | wireshark -k -i -
+  kubectl get --raw /apis/data.ringtap.dev/v1alpha1/namespaces/NS/packetcaptures/web/pcap > web.pcapng
 `;
 
 const COMMAND_FLAGS: Record<string, string[]> = {
   capture: ['selector', 'pod', 'filter', 'duration', 'max-packets', 'snap-length'],
   status: ['watch'],
-  fetch: ['output'],
-  stream: ['from-start'],
+  fetch: ['output', 'node'],
+  stream: ['from-start', 'node'],
+  list: ['all-namespaces'],
   help: [],
 };
+const GLOBAL_FLAGS = ['kubeconfig', 'context', 'namespace', 'as', 'help'];
 
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const DNS_SUBDOMAIN = new RegExp(DNS_SUBDOMAIN_PATTERN);
@@ -115,6 +131,17 @@ export function validName(name: string, what = 'NAME'): string {
   return name;
 }
 
+/** "NAME", "packetcapture/NAME" (also pc, pcap, packetcaptures) or "ipamonitor/NAME" (ipam, ipamonitors). */
+export function parseTarget(arg: string): { kind: TargetKind; name: string } {
+  const slash = arg.indexOf('/');
+  if (slash < 0) return { kind: 'PacketCapture', name: validName(arg) };
+  const type = arg.slice(0, slash).toLowerCase().replace(/\.ringtap\.dev$/, '');
+  const name = validName(arg.slice(slash + 1));
+  if (['packetcapture', 'packetcaptures', 'pcap', 'pc'].includes(type)) return { kind: 'PacketCapture', name };
+  if (['ipamonitor', 'ipamonitors', 'ipam'].includes(type)) return { kind: 'IPAMonitor', name };
+  throw new UsageError(`"${arg}": TYPE must be packetcapture or ipamonitor, not "${type}"`);
+}
+
 /** Parses kubectl-ringtap's arguments (without "node" and the script path). */
 export function parseCli(argv: string[]): ParsedCli {
   let values: Record<string, string | boolean | string[] | undefined>;
@@ -126,8 +153,10 @@ export function parseCli(argv: string[]): ParsedCli {
       strict: true,
       options: {
         kubeconfig: { type: 'string' },
+        context: { type: 'string' },
         namespace: { type: 'string', short: 'n' },
-        'agent-namespace': { type: 'string' },
+        'all-namespaces': { type: 'boolean', short: 'A' },
+        as: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         selector: { type: 'string', short: 'l' },
         pod: { type: 'string', multiple: true },
@@ -138,25 +167,51 @@ export function parseCli(argv: string[]): ParsedCli {
         watch: { type: 'boolean', short: 'w' },
         'from-start': { type: 'boolean' },
         output: { type: 'string', short: 'o' },
+        node: { type: 'string' },
       },
     }));
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/^.*?: /, '').replace(/\. To specify a positional argument.*$/s, ''));
   }
-  const global: GlobalFlags = { agentNamespace: (values['agent-namespace'] as string | undefined) ?? DEFAULT_AGENT_NAMESPACE };
+  const global: GlobalFlags = {};
   if (values.kubeconfig !== undefined) global.kubeconfig = values.kubeconfig as string;
+  if (values.context !== undefined) {
+    if (!values.context) throw new UsageError('--context: expected a context name');
+    global.context = values.context as string;
+  }
   if (values.namespace !== undefined) global.namespace = validName(values.namespace as string, '--namespace');
-  if (values['agent-namespace'] !== undefined) validName(global.agentNamespace, '--agent-namespace');
+  if (values.as !== undefined) {
+    if (!(values.as as string).trim()) throw new UsageError('--as: expected a user name');
+    global.as = values.as as string;
+  }
 
   const [command, ...rest] = positionals;
   if (values.help || command === undefined || command === 'help') return { command: 'help', ...(rest[0] ? { topic: rest[0] } : {}), global };
-  if (!(command in COMMAND_FLAGS)) throw new UsageError(`unknown command "${command}": expected capture, status, fetch or stream`);
-  const allowed = new Set([...COMMAND_FLAGS[command]!, 'kubeconfig', 'namespace', 'agent-namespace', 'help']);
+  if (!(command in COMMAND_FLAGS)) throw new UsageError(`unknown command "${command}": expected capture, status, list, fetch or stream`);
+  const allowed = new Set([...COMMAND_FLAGS[command]!, ...GLOBAL_FLAGS]);
   for (const k of Object.keys(values)) if (values[k] !== undefined && !allowed.has(k)) throw new UsageError(`--${k} is not a flag of "${command}"`);
-  if (rest.length === 0) throw new UsageError(`${command}: the capture NAME is missing`);
   if (rest.length > 1) throw new UsageError(`${command}: one NAME expected, got ${rest.map((r) => `"${r}"`).join(' ')}`);
-  const name = validName(rest[0]!);
+  if (command === 'list') {
+    if (values['all-namespaces']) {
+      if (rest.length) throw new UsageError('list: -A lists every capture; it takes no NAME');
+      global.allNamespaces = true;
+    }
+    return rest[0] === undefined ? { command: 'list', kind: 'PacketCapture', global } : { command: 'list', ...parseTarget(rest[0]), global };
+  }
+  if (rest.length === 0) throw new UsageError(`${command}: the capture NAME is missing`);
+  const node = values.node === undefined ? undefined : validName(values.node as string, '--node');
 
+  if (command === 'fetch') {
+    const output = values.output as string | undefined;
+    if (output === '') throw new UsageError('-o/--output: expected a file name or - for stdout');
+    return { command: 'fetch', ...parseTarget(rest[0]!), ...(output !== undefined ? { output } : {}), ...(node ? { node } : {}), global };
+  }
+  if (command === 'stream') {
+    const t = parseTarget(rest[0]!);
+    if (t.kind !== 'PacketCapture') throw new UsageError(`stream: an ${t.kind} has no live stream; use fetch for its files`);
+    return { command: 'stream', ...t, fromStart: values['from-start'] === true, ...(node ? { node } : {}), global };
+  }
+  const name = validName(rest[0]!);
   switch (command) {
     case 'capture': {
       const c: Command = { command: 'capture', name };
@@ -178,14 +233,7 @@ export function parseCli(argv: string[]): ParsedCli {
       if (values['snap-length'] !== undefined) c.snapLength = positiveInt('snap-length', values['snap-length'] as string, MAX_SNAP_LENGTH);
       return { ...c, global };
     }
-    case 'status':
-      return { command: 'status', name, watch: values.watch === true, global };
-    case 'fetch': {
-      const output = values.output as string | undefined;
-      if (output === '') throw new UsageError('-o/--output: expected a file name or - for stdout');
-      return { command: 'fetch', name, ...(output !== undefined ? { output } : {}), global };
-    }
     default:
-      return { command: 'stream', name, fromStart: values['from-start'] === true, global };
+      return { command: 'status', name, watch: values.watch === true, global };
   }
 }

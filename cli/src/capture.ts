@@ -1,14 +1,18 @@
 // The kubectl plugin's operations as importable functions: create a PacketCapture, read its
-// progress, fetch every node's files merged into one pcapng, and stream it live.
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+// progress, list captures and their files, fetch every node's files merged into one pcapng, and
+// stream it live. Files and streams come from the data API (data.ringtap.dev), which merges them
+// on the server; the plugin writes the bytes as they come and counts packets on the way.
+import { once } from 'node:events';
+import { createWriteStream, renameSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { PacketCapture, PacketCaptureNodeStatus } from '../../crds/src/packetcapture.js';
-import { API_VERSION, GROUP, PacketCaptureType } from '../../crds/src/index.js';
-import { KubeClient, PodType, type KubeObject } from '../../lib/kube/kube.js';
-import { AGENT_LABEL, AgentError, ProxyClient, agentProxyPath, captureFilesPath, captureStreamPath } from './agentclient.js';
-import { DEFAULT_AGENT_NAMESPACE, DEFAULT_DURATION } from './args.js';
-import { concatCaptures, mergeCaptures, readCapture, writeMerged, type CaptureEvent, type MergeSource, type WriteSummary } from '../../lib/pcapng/index.js';
+import type { PacketCapture } from '../../crds/src/packetcapture.js';
+import { API_VERSION, GROUP, IPAMonitorType, PacketCaptureType } from '../../crds/src/index.js';
+import { dataPath } from '../../crds/src/dataapi.js';
+import { KubeClient, type KubeObject } from '../../lib/kube/kube.js';
+import { DataClient } from './dataclient.js';
+import { DEFAULT_DURATION, type TargetKind } from './args.js';
+import { readCapture } from '../../lib/pcapng/index.js';
 
 export const FIELD_MANAGER = 'kubectl-ringtap';
 export const TERMINAL_PHASES = new Set(['Completed', 'Failed']);
@@ -86,204 +90,205 @@ export async function getCapture(opts: TargetOptions): Promise<PacketCapture> {
   return (await client.get(PacketCaptureType, opts.namespace, opts.name)) as unknown as PacketCapture;
 }
 
-// ---- agents -----------------------------------------------------------------------------------------
+// ---- data ------------------------------------------------------------------------------------------
 
-export interface AgentOptions extends TargetOptions {
-  agentNamespace?: string;
+export interface DataOptions extends TargetOptions {
+  kind: TargetKind;
+  /** Only this node's packets. */
+  node?: string;
   /** Progress and warnings (stderr in the CLI). */
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
 
-interface PodLike extends KubeObject { status?: { phase?: string; conditions?: { type: string; status: string }[] } }
+interface StatusLike extends KubeObject { status?: { phase?: string; totals?: { packets?: number }; nodes?: { node: string; packets?: number }[] } }
 
-/** The agent pod on a node: Running and Ready first. */
-export async function findAgentPod(client: KubeClient, agentNamespace: string, node: string): Promise<string | undefined> {
-  const pods = await client.list<PodLike>(PodType, agentNamespace, { labelSelector: AGENT_LABEL, fieldSelector: `spec.nodeName=${node}` });
-  const score = (p: PodLike) =>
-    (p.status?.phase === 'Running' ? 2 : 0) + (p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? 1 : 0) - (p.metadata.deletionTimestamp ? 4 : 0);
-  return pods.items.sort((a, b) => score(b) - score(a))[0]?.metadata.name;
+async function getParent(opts: DataOptions): Promise<StatusLike> {
+  const client = new KubeClient(opts.kubeConfig, FIELD_MANAGER);
+  return opts.kind === 'IPAMonitor'
+    ? client.get<StatusLike>(IPAMonitorType, undefined, opts.name)
+    : client.get<StatusLike>(PacketCaptureType, opts.namespace, opts.name);
 }
 
-export interface RemoteFile { name: string; size: number; mtime: string }
-interface NodeAgent { node: string; pod: string }
+/** What the status counts for the packets asked for (one node, or all). */
+function statusPackets(p: StatusLike, node?: string): number | undefined {
+  if (node !== undefined) return p.status?.nodes?.find((n) => n.node === node)?.packets;
+  return p.status?.totals?.packets ?? p.status?.nodes?.reduce((a, n) => a + (n.packets ?? 0), 0);
+}
 
-async function nodeAgents(opts: AgentOptions, capture: PacketCapture, client: KubeClient, missing: string[]): Promise<NodeAgent[]> {
-  const agentNs = opts.agentNamespace ?? DEFAULT_AGENT_NAMESPACE;
-  const nodes = (capture.status?.nodes ?? []).map((n: PacketCaptureNodeStatus) => n.node);
-  const out: NodeAgent[] = [];
-  for (const node of nodes) {
-    const pod = await findAgentPod(client, agentNs, node);
-    if (!pod) {
-      missing.push(node);
-      opts.log?.(`warning: no ringtap agent pod (label ${AGENT_LABEL}) on node ${node} in namespace ${agentNs}: its packets are missing`);
+function pcapPath(opts: DataOptions, query: Record<string, string>): string {
+  const q = new URLSearchParams(query);
+  if (opts.node) q.set('node', opts.node);
+  const qs = q.toString();
+  // The long-running form: a large download or a live stream outlasts the API server's request timeout.
+  return dataPath(opts.kind, opts.namespace, opts.name, 'pcap', { longRunning: true }) + (qs ? `?${qs}` : '');
+}
+
+export interface Counted { packets: number; interfaces: number; perNode: Map<string, number> }
+
+/**
+ * Writes the body to out at the pace out takes it, and counts its packets per node (the node=
+ * label of each interface's description) on the way. Returns the counts so far on failure too.
+ */
+async function writeCounting(body: AsyncIterable<Uint8Array>, out: Writable, counted: Counted): Promise<void> {
+  const nodeOf = new Map<string, string>();
+  async function* tee(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of body) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      yield chunk;
+    }
+  }
+  for await (const ev of readCapture(tee())) {
+    if (ev.type === 'interface') {
+      counted.interfaces++;
+      const node = /(?:^|\s)node=(\S+)/.exec(ev.iface.description ?? '')?.[1] ?? '?';
+      nodeOf.set(ev.iface.key, node);
+      if (!counted.perNode.has(node)) counted.perNode.set(node, 0);
       continue;
     }
-    out.push({ node, pod });
+    counted.packets++;
+    const node = nodeOf.get(ev.packet.interfaceKey) ?? '?';
+    counted.perNode.set(node, (counted.perNode.get(node) ?? 0) + 1);
   }
-  return out;
-}
-
-function nodeError(node: string, err: unknown): Error {
-  if (err instanceof AgentError) return new AgentError(err.status, `node ${node}: ${err.message}`);
-  return new Error(`node ${node}: ${(err as Error).message ?? String(err)}`);
 }
 
 // ---- fetch ------------------------------------------------------------------------------------------
 
-export interface FetchOptions extends AgentOptions {
+export interface FetchOptions extends DataOptions {
   /** A file path ("-" is stdout) or a Writable; default NAME.pcapng. */
   output?: string | Writable;
-  /** How far the agent's files may be out of time order (ms); default 1000. */
-  reorderWindowMs?: number;
 }
 
-export interface FetchSummary {
+export interface FetchSummary extends Counted {
   output: string;
-  nodes: { node: string; pod: string; files: RemoteFile[]; packets: number }[];
-  missingNodes: string[];
-  packets: number;
-  interfaces: number;
+  /** What the status counts (undefined: the status has no count). */
+  expected?: number;
+  /** Why the download stopped early, if it did (the output keeps every packet before it). */
+  error?: string;
 }
 
-/** Downloads every node's files through the API server and merges them into one pcapng, in time order. */
+/** Downloads every node's files, merged by the data API in time order, into one pcapng. */
 export async function fetchCapture(opts: FetchOptions): Promise<FetchSummary> {
-  const client = new KubeClient(opts.kubeConfig, FIELD_MANAGER);
-  const proxy = new ProxyClient(opts.kubeConfig);
-  await proxy.token(); // fail early, and clearly, for certificate-only users
-  const capture = await getCapture(opts);
-  const agentNs = opts.agentNamespace ?? DEFAULT_AGENT_NAMESPACE;
-  const missingNodes: string[] = [];
-  const agents = await nodeAgents(opts, capture, client, missingNodes);
-
-  const nodes: FetchSummary['nodes'] = [];
-  for (const a of agents) {
-    let files: RemoteFile[];
-    try {
-      const r = await proxy.getJSON<{ node?: string; files?: RemoteFile[] }>(agentProxyPath(agentNs, a.pod, captureFilesPath(opts.namespace, opts.name)), opts.signal);
-      files = (r.files ?? []).slice().sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
-    } catch (err) {
-      if (err instanceof AgentError && err.status === 404) {
-        opts.log?.(`node ${a.node}: no files (${err.message})`);
-        files = [];
-      } else throw nodeError(a.node, err);
-    }
-    nodes.push({ ...a, files, packets: 0 });
-  }
-
-  const sources: MergeSource[] = nodes.map((n) => ({
-    label: `node=${n.node}`,
-    events: concatCaptures(
-      (async function* (): AsyncGenerator<AsyncIterable<CaptureEvent>> {
-        for (const f of n.files) {
-          let body: AsyncIterable<Uint8Array>;
-          try {
-            body = (await proxy.get(agentProxyPath(agentNs, n.pod, captureFilesPath(opts.namespace, opts.name, f.name)), opts.signal ? { signal: opts.signal } : {})).body;
-          } catch (err) {
-            throw nodeError(n.node, err);
-          }
-          yield readCapture(body);
-        }
-      })(),
-    ),
-  }));
-
-  const { stream, path, commit, abort } = openOutput(opts.output ?? `${opts.name}.pcapng`);
-  let summary: WriteSummary;
+  const parent = await getParent(opts);
+  const expected = statusPackets(parent, opts.node);
+  const data = new DataClient(opts.kubeConfig);
+  const r = await data.get(pcapPath(opts, {}), opts.signal ? { signal: opts.signal } : {});
+  const { stream, path, commit } = openOutput(opts.output ?? `${opts.name}.pcapng`);
+  const counted: Counted = { packets: 0, interfaces: 0, perNode: new Map() };
+  let error: string | undefined;
   try {
-    summary = await writeMerged(mergeCaptures(sources, { slackNs: BigInt(opts.reorderWindowMs ?? 1000) * 1_000_000n }), stream, { endStream: path !== '-' && typeof opts.output !== 'object' });
-    commit();
+    await writeCounting(r.body, stream, counted);
   } catch (err) {
-    abort();
-    throw err;
+    error = describeCause(err);
   }
-  for (const n of nodes) n.packets = summary.perSource.get(`node=${n.node}`) ?? 0;
-  return { output: path, nodes, missingNodes, packets: summary.packets, interfaces: summary.interfaces };
+  await commit();
+  return { output: path, ...counted, ...(expected !== undefined ? { expected } : {}), ...(error ? { error } : {}) };
 }
 
-/** A file is written under a temporary name and renamed when complete. */
-function openOutput(out: string | Writable): { stream: Writable; path: string; commit: () => void; abort: () => void } {
-  if (typeof out !== 'string') return { stream: out, path: '(stream)', commit: () => undefined, abort: () => undefined };
-  if (out === '-') return { stream: process.stdout, path: '-', commit: () => undefined, abort: () => undefined };
+function describeCause(err: unknown): string {
+  const m = (err as Error)?.message ?? String(err);
+  const cause = (err as { cause?: { message?: string } })?.cause?.message;
+  return cause && !m.includes(cause) ? `${m}: ${cause}` : m;
+}
+
+/**
+ * A file is written under a temporary name and renamed when the download ends, also when it
+ * ended early: the packets before the failure are good, and the command says it is incomplete.
+ */
+function openOutput(out: string | Writable): { stream: Writable; path: string; commit: () => Promise<void> } {
+  if (typeof out !== 'string') return { stream: out, path: '(stream)', commit: async () => undefined };
+  if (out === '-') return { stream: process.stdout, path: '-', commit: async () => undefined };
   const tmp = `${out}.part`;
   const stream = createWriteStream(tmp);
   return {
     stream,
     path: out,
-    commit: () => renameSync(tmp, out),
-    abort: () => {
-      stream.destroy();
-      rmSync(tmp, { force: true });
+    commit: async () => {
+      await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      renameSync(tmp, out);
     },
   };
 }
 
 export function formatFetchSummary(s: FetchSummary): string {
-  const lines = [`wrote ${s.packets} packets from ${s.nodes.length} node(s), ${s.interfaces} interface(s) to ${s.output === '-' ? 'stdout' : s.output}`];
-  for (const n of s.nodes) lines.push(`  ${n.node}: ${n.files.length} file(s), ${n.files.reduce((a, f) => a + f.size, 0)} bytes, ${n.packets} packets (agent ${n.pod})`);
-  if (s.missingNodes.length) lines.push(`  INCOMPLETE: no agent found on ${s.missingNodes.join(', ')}`);
+  const lines = [`wrote ${s.packets} packets from ${s.perNode.size} node(s), ${s.interfaces} interface(s) to ${s.output === '-' ? 'stdout' : s.output}`];
+  for (const [node, n] of s.perNode) lines.push(`  ${node}: ${n} packets`);
+  if (s.error) lines.push(`INCOMPLETE: the download stopped early (${s.error}); the output holds the packets before that`);
+  else if (s.expected !== undefined && s.expected !== s.packets) lines.push(`warning: the status counts ${s.expected} packets, the files hold ${s.packets} (retention may have removed files, or the capture is still running)`);
   return lines.join('\n');
 }
 
 // ---- stream -----------------------------------------------------------------------------------------
 
-export interface StreamOptions extends AgentOptions {
+export interface StreamOptions extends DataOptions {
   output?: Writable;
-  /** Reorder window in wall time (ms); default 250. */
-  holdMs?: number;
-  /** Replay each node's files first, then go live. */
+  /** Replay what was captured so far first, then go live. */
   fromStart?: boolean;
 }
 
-export interface StreamSummary {
-  nodes: { node: string; pod: string; packets: number; state: 'streamed' | 'not running' | 'no capture' }[];
-  missingNodes: string[];
-  packets: number;
+export interface StreamSummary extends Counted { error?: string }
+
+/** The capture's live packets of every node, merged by the data API, until the capture completes. */
+export async function streamCapture(opts: StreamOptions): Promise<StreamSummary> {
+  const data = new DataClient(opts.kubeConfig);
+  const r = await data.get(pcapPath(opts, { follow: 'true', ...(opts.fromStart ? { fromStart: 'true' } : {}) }), opts.signal ? { signal: opts.signal } : {});
+  // The answer comes once the server has opened every node's stream: what follows is all streamed.
+  opts.log?.(`streaming ${opts.namespace}/${opts.name}${opts.node ? ` from node ${opts.node}` : ''}`);
+  const counted: Counted = { packets: 0, interfaces: 0, perNode: new Map() };
+  const out = opts.output ?? process.stdout;
+  try {
+    await writeCounting(r.body, out, counted);
+  } catch (err) {
+    if (opts.signal?.aborted) return counted; // the user stopped it
+    return { ...counted, error: describeCause(err) };
+  }
+  if (out !== process.stdout) out.end();
+  return counted;
 }
 
-/** Opens every node's live stream and writes one merged pcapng until all of them end. */
-export async function streamCapture(opts: StreamOptions): Promise<StreamSummary> {
-  const client = new KubeClient(opts.kubeConfig, FIELD_MANAGER);
-  const proxy = new ProxyClient(opts.kubeConfig);
-  await proxy.token();
-  const capture = await getCapture(opts);
-  const agentNs = opts.agentNamespace ?? DEFAULT_AGENT_NAMESPACE;
-  const missingNodes: string[] = [];
-  const agents = await nodeAgents(opts, capture, client, missingNodes);
-  const abort = new AbortController();
-  const onAbort = () => abort.abort();
-  opts.signal?.addEventListener('abort', onAbort);
+export function formatStreamSummary(s: StreamSummary): string {
+  const per = [...s.perNode].map(([node, n]) => `; ${node}: ${n} packets`).join('');
+  return `stream ended: ${s.packets} packets from ${s.perNode.size} node(s)${per}${s.error ? `\nINCOMPLETE: the stream broke off (${s.error})` : ''}`;
+}
 
-  const nodes: StreamSummary['nodes'] = [];
-  const sources: MergeSource[] = [];
-  try {
-    // Open all streams at once (an agent may answer only with its first bytes), and all before
-    // any output, so that an authorization error stops us before tshark sees a header.
-    const opened = await Promise.allSettled(agents.map((a) => proxy.get(agentProxyPath(agentNs, a.pod, captureStreamPath(opts.namespace, opts.name, opts.fromStart)), { signal: abort.signal })));
-    for (const [i, a] of agents.entries()) {
-      const r = opened[i]!;
-      if (r.status === 'fulfilled') {
-        nodes.push({ ...a, packets: 0, state: 'streamed' });
-        sources.push({ label: `node=${a.node}`, events: readCapture(r.value.body) });
-        continue;
-      }
-      const err = r.reason as unknown;
-      if (err instanceof AgentError && (err.status === 404 || err.status === 410)) {
-        nodes.push({ ...a, packets: 0, state: err.status === 410 ? 'not running' : 'no capture' });
-        opts.log?.(`node ${a.node}: ${err.message}`);
-        continue;
-      }
-      throw nodeError(a.node, err);
-    }
-    if (sources.length === 0) opts.log?.(`no node is capturing ${opts.namespace}/${opts.name} now; use kubectl ringtap fetch for its files`);
-    else opts.log?.(`streaming ${opts.namespace}/${opts.name} from ${sources.length} node(s)`);
-    const out = opts.output ?? process.stdout;
-    const holdMs = opts.holdMs ?? 250;
-    const summary = await writeMerged(mergeCaptures(sources, { holdMs, slackNs: BigInt(holdMs) * 1_000_000n }), out, { endStream: out !== process.stdout });
-    for (const n of nodes) n.packets = summary.perSource.get(`node=${n.node}`) ?? 0;
-    return { nodes, missingNodes, packets: summary.packets };
-  } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
-    abort.abort();
+// ---- list -------------------------------------------------------------------------------------------
+
+interface CaptureRow extends KubeObject { status?: { phase?: string; totals?: { nodes?: number; packets?: number; bytes?: number; files?: number } } }
+
+/** The PacketCaptures of a namespace (or all), one line each: phase, nodes, packets, files. */
+export async function listCaptures(opts: { kubeConfig: KubeConfig; namespace?: string }): Promise<string> {
+  const client = new KubeClient(opts.kubeConfig, FIELD_MANAGER);
+  const list = await client.list<CaptureRow>(PacketCaptureType, opts.namespace);
+  const rows = list.items.map((c) => [
+    ...(opts.namespace === undefined ? [c.metadata.namespace ?? ''] : []),
+    c.metadata.name, c.status?.phase ?? 'Pending', String(c.status?.totals?.nodes ?? 0), String(c.status?.totals?.packets ?? 0),
+    String(c.status?.totals?.files ?? 0), String(c.status?.totals?.bytes ?? 0),
+  ]);
+  if (rows.length === 0) return `No PacketCaptures found${opts.namespace ? ` in namespace ${opts.namespace}` : ''}.`;
+  return table([[...(opts.namespace === undefined ? ['NAMESPACE'] : []), 'NAME', 'PHASE', 'NODES', 'PACKETS', 'FILES', 'BYTES'], ...rows]);
+}
+
+interface DataFiles {
+  phase?: string;
+  nodes: { node: string; phase?: string; packets?: number; size?: number; error?: string; files: { name: string; size: number; mtime: string; path: string }[] }[];
+}
+
+/** One capture's (or IPAMonitor's) files per node, from the data API. */
+export async function listFiles(opts: DataOptions): Promise<string> {
+  const data = new DataClient(opts.kubeConfig);
+  const r = await data.getJSON<DataFiles>(dataPath(opts.kind, opts.namespace, opts.name, 'files'), opts.signal);
+  const rows: string[][] = [];
+  for (const n of r.nodes) {
+    if (n.error) rows.push([n.node, '-', '-', '-', `error: ${n.error}`]);
+    for (const f of n.files) rows.push([n.node, f.name, String(f.size), f.mtime, f.path]);
+    if (!n.error && n.files.length === 0) rows.push([n.node, '-', '0', '-', '(no files)']);
   }
+  const head = `${opts.kind === 'IPAMonitor' ? 'ipamonitor' : `packetcapture ${opts.namespace}`}/${opts.name} phase=${r.phase ?? 'Pending'} ` +
+    r.nodes.map((n) => `${n.node}: ${n.packets ?? 0} packets`).join(', ');
+  return `${head}\n${table([['NODE', 'FILE', 'BYTES', 'MODIFIED', 'PATH (kubectl get --raw)'], ...rows])}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }

@@ -4,30 +4,26 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from '../../lib/kube/kube.js';
-import { AgentError, CredentialError } from './agentclient.js';
+import { DataApiError, loadKubeConfig } from './dataclient.js';
 import { USAGE, UsageError, parseCli, type ParsedCli } from './args.js';
-import { TERMINAL_PHASES, createCapture, describeCapture, fetchCapture, formatFetchSummary, getCapture, streamCapture } from './capture.js';
+import {
+  TERMINAL_PHASES, createCapture, describeCapture, fetchCapture, formatFetchSummary, formatStreamSummary, getCapture, listCaptures, listFiles, streamCapture,
+} from './capture.js';
 import { PcapFormatError } from '../../lib/pcapng/index.js';
 import { renderPlain, renderTTY, statusView, type Sample } from './status.js';
 
 export { createCapture, fetchCapture, streamCapture, getCapture } from './capture.js';
 export type { CreateCaptureOptions, FetchOptions, FetchSummary, StreamOptions, StreamSummary } from './capture.js';
 export { parseCli, UsageError } from './args.js';
+export { loadKubeConfig } from './dataclient.js';
 
 export interface IO {
   stdout: Writable & { isTTY?: boolean };
   stderr: Writable;
   /** Cancels long-running commands (status --watch, fetch, stream). */
   signal?: AbortSignal;
-}
-
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
 }
 
 /** The namespace of the kubeconfig's current context, else "default". */
@@ -63,29 +59,35 @@ export async function main(argv: string[], io: IO = { stdout: process.stdout, st
     return 0;
   }
   try {
-    const kubeConfig = loadKubeConfig(cli.global.kubeconfig);
-    if (!kubeConfig.getCurrentCluster()) throw new CredentialError('no current cluster in the kubeconfig: set a context (kubectl config use-context) or pass --kubeconfig');
+    const kubeConfig = loadKubeConfig(cli.global);
+    if (!kubeConfig.getCurrentCluster()) throw new DataApiError(0, 'NoCluster', 'no current cluster in the kubeconfig: set a context (kubectl config use-context), or pass --kubeconfig or --context');
     const namespace = cli.global.namespace ?? contextNamespace(kubeConfig);
-    const target = { kubeConfig, namespace, name: cli.name };
-    const agent = { ...target, agentNamespace: cli.global.agentNamespace, log: err, ...(io.signal ? { signal: io.signal } : {}) };
+    const data = { kubeConfig, namespace, log: err, ...(io.signal ? { signal: io.signal } : {}) };
     switch (cli.command) {
       case 'capture': {
-        const { command: _c, global: _g, name: _n, ...rest } = cli;
-        const r = await createCapture({ ...target, ...rest });
+        const { command: _c, global: _g, name, ...rest } = cli;
+        const r = await createCapture({ kubeConfig, namespace, name, ...rest });
         io.stdout.write(`${describeCapture(r.capture, r.defaultedDuration)}\n`);
         return 0;
       }
       case 'status':
-        return await status(target, cli.watch, io);
+        return await status({ kubeConfig, namespace, name: cli.name }, cli.watch, io);
+      case 'list':
+        if (cli.name === undefined) {
+          io.stdout.write(`${await listCaptures({ kubeConfig, ...(cli.global.allNamespaces ? {} : { namespace }) })}\n`);
+        } else {
+          io.stdout.write(`${await listFiles({ ...data, kind: cli.kind, name: cli.name })}\n`);
+        }
+        return 0;
       case 'fetch': {
-        const s = await fetchCapture({ ...agent, output: cli.output ?? `${cli.name}.pcapng` });
+        const s = await fetchCapture({ ...data, kind: cli.kind, name: cli.name, output: cli.output ?? `${cli.name}.pcapng`, ...(cli.node ? { node: cli.node } : {}) });
         err(formatFetchSummary(s));
-        return s.missingNodes.length ? 1 : 0;
+        return s.error ? 1 : 0;
       }
       case 'stream': {
-        const s = await streamCapture({ ...agent, fromStart: cli.fromStart });
-        err(`stream ended: ${s.packets} packets from ${s.nodes.filter((n) => n.state === 'streamed').length} node(s)${s.nodes.map((n) => `; ${n.node}: ${n.state === 'streamed' ? `${n.packets} packets` : n.state}`).join('')}`);
-        return s.missingNodes.length ? 1 : 0;
+        const s = await streamCapture({ ...data, kind: cli.kind, name: cli.name, fromStart: cli.fromStart, ...(cli.node ? { node: cli.node } : {}) });
+        err(formatStreamSummary(s));
+        return s.error ? 1 : 0;
       }
     }
   } catch (e) {
@@ -97,16 +99,17 @@ export async function main(argv: string[], io: IO = { stdout: process.stdout, st
 /** A user-facing message for an error, with the API server's own message when it has one. */
 export function explain(e: unknown, cli: ParsedCli): string {
   if (e instanceof KubeError) {
-    if (e.code === 404 && cli.command !== 'capture') return `packetcapture "${'name' in cli ? cli.name : ''}" not found in namespace ${cli.global.namespace ?? '(context namespace)'}: ${e.message}`;
+    if (e.code === 404 && cli.command !== 'capture') return `${'kind' in cli && cli.kind === 'IPAMonitor' ? 'ipamonitor' : 'packetcapture'} "${'name' in cli ? cli.name : ''}" not found${'kind' in cli && cli.kind === 'IPAMonitor' ? '' : ` in namespace ${cli.global.namespace ?? '(the context namespace)'}`}: ${e.message}`;
     if (e.code === 409 && cli.command === 'capture') return `the API server refused the PacketCapture: ${e.message} (delete it first, or choose another NAME)`;
     if (cli.command === 'capture') return `the API server refused the PacketCapture (${e.code} ${e.reason}): ${e.message}`;
     return `API server: ${e.code} ${e.reason}: ${e.message}`;
   }
-  if (e instanceof AgentError) {
-    if (e.status === 403) return `${e.message}\nYou need the RBAC permission: apiGroups [ringtap.dev], resources [packetcaptures/download], verbs [get] in the capture's namespace (see cli/README.md).`;
-    return e.message;
+  if (e instanceof DataApiError) {
+    if (e.status === 403) return `${e.reason} (403): ${e.message}\nDownloads need the RBAC permission: apiGroups [ringtap.dev], resources [packetcaptures/download] (ipamonitors/download), verbs [get] (see cli/README.md).`;
+    if (e.status === 503 && /data\.ringtap\.dev|service unavailable|no endpoints/i.test(e.message)) return `the data API (data.ringtap.dev) is not available: ${e.message} (is the ringtap operator running? kubectl get apiservice v1alpha1.data.ringtap.dev)`;
+    return e.status ? `${e.reason} (${e.status}): ${e.message}` : e.message;
   }
-  if (e instanceof CredentialError || e instanceof PcapFormatError) return e.message;
+  if (e instanceof PcapFormatError) return e.message;
   const m = (e as Error)?.message ?? String(e);
   const cause = (e as { cause?: { message?: string } })?.cause?.message;
   return cause && !m.includes(cause) ? `${m}: ${cause}` : m;

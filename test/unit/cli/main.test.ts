@@ -33,17 +33,20 @@ const usageError = (argv: string[]) => {
 
 describe('argument parsing', () => {
   it('parses capture with selector, pods, filter and limits, and the global flags', () => {
-    const c = parseCli(['capture', 'web', '-n', 'shop', '--selector', 'app=web,tier=front', '--pod', 'a', '--pod', 'b,c', '--filter', 'tcp port 80', '--duration', '1m30s', '--max-packets', '1000', '--snap-length', '128', '--agent-namespace', 'rt', '--kubeconfig', '/k']);
+    const c = parseCli(['capture', 'web', '-n', 'shop', '--selector', 'app=web,tier=front', '--pod', 'a', '--pod', 'b,c', '--filter', 'tcp port 80', '--duration', '1m30s', '--max-packets', '1000', '--snap-length', '128', '--context', 'prod', '--as', 'jane', '--kubeconfig', '/k']);
     expect(c).toEqual({
       command: 'capture', name: 'web', selector: { app: 'web', tier: 'front' }, pods: ['a', 'b', 'c'], filter: 'tcp port 80', duration: '1m30s', maxPackets: 1000, snapLength: 128,
-      global: { namespace: 'shop', agentNamespace: 'rt', kubeconfig: '/k' },
+      global: { namespace: 'shop', context: 'prod', as: 'jane', kubeconfig: '/k' },
     });
   });
 
-  it('defaults the agent namespace and leaves the capture namespace to the kubeconfig', () => {
-    expect(parseCli(['status', 'x', '--watch'])).toEqual({ command: 'status', name: 'x', watch: true, global: { agentNamespace: 'ringtap-system' } });
-    expect(parseCli(['fetch', 'x', '-o', '-'])).toMatchObject({ command: 'fetch', output: '-' });
-    expect(parseCli(['stream', 'x'])).toMatchObject({ command: 'stream', name: 'x' });
+  it('leaves the capture namespace to the kubeconfig; fetch, stream and list take TYPE/NAME', () => {
+    expect(parseCli(['status', 'x', '--watch'])).toEqual({ command: 'status', name: 'x', watch: true, global: {} });
+    expect(parseCli(['fetch', 'x', '-o', '-'])).toMatchObject({ command: 'fetch', kind: 'PacketCapture', output: '-' });
+    expect(parseCli(['fetch', 'ipamonitor/m1', '--node', 'n1'])).toMatchObject({ command: 'fetch', kind: 'IPAMonitor', name: 'm1', node: 'n1' });
+    expect(parseCli(['stream', 'pcap/x', '--from-start'])).toMatchObject({ command: 'stream', kind: 'PacketCapture', name: 'x', fromStart: true });
+    expect(parseCli(['list', '-A'])).toEqual({ command: 'list', kind: 'PacketCapture', global: { allNamespaces: true } });
+    expect(parseCli(['list', 'web', '-n', 'shop'])).toEqual({ command: 'list', kind: 'PacketCapture', name: 'web', global: { namespace: 'shop' } });
     expect(parseCli([])).toMatchObject({ command: 'help' });
     expect(parseCli(['--help'])).toMatchObject({ command: 'help' });
   });
@@ -67,6 +70,12 @@ describe('argument parsing', () => {
     [['status', 'a', '--filter', 'x'], /--filter is not a flag of "status"/],
     [['fetch', 'a', '--bogus'], /Unknown option '--bogus'/],
     [['frobnicate', 'a'], /unknown command "frobnicate"/],
+    [['stream', 'ipamonitor/m'], /stream: an IPAMonitor has no live stream/],
+    [['fetch', 'pods/m'], /TYPE must be packetcapture or ipamonitor, not "pods"/],
+    [['list', 'web', '-A'], /-A lists every capture; it takes no NAME/],
+    [['fetch', 'web', '-A'], /--all-namespaces is not a flag of "fetch"/],
+    [['fetch', 'web', '--node', 'N_1'], /--node "N_1"/],
+    [['status', 'a', '--agent-namespace', 'x'], /Unknown option '--agent-namespace'/],
     [['status', 'a', '-n', 'Not_A_Namespace'], /--namespace "Not_A_Namespace"/],
   ])('rejects %j naming the flag', (argv, re) => {
     expect(usageError(argv)).toMatch(re);
