@@ -17,6 +17,7 @@ import type { NodeTask } from '../../lib/kube/objects.js';
 import type { Logger } from '../../lib/observe/log.js';
 import { statusWrites } from '../../lib/kube/metrics.js';
 import { kstatusConditions, mergeConditions, type Condition, type DesiredCondition } from '../../lib/kube/conditions.js';
+import { errorReason, RingtapError } from '../../lib/errors.js';
 import { failureMessage, type DriverRegistry, type DriverTask, type TaskReporter } from './drivers/driver.js';
 import { checkTask, type PodFacts, type TrustConfig } from './trust.js';
 
@@ -35,7 +36,7 @@ export function taskConditions(s: NodeTaskStatus): DesiredCondition[] {
     ready: phase === 'Running' || phase === 'Completed' || phase === 'Stopped',
     reconciling: phase === 'Pending',
     stalled: phase === 'Failed',
-    reason: phase === 'Failed' ? 'Failed' : phase,
+    reason: s.reason ?? phase,
     message,
   });
 }
@@ -47,6 +48,8 @@ export class StatusReporter implements TaskReporter {
   private timer?: NodeJS.Timeout;
   private writing = Promise.resolve();
   private closed = false;
+  /** The NodeTask generation this agent acts on: written as status.observedGeneration (kstatus). */
+  generation?: number;
 
   constructor(
     private client: KubeClient, private ns: string, private name: string, initial: NodeTaskStatus | undefined, readonly log: Logger,
@@ -58,7 +61,7 @@ export class StatusReporter implements TaskReporter {
   fail(err: unknown): void {
     if (this.onFail) return this.onFail(err);
     this.log.error({ err }, 'task failed');
-    this.update({ phase: 'Failed', message: failureMessage(err) }, true);
+    this.update({ phase: 'Failed', reason: errorReason(err) ?? 'Failed', message: failureMessage(err) }, true);
   }
 
   get status(): NodeTaskStatus {
@@ -68,6 +71,8 @@ export class StatusReporter implements TaskReporter {
   update(status: Partial<NodeTaskStatus>, urgent = false): void {
     if (this.closed) return;
     this.current = { ...this.current, ...status };
+    // A reason explains one phase: a new phase without one clears it.
+    if (status.phase !== undefined && status.reason === undefined) delete this.current.reason;
     const terminal = TERMINAL.has(this.current.phase ?? '');
     const wait = urgent || terminal ? 0 : Math.max(0, this.lastWrite + STATUS_INTERVAL_MS - Date.now());
     if (wait === 0) {
@@ -84,14 +89,14 @@ export class StatusReporter implements TaskReporter {
     this.writing = this.writing.then(async () => {
       this.lastWrite = Date.now();
       const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-      this.current.conditions = mergeConditions(this.current.conditions as Condition[] | undefined, taskConditions(this.current), undefined, now) as NodeTaskStatus['conditions'];
-      const status = { ...this.current, lastUpdateTime: now };
+      this.current.conditions = mergeConditions(this.current.conditions as Condition[] | undefined, taskConditions(this.current), this.generation, now) as NodeTaskStatus['conditions'];
+      const status = { ...this.current, ...(this.generation !== undefined ? { observedGeneration: this.generation } : {}), lastUpdateTime: now };
       try {
         await this.client.apply({ ...NodeTaskType }, { metadata: { name: this.name, namespace: this.ns }, status } as KubeObject, { subresource: 'status' });
         statusWrites.inc({ kind: 'NodeTask' });
       } catch (err) {
         if (isNotFound(err)) return;
-        this.log.warn({ err: String(err) }, 'writing NodeTask status failed; will retry');
+        this.log.warn({ err }, 'writing NodeTask status failed; will retry');
         if (!this.timer && !this.closed) this.timer = setTimeout(() => { this.timer = undefined; void this.flush(); }, STATUS_INTERVAL_MS);
       }
     });
@@ -165,7 +170,7 @@ export class TaskRunner {
     this.running.delete(key);
     this.failed.add(r.uid);
     r.reporter.log.error({ err }, 'task failed; the agent and its other tasks go on');
-    r.reporter.update({ phase: 'Failed', message }, true);
+    r.reporter.update({ phase: 'Failed', reason: errorReason(err) ?? 'Failed', message }, true);
     void this.boundary.run(key, async () => {
       await r.task?.stop({ cleanup: false }).catch((e: unknown) => r.reporter.log.warn({ err: e }, 'stopping the failed task failed'));
       await r.reporter.flush();
@@ -188,16 +193,17 @@ export class TaskRunner {
       r = undefined;
     }
     if (!t) return;
+    if (r) r.reporter.generation = t.metadata.generation;
     const spec = t.spec;
     if (spec.node !== this.node) return; // not ours; the field selector should never let this in
     const verdict = checkTask(ns, spec, this.trust, (uid) => this.podFacts(uid));
     if (!verdict.ok && 'forbidden' in verdict) {
       if (r) {
-        this.failTask(key, new Error(verdict.forbidden), verdict.forbidden);
+        this.failTask(key, new RingtapError('ERR_RINGTAP_FORBIDDEN', verdict.forbidden, { reason: 'Forbidden' }), verdict.forbidden);
       } else if (t.status?.phase !== 'Failed' || t.status.message !== verdict.forbidden) {
         log.warn({ reason: verdict.forbidden }, 'NodeTask refused');
-        const rep = new StatusReporter(this.client, ns, name, t.status, log);
-        rep.update({ phase: 'Failed', message: verdict.forbidden }, true);
+        const rep = this.reporterFor(t, log);
+        rep.update({ phase: 'Failed', reason: 'Forbidden', message: verdict.forbidden }, true);
         await rep.flush();
         rep.close();
       }
@@ -217,7 +223,7 @@ export class TaskRunner {
         await r.reporter.flush();
         r.reporter.close();
       } else {
-        const rep = new StatusReporter(this.client, ns, name, t.status, log);
+        const rep = this.reporterFor(t, log);
         const { driver } = this.registry.driverFor(spec);
         if (driver) {
           // Nothing runs, but a previous agent may have left files: start-and-clean removes them.
@@ -237,10 +243,10 @@ export class TaskRunner {
     if (!r) {
       // A task that already finished (before an agent restart) stays finished.
       if (TERMINAL.has(t.status?.phase ?? '') || this.failed.has(t.metadata.uid!)) return;
-      const reporter = new StatusReporter(this.client, ns, name, t.status, log, (err) => this.failTask(key, err));
-      const { driver, reason } = this.registry.driverFor(spec);
+      const reporter = this.reporterFor(t, log, (err) => this.failTask(key, err));
+      const { driver, reason, why } = this.registry.driverFor(spec);
       if (!driver) {
-        reporter.update({ phase: 'Failed', message: reason ?? 'no driver' }, true);
+        reporter.update({ phase: 'Failed', reason: why, message: reason ?? 'no driver' }, true);
         return;
       }
       r = { uid: t.metadata.uid!, generation: spec.parent.generation, specJson: JSON.stringify(spec), reporter };
@@ -253,7 +259,7 @@ export class TaskRunner {
       } catch (err) {
         const e = err as { code?: string; message?: string };
         log.error({ err }, 'starting the task failed');
-        reporter.update({ phase: 'Failed', message: `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}` }, true);
+        reporter.update({ phase: 'Failed', reason: errorReason(err) ?? 'Failed', message: `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}` }, true);
         this.running.delete(key);
       }
       return;
@@ -273,6 +279,13 @@ export class TaskRunner {
   private podFacts(uid: string): PodFacts | undefined {
     const p = this.pods.list().find((x) => x.metadata.uid === uid);
     return p ? { namespace: p.metadata.namespace!, name: p.metadata.name, hostNetwork: p.spec?.hostNetwork === true } : undefined;
+  }
+
+  /** A status reporter for a NodeTask, acting on its current generation. */
+  private reporterFor(t: NodeTask, log: Logger, onFail?: (err: unknown) => void): StatusReporter {
+    const rep = new StatusReporter(this.client, t.metadata.namespace!, t.metadata.name, t.status, log, onFail);
+    rep.generation = t.metadata.generation;
+    return rep;
   }
 
   private ctx(t: NodeTask, reporter: StatusReporter) {

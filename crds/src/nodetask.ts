@@ -4,6 +4,7 @@
 // Owned by the parent through an ownerReference, so deleting the parent deletes its tasks.
 import type { CaptureFormat } from './common.js';
 import { MAX_SNAP_LENGTH } from './defaults.js';
+import { REASONS, type ConditionReason } from './reasons.js';
 import { ageColumn, readyColumn, type KindDefinition } from './definition.js';
 import {
   conditionsSchema,
@@ -202,6 +203,8 @@ export interface NodeTaskStatus {
   files?: NodeTaskFile[];
   targets?: NodeTaskTarget[];
   stopReason?: StopReason;
+  /** Why the task is in its phase, when the agent knows more than the phase says. */
+  reason?: ConditionReason;
   message?: string;
   lastUpdateTime?: string;
   startTime?: string;
@@ -499,6 +502,11 @@ const status = obj('The observed state on the node, written by its agent.', {
     MAX_TASK_PODS,
   ),
   stopReason: enumStr(`Why the task stopped: ${STOP_REASONS.join(', ')}.`, STOP_REASONS),
+  reason: enumStr(
+    'Why the task is in its phase, as a condition reason the operator reads (never the message): e.g. CapabilityMissing ' +
+      '(the node cannot do this work), InterfaceNotFound (waiting for an interface to appear). Unset: the phase says it all.',
+    REASONS,
+  ),
   message: str('A human-readable summary, e.g. the error that failed the task.', { maxLength: 4096 }),
   lastUpdateTime: dateTime('When the agent last wrote this status.'),
   startTime: dateTime('When the work started on this node.'),

@@ -247,7 +247,13 @@ describe('userspace bridge, PPPoE <-> L2TPv2', () => {
 
     // A smaller MTU applies in place: a frame above it is dropped (sendError), one at it passes.
     await admin.mergePatch(PPPBridgeType, undefined, name, { spec: { mtu: 600 } });
-    await waitFor('the agent to apply mtu 600', async () => (await tasksOf(name))[0]?.status?.message?.includes('mtu 600') || undefined, 20_000, 200);
+    const applied = await waitFor('the agent to apply mtu 600', async () => {
+      const t = (await tasksOf(name))[0];
+      return (t?.status?.message?.includes('mtu 600') && t) || undefined;
+    }, 20_000, 200);
+    // The agent says which spec its status describes (kstatus reads NodeTasks too).
+    expect(applied.status?.observedGeneration).toBe(applied.metadata.generation);
+    expect(applied.status?.conditions?.every((c) => c.observedGeneration === applied.metadata.generation)).toBe(true);
     const sized: Frame[] = [{ proto: PROTO.ip, payload: hex(601) }, { proto: PROTO.ip, payload: hex(600) }];
     const rx2 = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:1702`, '--timeout', '2']);
     await rx2.ready;
@@ -326,12 +332,13 @@ describe('conditions', () => {
     expect(await tasksOf(name)).toEqual([]);
   }, 60_000);
 
-  test('an interface that does not exist is Stalled naming it; the bridge comes up when it appears', async () => {
+  test('an interface that does not exist is Reconciling naming it (not Stalled: the bridge waits for the world); the bridge comes up when it appears', async () => {
     const name = uniqueName('pppb-if');
     const missing = `eq${(process.pid % 100000).toString(36)}`;
     await createBridge(name, { mode: 'userspace', a: { pppoe: { interface: missing, sessionId: 7, peerMAC: '02:00:00:00:00:07' } }, b: l2tpEnd(1703) });
-    const b = await waitCondition(name, 'Stalled', 'InterfaceNotFound');
-    expect(cond(b, 'Stalled')!.message).toContain(missing);
+    const b = await waitCondition(name, 'Reconciling', 'InterfaceNotFound');
+    expect(cond(b, 'Reconciling')!.message).toContain(missing);
+    expect(cond(b, 'Stalled')!.status).toBe('False');
     expect(b.status?.phase).toBe('Pending');
     // The agent retries: once the interface exists the sessions are bridged.
     ip('-n', node.netns, 'link', 'add', missing, 'type', 'veth', 'peer', 'name', `${missing}p`);
@@ -344,11 +351,12 @@ describe('conditions', () => {
     }
   }, 90_000);
 
-  test('a node that does not exist is Stalled with NodeNotFound; no NodeTask', async () => {
+  test('a node that does not exist is Reconciling with NodeNotFound (waiting for it); no NodeTask', async () => {
     const name = uniqueName('pppb-nn');
     await createBridge(name, { nodeName: 'no-such-node', a: pppoeEnd(), b: l2tpEnd() });
-    const b = await waitCondition(name, 'Stalled', 'NodeNotFound');
-    expect(cond(b, 'Stalled')!.message).toContain('no-such-node');
+    const b = await waitCondition(name, 'Reconciling', 'NodeNotFound');
+    expect(cond(b, 'Reconciling')!.message).toContain('no-such-node');
+    expect(cond(b, 'Stalled')!.status).toBe('False');
     expect(await tasksOf(name)).toEqual([]);
   }, 60_000);
 });

@@ -2,7 +2,7 @@
 // and secondary drivers that it probes and removes, tells about link state, MTU and renames,
 // and hands work (NodeTasks) to. A driver declares what it can handle and what the node must
 // have for it; the agent publishes every driver's capabilities on the Node.
-import type { NodeTaskSpec, NodeTaskStatus } from '../../../crds/src/index.js';
+import type { ConditionReason, NodeTaskSpec, NodeTaskStatus } from '../../../crds/src/index.js';
 import type { Logger } from '../../../lib/observe/log.js';
 import type { NodeCapabilities } from '../capabilities.js';
 
@@ -101,10 +101,10 @@ export class DriverRegistry {
   }
 
   /** The driver for a task, or why there is none. */
-  driverFor(spec: NodeTaskSpec): { driver?: Driver; reason?: string } {
+  driverFor(spec: NodeTaskSpec): { driver?: Driver; reason?: string; why?: ConditionReason } {
     const d = this.drivers.find((x) => x.driver.handles(spec));
-    if (!d) return { reason: 'no driver on this agent handles this kind of task' };
-    if (!d.ok) return { reason: `driver ${d.driver.name} cannot run on this node: ${d.reason ?? 'probe failed'}` };
+    if (!d) return { reason: 'no driver on this agent handles this kind of task', why: 'Failed' };
+    if (!d.ok) return { reason: `driver ${d.driver.name} cannot run on this node: ${d.reason ?? 'probe failed'}`, why: 'CapabilityMissing' };
     return { driver: d.driver };
   }
 
@@ -113,6 +113,6 @@ export class DriverRegistry {
   }
 
   async removeAll(): Promise<void> {
-    for (const d of this.drivers) await d.driver.remove().catch((err: unknown) => this.log.warn({ driver: d.driver.name, err: String(err) }, 'driver remove failed'));
+    for (const d of this.drivers) await d.driver.remove().catch((err: unknown) => this.log.warn({ driver: d.driver.name, err }, 'driver remove failed'));
   }
 }

@@ -4,13 +4,13 @@
 // PPPIOCBRIDGECHAN, Linux >= 5.11 with PPP, PPPoE and PPPoL2TP); mode userspace runs the
 // native relay (PppRelay); mode auto picks kernel where the node's pppKernelBridge capability
 // says it can, userspace otherwise. The choice is reported as status.dataPath. mode kernel on a
-// node that cannot fails the task at once with `CapabilityMissing: <the capability's reason>`.
+// node that cannot fails the task at once with reason CapabilityMissing and the capability's reason.
 //
 // The agent runs in the node's network namespace, so both sessions' sockets are opened in the
 // agent's own namespace (no netns path).
 //
 // Missing interface. A PPPoE interface that does not exist (yet) is not fatal: the task stays
-// Pending with `InterfaceNotFound: ...` and is retried every 2 s (and at once when a link
+// Pending with reason InterfaceNotFound and is retried every 2 s (and at once when a link
 // appears); any other failure fails the task.
 //
 // MTU. spec.mtu is the largest PPP information field the relay forwards; bigger frames are
@@ -27,9 +27,9 @@ import { L2TP_DEFAULT_PORT, type NodeTaskSpec, type NodeTaskStatus, type PPPBrid
 import type { NodeCapabilities } from '../capabilities.js';
 import { isNativeError, NativeErrorCode, PppKernelBridge, PppRelay, type PppKernelStats, type PppRelayDirectionStats, type PppRelayEndpoint, type PppRelayOptions } from '../native.js';
 import type { Driver, DriverTask, LinkEvent, TaskContext } from './driver.js';
+import { RingtapError } from '../../../lib/errors.js';
 
-export const CAPABILITY_MISSING = 'CapabilityMissing: ';
-export const INTERFACE_NOT_FOUND = 'InterfaceNotFound: ';
+const CAPABILITY_MISSING = 'ERR_RINGTAP_CAPABILITY_MISSING';
 const RETRY_MS = 2_000;
 const REPORT_MS = 1_000;
 
@@ -39,7 +39,7 @@ export type DataPath = 'kernel' | 'userspace';
 export function chooseDataPath(mode: PPPBridgeWork['mode'], caps: NodeCapabilities | undefined): { dataPath: DataPath } | { error: string } {
   const kernel = caps?.pppKernelBridge ?? { available: false, reason: 'capabilities not probed' };
   if (mode === 'userspace') return { dataPath: 'userspace' };
-  if (mode === 'kernel') return kernel.available ? { dataPath: 'kernel' } : { error: `${CAPABILITY_MISSING}${kernel.reason ?? 'pppKernelBridge unavailable'}` };
+  if (mode === 'kernel') return kernel.available ? { dataPath: 'kernel' } : { error: kernel.reason ?? 'pppKernelBridge unavailable' };
   return { dataPath: kernel.available ? 'kernel' : 'userspace' };
 }
 
@@ -149,7 +149,7 @@ class PppBridgeTask implements DriverTask {
   /** Throws (the runner fails the task) for anything but a missing interface. */
   async start(): Promise<void> {
     const choice = chooseDataPath(this.work.mode, this.caps);
-    if ('error' in choice) throw new Error(choice.error);
+    if ('error' in choice) throw new RingtapError(CAPABILITY_MISSING, choice.error, { reason: 'CapabilityMissing' });
     this.dataPath = choice.dataPath;
     this.open(true);
   }
@@ -168,7 +168,7 @@ class PppBridgeTask implements DriverTask {
     } catch (err) {
       if (isNativeError(err, NativeErrorCode.noSuchInterface)) {
         log.warn({ err: err.message, dataPath: this.dataPath }, 'a session interface is missing; retrying');
-        this.ctx.reporter.update({ phase: 'Pending', dataPath: this.dataPath!, message: `${INTERFACE_NOT_FOUND}${err.message}` });
+        this.ctx.reporter.update({ phase: 'Pending', reason: 'InterfaceNotFound', dataPath: this.dataPath!, message: err.message });
         clearTimeout(this.retry);
         this.retry = setTimeout(() => this.open(false), RETRY_MS);
         return;
@@ -176,10 +176,11 @@ class PppBridgeTask implements DriverTask {
       // The kernel turned out not to do it after all (capabilities read from config can be
       // wrong, e.g. modules not installed): the same condition as a capability known missing.
       const unable = isNativeError(err, NativeErrorCode.kernelLacksPpp) || isNativeError(err, NativeErrorCode.pppBridgeUnsupported);
-      if (first) throw unable ? new Error(`${CAPABILITY_MISSING}${(err as Error).message}`) : err;
-      const e = (unable ? { message: `${CAPABILITY_MISSING}${(err as Error).message}` } : err) as { code?: string; message?: string };
-      log.error({ err: e.message, code: e.code }, 'bridging failed');
-      this.ctx.reporter.update({ phase: 'Failed', message: `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}` }, true);
+      const failure = unable ? new RingtapError(CAPABILITY_MISSING, (err as Error).message, { reason: 'CapabilityMissing', cause: err }) : err;
+      if (first) throw failure;
+      const e = failure as { code?: string; message?: string };
+      log.error({ err: failure }, 'bridging failed');
+      this.ctx.reporter.update({ phase: 'Failed', reason: unable ? 'CapabilityMissing' : 'BridgeFailed', message: `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}` }, true);
       return;
     }
     clearTimeout(this.retry);
@@ -254,7 +255,7 @@ class PppBridgeTask implements DriverTask {
     this.close();
     const choice = chooseDataPath(next.mode, this.caps);
     if ('error' in choice) {
-      this.ctx.reporter.update({ phase: 'Failed', message: choice.error }, true);
+      this.ctx.reporter.update({ phase: 'Failed', reason: 'CapabilityMissing', message: choice.error }, true);
       return;
     }
     this.dataPath = choice.dataPath;

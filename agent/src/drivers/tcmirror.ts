@@ -21,7 +21,7 @@
 // the operator resolves it to `remote` = the collector's node IP with the mirror's VNI, and on
 // the collector's node this driver keeps a receive device `rtmr<uid>` (same VNI, no remote)
 // whose decapsulated frames are redirected into the collector's host veth. GRE and ERSPAN need
-// CONFIG_NET_IPGRE; where it is missing the task fails with CapabilityMissing.
+// CONFIG_NET_IPGRE; where it is missing the task fails with reason CapabilityMissing.
 //
 // Coexistence. `continue` makes a copy transparent to classification: later filters (other
 // mirrors on the same source, other tools) still see every packet. Filters that run before
@@ -33,7 +33,7 @@
 // random-load prefix (see withSampling): this kernel has cls_bpf, u32 and act_mirred, but
 // neither matchall, act_gact nor act_sample.
 import { isIP } from 'node:net';
-import { mirrorVni, VXLAN_DEFAULT_PORT, type MirrorDirection, type NodeTaskSpec, type NodeTaskTarget, type PortMirrorWork, type ResolvedPod } from '../../../crds/src/index.js';
+import { mirrorVni, VXLAN_DEFAULT_PORT, type ConditionReason, type MirrorDirection, type NodeTaskSpec, type NodeTaskTarget, type PortMirrorWork, type ResolvedPod } from '../../../crds/src/index.js';
 import type { NodeCapabilities } from '../capabilities.js';
 import { findHostVeth, resolvePodNetns } from '../podnetns.js';
 import type { Driver, DriverTask, TaskContext } from './driver.js';
@@ -41,11 +41,17 @@ import {
   addMirrorFilter, compileBpf, deleteFilter, deleteLink, ensureClsact, ensureVxlan, listFilters, listLinks, removeClsactIfEmpty,
   MATCH_ALL, withSampling, type BpfInsn, type Hook, type TcFilter,
 } from './tc.js';
+import { errorReason, RingtapError } from '../../../lib/errors.js';
 
 // Early (a low number runs first), so that a filter of another tool that ends classification
 // (a match, a redirect, a drop) does not hide packets from the mirror; ours never ends it.
 export const MIRROR_PRIO = 16;
 const RESOLVE_INTERVAL_MS = 2_000;
+
+/** A failure no retry mends: the node cannot do what the mirror asks. */
+function capabilityMissing(message: string): RingtapError {
+  return new RingtapError('ERR_RINGTAP_CAPABILITY_MISSING', message, { reason: 'CapabilityMissing' });
+}
 
 /** The cookie on every tc action of one PortMirror: "rtap" + 12 bytes of its UID (hex). */
 export function mirrorCookie(parentUid: string): string {
@@ -135,7 +141,7 @@ class PortMirrorTask implements DriverTask {
   private retired: Counts = { packets: 0, bytes: 0, drops: 0 };
   private adopted = false;
   private lastReport = '';
-  private fatal?: string;
+  private fatal?: { message: string; reason: ConditionReason };
   private startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
   constructor(private spec: NodeTaskSpec, private ctx: TaskContext, private caps: NodeCapabilities | undefined) {
@@ -204,10 +210,10 @@ class PortMirrorTask implements DriverTask {
     const r = d.remote!;
     if (r.protocol !== 'vxlan') {
       const cap = r.protocol === 'gre' ? this.caps?.gre : this.caps?.erspan;
-      if (!cap?.available) throw Object.assign(new Error(`CapabilityMissing: ${r.protocol} is not available on this node${cap?.reason ? ` (${cap.reason})` : ''}`), { code: 'ERR_RINGTAP_CAPABILITY_MISSING', fatal: true });
-      throw Object.assign(new Error(`CapabilityMissing: ${r.protocol} mirroring is not implemented by this agent`), { code: 'ERR_RINGTAP_CAPABILITY_MISSING', fatal: true });
+      if (!cap?.available) throw capabilityMissing(`${r.protocol} is not available on this node${cap?.reason ? ` (${cap.reason})` : ''}`);
+      throw capabilityMissing(`${r.protocol} mirroring is not implemented by this agent`);
     }
-    if (this.caps && !this.caps.vxlan.available) throw Object.assign(new Error(`CapabilityMissing: vxlan is not available on this node (${this.caps.vxlan.reason ?? ''})`), { code: 'ERR_RINGTAP_CAPABILITY_MISSING', fatal: true });
+    if (this.caps && !this.caps.vxlan.available) throw capabilityMissing(`vxlan is not available on this node (${this.caps.vxlan.reason ?? ''})`);
     await ensureVxlan({ name: this.devs.tx, vni: r.vni ?? 0, port: r.port ?? VXLAN_DEFAULT_PORT, remote: r.address }, links.get(this.devs.tx));
     owned.add(this.devs.tx);
     return { dev: this.devs.tx, owned };
@@ -251,16 +257,16 @@ class PortMirrorTask implements DriverTask {
       try {
         ({ dev: dest, owned } = await this.destination(links));
       } catch (err) {
-        const e = err as { code?: string; message?: string; fatal?: boolean };
-        destError = e.message ?? String(err);
-        if (e.fatal) this.fatal = destError;
+        destError = (err as Error).message ?? String(err);
+        const reason = errorReason(err);
+        if (reason) this.fatal = { message: destError, reason };
       }
     }
     if (this.fatal) {
       clearInterval(this.timer); // nothing will change until the spec does
       this.ctx.reporter.update({
-        phase: 'Failed', message: this.fatal,
-        targets: sources.map((s) => ({ name: s.label, state: 'Failed' as const, message: this.fatal! })),
+        phase: 'Failed', reason: this.fatal.reason, message: this.fatal.message,
+        targets: sources.map((s) => ({ name: s.label, state: 'Failed' as const, message: this.fatal!.message })),
       }, true);
       return;
     }

@@ -12,6 +12,8 @@ export interface ObservedMirrorTask {
   packets?: number;
   bytes?: number;
   drops?: number;
+  /** The agent's reason for the task's phase (NodeTask status.reason). */
+  reason?: ConditionReason;
   message?: string;
 }
 
@@ -43,7 +45,7 @@ export function deriveMirrorStatus(s: MirrorState): DerivedMirrorStatus {
   if (s.invalid) return out('Failed', { ready: false, reconciling: false, stalled: true, ...s.invalid });
   const failed = tasks.filter((t) => t.phase === 'Failed');
   if (failed.length > 0) {
-    const reason = failed.some((t) => t.message?.startsWith('CapabilityMissing')) ? 'CapabilityMissing' : 'NodeFailed';
+    const reason = failed.some((t) => t.reason === 'CapabilityMissing') ? 'CapabilityMissing' : 'NodeFailed';
     const message = failed.map((t) => `${t.node}: ${t.message ?? 'failed'}`).join('; ');
     return out(failed.length === tasks.length ? 'Failed' : 'Degraded', { ready: false, reconciling: false, stalled: true, reason, message });
   }

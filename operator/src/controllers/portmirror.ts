@@ -238,6 +238,7 @@ export class PortMirrorReconciler {
       packets: t.status?.counters?.packets ?? 0,
       bytes: t.status?.counters?.bytes ?? 0,
       drops: t.status?.counters?.drops ?? 0,
+      ...(t.status?.reason ? { reason: t.status.reason } : {}),
       ...(t.status?.message ? { message: t.status.message } : {}),
     }));
     const d = deriveMirrorStatus({ ...(invalid ? { invalid } : {}), ...(waiting ? { waiting } : {}), sourcesFound, tasks: observed });

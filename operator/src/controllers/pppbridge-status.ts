@@ -1,23 +1,24 @@
 // PPPBridge status from what was observed: the node, its published capabilities and the one
 // NodeTask's status. Pure, so it can be table-tested.
 //
-// Reasons (kstatus conditions):
-//   NodeNotFound        spec.nodeName names no Node: Stalled, no NodeTask; the bridge is set up
-//                       as soon as the node appears (node events requeue it)
+// Reasons (kstatus conditions). Stalled only where a person must act; Reconciling while the
+// bridge waits for the world:
+//   NodeNotFound        spec.nodeName names no Node: Reconciling, no NodeTask; the bridge is set
+//                       up as soon as the node appears (node events requeue it)
+//   InterfaceNotFound   the agent reports a PPPoE interface missing (NodeTask reason): Reconciling,
+//                       the agent retries and bridges when it appears
 //   CapabilityMissing   mode kernel on a node that cannot (its capability annotation, or the
-//                       agent's `CapabilityMissing: ` failure): Stalled, with the node's reason
-//   InterfaceNotFound   the agent reports a PPPoE interface missing: Stalled, the agent retries
-//   BridgeFailed        any other agent failure: Stalled
+//                       agent's NodeTask reason CapabilityMissing): Stalled, with the node's reason
+//   BridgeFailed        the agent failed for any other reason: Stalled
 //   Starting            waiting for the agent: Reconciling
 //   Bridged             the agent forwards: Ready
 import { kstatusConditions, type DesiredCondition } from '../../../lib/kube/conditions.js';
-import type { ConditionReason, BridgeMode, NodePhase, PPPBridgePhase, PPPDirectionCounters } from '../../../crds/src/index.js';
-
-export const CAPABILITY_MISSING_PREFIX = 'CapabilityMissing: ';
-export const INTERFACE_NOT_FOUND_PREFIX = 'InterfaceNotFound: ';
+import type { BridgeMode, ConditionReason, NodePhase, PPPBridgePhase, PPPDirectionCounters } from '../../../crds/src/index.js';
 
 export interface ObservedBridgeTask {
   phase?: NodePhase;
+  /** The agent's reason for the phase (NodeTask status.reason). */
+  reason?: ConditionReason;
   message?: string;
   dataPath?: 'kernel' | 'userspace';
   bridgedSince?: string;
@@ -63,20 +64,18 @@ export function deriveBridgeStatus(s: BridgeState): DerivedBridgeStatus {
   });
   const stalled = (phase: PPPBridgePhase, reason: ConditionReason, message: string) => out(phase, { ready: false, reconciling: false, stalled: true, reason, message });
 
-  if (!s.nodeExists) return stalled('Pending', 'NodeNotFound', `node ${s.nodeName} does not exist; the bridge is set up when it appears`);
+  const waiting = (reason: ConditionReason, message: string) => out('Pending', { ready: false, reconciling: true, stalled: false, reason, message });
+
+  if (!s.nodeExists) return waiting('NodeNotFound', `node ${s.nodeName} does not exist; the bridge is set up when it appears`);
   if (s.mode === 'kernel' && s.kernelCapability?.available === false) {
     return stalled('Failed', 'CapabilityMissing', `node ${s.nodeName} cannot bridge in the kernel: ${s.kernelCapability.reason ?? 'pppKernelBridge unavailable'}`);
   }
   const msg = t?.message ?? '';
-  const strip = (p: string) => msg.slice(p.length);
   if (t?.phase === 'Failed') {
-    if (msg.startsWith(CAPABILITY_MISSING_PREFIX)) return stalled('Failed', 'CapabilityMissing', `node ${s.nodeName} cannot bridge in the kernel: ${strip(CAPABILITY_MISSING_PREFIX)}`);
-    if (msg.startsWith(INTERFACE_NOT_FOUND_PREFIX)) return stalled('Failed', 'InterfaceNotFound', `node ${s.nodeName}: ${strip(INTERFACE_NOT_FOUND_PREFIX)}`);
+    if (t.reason === 'CapabilityMissing') return stalled('Failed', 'CapabilityMissing', `node ${s.nodeName} cannot bridge in the kernel: ${msg}`);
     return stalled('Failed', 'BridgeFailed', `node ${s.nodeName}: ${msg || 'the agent failed to set up the bridge'}`);
   }
-  if (msg.startsWith(INTERFACE_NOT_FOUND_PREFIX) && t?.phase !== 'Running') {
-    return stalled('Pending', 'InterfaceNotFound', `node ${s.nodeName}: ${strip(INTERFACE_NOT_FOUND_PREFIX)}; waiting for it`);
-  }
+  if (t?.reason === 'InterfaceNotFound' && t.phase !== 'Running') return waiting('InterfaceNotFound', `node ${s.nodeName}: ${msg}; waiting for it`);
   if (t?.phase === 'Running') {
     const how = t.dataPath ?? 'unknown data path';
     return out('Bridged', {

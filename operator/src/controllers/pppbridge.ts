@@ -101,6 +101,7 @@ export class PPPBridgeReconciler {
     const p = ts?.pppBridge;
     state.task = {
       ...(ts?.phase ? { phase: ts.phase } : {}),
+      ...(ts?.reason ? { reason: ts.reason } : {}),
       ...(ts?.message ? { message: ts.message } : {}),
       ...(ts?.dataPath ? { dataPath: ts.dataPath } : {}),
       ...(p?.bridgedSince ? { bridgedSince: p.bridgedSince } : {}),

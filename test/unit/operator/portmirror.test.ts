@@ -16,7 +16,7 @@ describe('deriveMirrorStatus', () => {
     ['agents starting', { sourcesFound: 1, tasks: [{ node: 'a', sources: 1, attached: 0 }] }, 'Pending', 'Reconciling', 'True', 'Attaching'],
     ['attaching', { sourcesFound: 2, tasks: [{ node: 'a', sources: 2, attached: 1, phase: 'Running' as const }] }, 'Running', 'Ready', 'False', 'Attaching'],
     ['all attached', { sourcesFound: 2, tasks: [{ node: 'a', sources: 2, attached: 2, phase: 'Running' as const }, { node: 'b', sources: 0, attached: 0, phase: 'Running' as const }] }, 'Running', 'Ready', 'True', 'Mirroring'],
-    ['gre missing on every node', { sourcesFound: 1, tasks: [{ node: 'a', sources: 1, attached: 0, phase: 'Failed' as const, message: 'CapabilityMissing: gre ...' }] }, 'Failed', 'Stalled', 'True', 'CapabilityMissing'],
+    ['gre missing on every node', { sourcesFound: 1, tasks: [{ node: 'a', sources: 1, attached: 0, phase: 'Failed' as const, reason: 'CapabilityMissing' as const, message: 'gre is not available on this node' }] }, 'Failed', 'Stalled', 'True', 'CapabilityMissing'],
     ['one node failed', { sourcesFound: 2, tasks: [{ node: 'a', sources: 1, attached: 0, phase: 'Failed' as const, message: 'boom' }, { node: 'b', sources: 1, attached: 1, phase: 'Running' as const }] }, 'Degraded', 'Stalled', 'True', 'NodeFailed'],
     ['invalid', { sourcesFound: 0, tasks: [], invalid: { reason: 'UntrustedNamespace' as const, message: 'no' } }, 'Failed', 'Stalled', 'True', 'UntrustedNamespace'],
   ])('%s', (_n, state, phase, type, status, reason) => {
