@@ -18,9 +18,11 @@ describe('default values', () => {
   });
 
   test('every namespaced object lands in the release namespace; no ServiceMonitor by default', () => {
-    const clusterScoped = new Set(['ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    const clusterScoped = new Set(['ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'APIService']);
     for (const o of objects) {
       if (clusterScoped.has(o.kind)) expect(o.metadata.namespace).toBeUndefined();
+      // Reading the front proxy's CA (data API) is granted where the API server keeps it.
+      else if (o.kind === 'RoleBinding' && o.metadata.name === 'ringtap-operator-auth-reader') expect(o.metadata.namespace).toBe('kube-system');
       else expect(`${o.kind}/${o.metadata.name} ${o.metadata.namespace}`).toBe(`${o.kind}/${o.metadata.name} ${ns}`);
     }
     expect(objects.map((o) => o.kind)).not.toContain('ServiceMonitor');
@@ -145,13 +147,14 @@ describe('values', () => {
     expect(sm.spec.endpoints[0]).toMatchObject({ port: 'metrics', interval: '30s' });
     const off = await render({ 'admissionPolicy.enabled': false, 'metrics.service.enabled': false });
     expect(off.map((o) => o.kind)).not.toEqual(expect.arrayContaining(['ValidatingAdmissionPolicy']));
-    expect(off.filter((o) => o.kind === 'Service')).toEqual([]);
+    expect(off.filter((o) => o.kind === 'Service').map((o) => o.metadata.name)).toEqual(['ringtap-data-api']);
     await expect(render({ 'metrics.service.enabled': false, 'metrics.serviceMonitor.enabled': true })).rejects.toThrow('needs metrics.service.enabled');
   });
 
   test('fullnameOverride renames every object, cluster-scoped ones and references included', async () => {
     const objects = await render({ fullnameOverride: 'rt2' }, { namespace: 'other' });
-    for (const o of objects) expect(o.metadata.name).toMatch(/^rt2(-|$)/);
+    // The APIService's name is the API's own (version.group).
+    for (const o of objects) if (o.kind !== 'APIService') expect(o.metadata.name).toMatch(/^rt2(-|$)/);
     const crb = find(objects, 'ClusterRoleBinding', 'rt2-agent') as any;
     expect(crb.roleRef.name).toBe('rt2-agent');
     expect(crb.subjects).toEqual([{ kind: 'ServiceAccount', name: 'rt2-agent', namespace: 'other' }]);
@@ -159,6 +162,8 @@ describe('values', () => {
     const vap = find(objects, 'ValidatingAdmissionPolicy', 'rt2-agent-own-node') as any;
     expect(vap.spec.matchConditions[0].expression).toContain("'system:serviceaccount:other:rt2-agent'");
     // The system:authenticated group keeps its name.
-    expect((find(objects, 'RoleBinding', 'rt2-agent-proxy') as any).subjects[0].name).toBe('system:authenticated');
+    expect((find(objects, 'ClusterRoleBinding', 'rt2-data-api') as any).subjects[0].name).toBe('system:authenticated');
+    // A resourceName that names one of ours follows the prefix too.
+    expect((find(objects, 'Role', 'rt2-operator') as any).rules.find((r: any) => r.resources.includes('serviceaccounts/token')).resourceNames).toEqual(['rt2-operator']);
   });
 });
