@@ -48,7 +48,7 @@ try {
     metadata: { labels: capabilityLabels(caps), annotations: { [CAPABILITY_ANNOTATION]: JSON.stringify(caps) } },
   });
 } catch (err) {
-  log.warn({ err: String(err) }, 'publishing the node capabilities failed');
+  log.warn({ err }, 'publishing the node capabilities failed');
 }
 
 const registry = new DriverRegistry(log);
@@ -96,7 +96,7 @@ await server.start(process.env.RINGTAP_SERVER_ADDR ?? '0.0.0.0:9443', tls);
 try {
   await client.mergePatch(NodeType, undefined, node, { metadata: { annotations: { [AGENT_CERT_ANNOTATION]: tls.fingerprint256 } } });
 } catch (err) {
-  log.warn({ err: String(err) }, 'publishing the server certificate fingerprint failed');
+  log.warn({ err }, 'publishing the server certificate fingerprint failed');
 }
 ready = true;
 log.info({ dataDir }, 'agent started');

@@ -1,19 +1,13 @@
 // A controller: a work queue of keys and N workers calling a level-based reconcile.
-// Reconcile returns a Result (optionally requeue after a delay), throws to be retried with
-// backoff, or throws a TerminalError to stop retrying that key.
+// Reconcile returns a Result (optionally requeue after a delay) or throws to be retried with
+// backoff. A spec the reconciler cannot act on is not an error here: the reconciler reports it
+// in status (Stalled with a reason) and returns; the next change of the object requeues it.
 import type { Logger } from '../observe/log.js';
 import { queueDepth, reconcileDuration, reconcileErrors, reconcileTotal } from './metrics.js';
 import { WorkQueue } from './queue.js';
 
 export interface Result { requeueAfterMs?: number }
 export type Reconciler = (key: string, log: Logger) => Promise<Result | void>;
-
-export class TerminalError extends Error {
-  constructor(message: string, readonly reason = 'Terminal') {
-    super(message);
-    this.name = 'TerminalError';
-  }
-}
 
 export class Controller {
   readonly queue = new WorkQueue();
@@ -56,16 +50,10 @@ export class Controller {
         }
       } catch (err) {
         reconcileErrors.inc({ controller: this.name });
-        if (err instanceof TerminalError) {
-          reconcileTotal.inc({ controller: this.name, result: 'terminal' });
-          this.queue.forget(key);
-          log.error({ err: err.message }, 'reconcile failed terminally; not retrying');
-        } else {
-          reconcileTotal.inc({ controller: this.name, result: 'error' });
-          const delay = this.queue.nextDelay(key);
-          log.warn({ err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'reconcile failed; retrying');
-          this.queue.addAfter(key, delay);
-        }
+        reconcileTotal.inc({ controller: this.name, result: 'error' });
+        const delay = this.queue.nextDelay(key);
+        log.warn({ err, retryInMs: delay }, 'reconcile failed; retrying');
+        this.queue.addAfter(key, delay);
       } finally {
         end();
         this.queue.done(key);

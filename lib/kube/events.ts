@@ -26,7 +26,7 @@ export class EventRecorder {
         },
       } as KubeObject);
     } catch (err) {
-      this.log.warn({ err: String(err), reason }, 'recording an event failed');
+      this.log.warn({ err, reason }, 'recording an event failed');
     }
   }
 }

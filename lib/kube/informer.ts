@@ -114,7 +114,7 @@ export class Informer<T extends KubeObject> {
         // Jittered exponential backoff: 0.5 s doubling to 30 s, +-50 %.
         const base = Math.min(500 * 2 ** (this.failures - 1), 30_000);
         const delay = Math.round(base * (0.5 + Math.random()));
-        this.log.warn({ err: String(err), resource: this.name, failures: this.failures, delayMs: delay }, 'list/watch failed; retrying');
+        this.log.warn({ err, resource: this.name, failures: this.failures, delayMs: delay }, 'list/watch failed; retrying');
         await new Promise<void>((r) => { this.retryTimer = setTimeout(r, delay); });
       }
     }

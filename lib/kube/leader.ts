@@ -72,7 +72,7 @@ export class LeaderElector {
       try {
         ok = await this.tryAcquireOrRenew();
       } catch (err) {
-        this.log.warn({ err: String(err) }, 'renewing the lease failed');
+        this.log.warn({ err }, 'renewing the lease failed');
       }
       if (ok) lastRenew = Date.now();
       if (!ok && Date.now() - lastRenew > this.renewDeadlineMs) {
@@ -100,7 +100,7 @@ export class LeaderElector {
       await this.client.replace<Lease>(LeaseType, { ...lease, spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microNow() } });
       this.log.info({ identity: this.identity }, 'released the lease');
     } catch (err) {
-      this.log.warn({ err: String(err) }, 'releasing the lease failed');
+      this.log.warn({ err }, 'releasing the lease failed');
     }
   }
 

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { registry } from '../observe/metrics.js';
 
 export const reconcileTotal = new Counter({
-  name: 'ringtap_reconcile_total', help: 'Reconciles, by controller and result (success, error, requeue_after, terminal).',
+  name: 'ringtap_reconcile_total', help: 'Reconciles, by controller and result (success, error, requeue_after).',
   labelNames: ['controller', 'result'], registers: [registry],
 });
 export const reconcileErrors = new Counter({

@@ -151,7 +151,7 @@ process.on('SIGINT', () => void shutdown(0));
 
 if (elector) {
   await elector.run(() => void startControllers().catch((err) => {
-    log.fatal({ err: String(err) }, 'starting controllers failed');
+    log.fatal({ err }, 'starting controllers failed');
     void shutdown(1);
   }), () => {
     // Crash-only: a process that lost its lease must not keep reconciling.

@@ -87,7 +87,7 @@ class PacketCaptureTask implements DriverTask {
       try {
         repairCaptureFile(last.path);
       } catch (err) {
-        this.ctx.reporter.log.warn({ file: last.path, err: String(err) }, 'could not repair the last capture file');
+        this.ctx.reporter.log.warn({ file: last.path, err }, 'could not repair the last capture file');
       }
     }
     const w = this.work;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MAX_SNAP_LENGTH, VXLAN_DEFAULT_PORT } from '../../../crds/src/index.js';
+import { RingtapError } from '../../../lib/errors.js';
 
 const execFileP = promisify(execFile);
 
@@ -18,20 +19,13 @@ export interface BpfInsn { code: number; jt: number; jf: number; k: number }
 const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
 const COOKIE_RE = /^[0-9a-f]{2,32}$/;
 
-export class TcError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(message);
-    this.name = 'TcError';
-  }
-}
-
 export function checkIfName(name: string): string {
-  if (!IFNAME_RE.test(name)) throw new TcError('ERR_RINGTAP_BAD_IFNAME', `'${name}' is not a valid interface name`);
+  if (!IFNAME_RE.test(name)) throw new RingtapError('ERR_RINGTAP_BAD_IFNAME', `'${name}' is not a valid interface name`);
   return name;
 }
 
 function checkInt(n: number, min: number, max: number, what: string): string {
-  if (!Number.isInteger(n) || n < min || n > max) throw new TcError('ERR_RINGTAP_BAD_ARGUMENT', `${what} ${n} is not an integer in ${min}..${max}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `${what} ${n} is not an integer in ${min}..${max}`);
   return String(n);
 }
 
@@ -41,7 +35,7 @@ async function run(cmd: 'tc' | 'ip' | 'tcpdump', args: string[]): Promise<string
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new TcError('ERR_RINGTAP_TC', `${cmd} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
+    throw new RingtapError('ERR_RINGTAP_TC', `${cmd} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
   }
 }
 
@@ -56,10 +50,10 @@ export function parseDecimalBpf(text: string): BpfInsn[] {
   const n = Number(lines.shift());
   const insns = lines.map((l) => {
     const [code, jt, jf, k] = l.split(/\s+/).map(Number);
-    if ([code, jt, jf, k].some((x) => x === undefined || !Number.isInteger(x))) throw new TcError('ERR_RINGTAP_BAD_FILTER', `unexpected BPF line '${l}'`);
+    if ([code, jt, jf, k].some((x) => x === undefined || !Number.isInteger(x))) throw new RingtapError('ERR_RINGTAP_BAD_FILTER', `unexpected BPF line '${l}'`);
     return { code: code!, jt: jt!, jf: jf!, k: k! };
   });
-  if (!Number.isInteger(n) || n !== insns.length) throw new TcError('ERR_RINGTAP_BAD_FILTER', `tcpdump -ddd said ${n} instructions, gave ${insns.length}`);
+  if (!Number.isInteger(n) || n !== insns.length) throw new RingtapError('ERR_RINGTAP_BAD_FILTER', `tcpdump -ddd said ${n} instructions, gave ${insns.length}`);
   return insns;
 }
 
@@ -83,7 +77,7 @@ export function withSampling(prog: BpfInsn[], n: number): BpfInsn[] {
 
 /** tc's `bytecode` argument: "N,code jt jf k,...". */
 export function bytecodeArg(prog: BpfInsn[]): string {
-  if (prog.length === 0 || prog.length > 4096) throw new TcError('ERR_RINGTAP_BAD_FILTER', `a classic BPF program has 1..4096 instructions, not ${prog.length}`);
+  if (prog.length === 0 || prog.length > 4096) throw new RingtapError('ERR_RINGTAP_BAD_FILTER', `a classic BPF program has 1..4096 instructions, not ${prog.length}`);
   return `${prog.length},${prog.map((i) => `${i.code} ${i.jt} ${i.jf} ${i.k}`).join(',')}`;
 }
 
@@ -105,7 +99,7 @@ function emptyEthernetPcap(): string {
 /** Compiles BPF text with libpcap (through tcpdump -ddd) to classic BPF instructions. */
 export async function compileBpf(text: string): Promise<BpfInsn[]> {
   if (text.trim() === '') return MATCH_ALL;
-  if (text.length > 16384 || text.includes('\0')) throw new TcError('ERR_RINGTAP_BAD_FILTER', 'filter too long or contains NUL');
+  if (text.length > 16384 || text.includes('\0')) throw new RingtapError('ERR_RINGTAP_BAD_FILTER', 'filter too long or contains NUL');
   return parseDecimalBpf(await run('tcpdump', ['-ddd', '-s', String(MAX_SNAP_LENGTH), '-r', emptyEthernetPcap(), '--', text]));
 }
 
@@ -162,7 +156,7 @@ export async function removeClsactIfEmpty(dev: string): Promise<boolean> {
 export interface MirrorFilter { dev: string; hook: Hook; prio: number; prog: BpfInsn[]; dest: string; redirect?: boolean; cookie: string }
 
 export async function addMirrorFilter(f: MirrorFilter): Promise<void> {
-  if (!COOKIE_RE.test(f.cookie)) throw new TcError('ERR_RINGTAP_BAD_ARGUMENT', `bad cookie ${f.cookie}`);
+  if (!COOKIE_RE.test(f.cookie)) throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `bad cookie ${f.cookie}`);
   await run('tc', [
     'filter', 'add', 'dev', checkIfName(f.dev), f.hook, 'prio', checkInt(f.prio, 1, 0xffff, 'prio'), 'protocol', 'all',
     'bpf', 'bytecode', bytecodeArg(f.prog),
@@ -174,7 +168,7 @@ export async function addMirrorFilter(f: MirrorFilter): Promise<void> {
 }
 
 export async function deleteFilter(dev: string, hook: Hook, f: Pick<TcFilter, 'pref' | 'handle' | 'kind'>): Promise<void> {
-  if (!/^0x[0-9a-f]+$/.test(f.handle) || f.kind !== 'bpf') throw new TcError('ERR_RINGTAP_BAD_ARGUMENT', `refusing to delete filter ${f.kind} ${f.handle}`);
+  if (!/^0x[0-9a-f]+$/.test(f.handle) || f.kind !== 'bpf') throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `refusing to delete filter ${f.kind} ${f.handle}`);
   await run('tc', ['filter', 'del', 'dev', checkIfName(dev), hook, 'prio', checkInt(f.pref, 1, 0xffff, 'prio'), 'handle', f.handle, 'protocol', 'all', 'bpf']);
 }
 
@@ -196,7 +190,7 @@ export interface VxlanSpec { name: string; vni: number; port: number; remote?: s
 /** Creates (or recreates, when it differs) a VXLAN device and sets it up. */
 export async function ensureVxlan(v: VxlanSpec, existing: Link | undefined): Promise<void> {
   checkIfName(v.name);
-  if (v.remote !== undefined && isIP(v.remote) === 0) throw new TcError('ERR_RINGTAP_BAD_ARGUMENT', `'${v.remote}' is not an IP address`);
+  if (v.remote !== undefined && isIP(v.remote) === 0) throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `'${v.remote}' is not an IP address`);
   const same = existing?.kind === 'vxlan' && existing.vxlan?.id === v.vni && (existing.vxlan?.port ?? VXLAN_DEFAULT_PORT) === v.port && (existing.vxlan?.remote ?? undefined) === v.remote;
   if (existing && !same) await deleteLink(v.name);
   if (!existing || !same) {

@@ -171,7 +171,7 @@ class PortMirrorTask implements DriverTask {
 
   private runPass(sweep = false): Promise<void> {
     this.pass = this.pass.then(() => (this.stopped ? undefined : this.reconcile(sweep))).catch((err: unknown) => {
-      this.ctx.reporter.log.warn({ err: String(err) }, 'mirror pass failed; will retry');
+      this.ctx.reporter.log.warn({ err }, 'mirror pass failed; will retry');
     });
     return this.pass;
   }
