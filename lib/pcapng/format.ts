@@ -10,6 +10,9 @@ export const BT_OPB = 0x00000002; // obsolete Packet Block
 export const BT_SPB = 0x00000003;
 export const BT_ISB = 0x00000005;
 export const BT_EPB = 0x00000006;
+export const BT_NRB = 0x00000004;
+/** How the opt_comment of a ringtap notice begins (see encodeNotice). */
+export const NOTICE_PREFIX = 'ringtap notice: ';
 export const BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 
 export const OPT_ENDOFOPT = 0;

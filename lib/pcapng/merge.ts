@@ -322,7 +322,10 @@ export interface WriteSummary {
 }
 
 /** Writes merged events as one pcapng to out. */
-export async function writeMerged(events: AsyncIterable<MergeEvent | MergeStatisticsEvent>, out: Writable, opts: { endStream?: boolean } = {}): Promise<WriteSummary> {
+export async function writeMerged(
+  events: AsyncIterable<MergeEvent | MergeStatisticsEvent>, out: Writable,
+  opts: { endStream?: boolean; /** Written as notices (encodeNotice) after the last packet, e.g. the damaged sources. */ notices?: () => string[] } = {},
+): Promise<WriteSummary> {
   const w = new PcapngWriter(out);
   const summary: WriteSummary = { packets: 0, interfaces: 0, perSource: new Map() };
   const ids = new Map<number, number>();
@@ -343,6 +346,7 @@ export async function writeMerged(events: AsyncIterable<MergeEvent | MergeStatis
     summary.packets++;
     summary.perSource.set(ev.source, (summary.perSource.get(ev.source) ?? 0) + 1);
   }
+  for (const text of opts.notices?.() ?? []) w.writeNotice(text);
   await w.end(opts);
   return summary;
 }

@@ -8,7 +8,7 @@
 // the stream (a capture still being written, or a torn tail after a crash). With onDamage,
 // both are reported there instead, so that a caller keeps every good packet of a damaged file.
 import {
-  BT_EPB, BT_IDB, BT_ISB, BT_OPB, BT_SHB, BT_SPB, BYTE_ORDER_MAGIC, EPB_FLAGS, IF_DESCRIPTION, IF_FCSLEN, IF_NAME, IF_TSOFFSET, IF_TSRESOL,
+  BT_EPB, BT_IDB, BT_ISB, BT_NRB, BT_OPB, BT_SHB, BT_SPB, BYTE_ORDER_MAGIC, NOTICE_PREFIX, OPT_COMMENT, EPB_FLAGS, IF_DESCRIPTION, IF_FCSLEN, IF_NAME, IF_TSOFFSET, IF_TSRESOL,
   ISB_ENDTIME, ISB_FILTERACCEPT, ISB_IFDROP, ISB_IFRECV, ISB_OSDROP, ISB_STARTTIME, ISB_USRDELIV,
   MAX_SNAPLEN, OPT_ENDOFOPT, PCAP_MAGIC_MODIFIED, PCAP_MAGIC_NS, PCAP_MAGIC_US,
 } from './format.js';
@@ -103,6 +103,8 @@ export interface ReadOptions {
    * the PcapFormatError (or ending quietly at a torn block).
    */
   onDamage?: (damage: ReadDamage) => void;
+  /** ringtap's notices about the file (see encodeNotice), such as a merge's damaged sources. */
+  onNotice?: (text: string) => void;
 }
 
 /** if_tsresol byte to ns-per-unit as a fraction. */
@@ -157,6 +159,7 @@ interface Reading {
   fill: (n: number) => Promise<boolean>;
   stats: ReadStats;
   statistics: boolean;
+  onNotice?: (text: string) => void;
   /** Set when the input ends inside a block. */
   torn?: { offset: number; need: number };
 }
@@ -180,6 +183,7 @@ export async function* readCapture(input: AsyncIterable<Uint8Array | string>, st
     win,
     stats,
     statistics: opts.statistics === true,
+    ...(opts.onNotice ? { onNotice: opts.onNotice } : {}),
     fill: async (n) => {
       while (win.available < n) {
         if (win.ended) return false;
@@ -390,10 +394,32 @@ async function* readPcapng(r: Reading): AsyncGenerator<ReadEvent> {
         yield { type: 'statistics', statistics: s };
         break;
       }
+      case BT_NRB: {
+        if (!r.onNotice) break;
+        const records = nrbRecordsEnd(body, u16);
+        if (records === undefined) break; // records that overrun the block: not ours, and names are not read here
+        for (const [code, val] of options(body.subarray(records), le, start)) {
+          const text = code === OPT_COMMENT ? val.toString('utf8') : '';
+          if (text.startsWith(NOTICE_PREFIX)) r.onNotice(text.slice(NOTICE_PREFIX.length));
+        }
+        break;
+      }
       default:
         break; // unknown blocks: skipped
     }
   }
+}
+
+/** Where a Name Resolution Block's options begin: after its records and nrb_record_end. */
+function nrbRecordsEnd(body: Buffer, u16: (b: Buffer, o: number) => number): number | undefined {
+  let o = 0;
+  while (o + 4 <= body.length) {
+    const type = u16(body, o);
+    const len = u16(body, o + 2);
+    o += 4 + ((len + 3) & ~3);
+    if (type === 0) return o <= body.length ? o : undefined;
+  }
+  return undefined;
 }
 
 function toNs(ts: bigint, iface: InterfaceInfo): bigint {

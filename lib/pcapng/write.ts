@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
-  BT_EPB, BT_IDB, BT_ISB, BT_SHB, BYTE_ORDER_MAGIC, EPB_FLAGS, IF_DESCRIPTION, IF_FCSLEN, IF_NAME, IF_TSRESOL, ISB_ENDTIME, ISB_FILTERACCEPT, ISB_IFDROP,
+  BT_EPB, BT_IDB, BT_ISB, BT_NRB, BT_SHB, NOTICE_PREFIX, BYTE_ORDER_MAGIC, EPB_FLAGS, IF_DESCRIPTION, IF_FCSLEN, IF_NAME, IF_TSRESOL, ISB_ENDTIME, ISB_FILTERACCEPT, ISB_IFDROP,
   ISB_IFRECV, ISB_OSDROP, ISB_STARTTIME, ISB_USRDELIV, MAX_SNAPLEN, OPT_COMMENT, SHB_USERAPPL,
 } from './format.js';
 
@@ -145,6 +145,18 @@ export function encodeISB(interfaceId: number, s: OutputStatistics): Buffer {
   return block(BT_ISB, body);
 }
 
+/**
+ * A notice about the file in the file itself (say, that a source was damaged and what of it is
+ * missing): the opt_comment of an empty Name Resolution Block, which tshark and libpcap read
+ * past without showing a frame (a Custom Block would be a frame in tshark), and readCapture reports.
+ */
+export function encodeNotice(text: string): Buffer {
+  const o = optionBytes([[OPT_COMMENT, Buffer.from(`${NOTICE_PREFIX}${text}`, 'utf8')]]);
+  const body = Buffer.alloc(4 + o.length); // nrb_record_end, then the options
+  o.copy(body, 4);
+  return block(BT_NRB, body);
+}
+
 /** A pcapng time stamp: the high 32 bits, then the low 32 bits. */
 function ts64le(tsNs: bigint): Buffer {
   const ts = BigInt.asUintN(64, tsNs);
@@ -199,6 +211,11 @@ export class PcapngWriter {
     this.packets++;
     this.push(encodeEPB(interfaceId, tsNs, origLen, data, flags, po));
     if (this.pendingBytes >= 65536) await this.flush();
+  }
+
+  /** Queues a notice (see encodeNotice). */
+  writeNotice(text: string): void {
+    this.push(encodeNotice(text));
   }
 
   /** Queues an ISB for an interface added before. */

@@ -9,7 +9,7 @@ import {
   type MergeSource, type ReadDamage, type ReadEvent, type WriteSummary,
 } from '../../../lib/pcapng/index.js';
 import { chunks, epb, frame, idb, isb, opb, pcapHeader, pcapRecord, readAll, shb, spb, u32 } from './bytes.js';
-import { capinfos, epochNs, tsharkFields } from './tools.js';
+import { capinfos, epochNs, libpcapRead, tsharkFields } from './tools.js';
 
 let dir: string;
 let n = 0;
@@ -104,5 +104,21 @@ describe('merge', () => {
     const rows = tsharkFields(path, ['frame.time_epoch']);
     expect(rows.error).toBeUndefined();
     expect(rows.rows.map((r) => epochNs(r[0]!) - T)).toEqual([1n, 2n, 4n, 5n]);
+  });
+});
+
+describe('notices', () => {
+  it('carries a notice at the end that readCapture reports and tshark and tcpdump skip', async () => {
+    const a = Buffer.concat([shb('le'), idb('le', { tsresol: 9 }), epb('le', 0, T + 1n, frame(1))]);
+    const path = join(dir, 'notice.pcapng');
+    const ms: MergeSource[] = [{ label: 'node=a', events: read(a) }];
+    await writeMerged(mergeCaptures(ms), createWriteStream(path), { notices: () => ['node a file x-000001.pcapng: damaged at byte offset 99; the 7 packets before it are kept'] });
+    const notices: string[] = [];
+    for await (const ev of readCapture(chunks(readFileSync(path), 5), undefined, { onNotice: (t) => notices.push(t) })) expect(ev.type).not.toBe('statistics');
+    expect(notices).toEqual(['node a file x-000001.pcapng: damaged at byte offset 99; the 7 packets before it are kept']);
+    const t = tsharkFields(path, ['frame.number']);
+    expect(t).toEqual({ rows: [['1']] });
+    expect(libpcapRead(path)).toMatchObject({ packets: [{ tsNs: T + 1n }] });
+    expect(libpcapRead(path).error).toBeUndefined();
   });
 });
