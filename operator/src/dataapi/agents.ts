@@ -26,7 +26,7 @@ export class AgentUnavailable extends Error {
 }
 
 interface PodLike extends KubeObject {
-  spec?: { nodeName?: string };
+  spec?: { nodeName?: string; containers?: { ports?: { name?: string; containerPort?: number }[] }[] };
   status?: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[] };
 }
 interface NodeLike extends KubeObject { status?: { addresses?: { type: string; address: string }[] } }
@@ -85,7 +85,9 @@ export class AgentClient {
     const fingerprint = nodeObj?.metadata.annotations?.[AGENT_CERT_ANNOTATION];
     if (!fingerprint) throw new AgentUnavailable(node, `the agent has not published its certificate fingerprint (annotation ${AGENT_CERT_ANNOTATION} on the Node)`);
     const host = ip.includes(':') ? `[${ip}]` : ip;
-    return { origin: `https://${host}:${AGENT_SERVER_PORT}`, fingerprint };
+    // The pod's port named https (the chart's agent.serverPort), else the default.
+    const port = pod.spec?.containers?.flatMap((c) => c.ports ?? []).find((p) => p.name === 'https')?.containerPort ?? AGENT_SERVER_PORT;
+    return { origin: `https://${host}:${port}`, fingerprint };
   }
 
   /** One connection pool per node and certificate; a pool refuses a peer with another certificate. */
