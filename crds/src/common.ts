@@ -144,12 +144,13 @@ export function snapLengthSchema(): JSONSchemaProps {
 export function limitsSchema(): JSONSchemaProps {
   return withRules(
     obj(
-      'When the capture stops by itself. The first limit reached stops the capture on every node, and status.stopReason ' +
-        'records which one. Set at least one limit, unless rotation and retention make the capture a bounded flight recorder.',
+      'When the capture stops by itself. Limits apply per node: each node stops when the first of them is reached there, ' +
+        'and the capture completes once every node has stopped; status.stopReason records which limit. Set at least one ' +
+        'limit, unless rotation and retention make the capture a bounded flight recorder.',
       {
-        duration: duration('How long the capture runs, counted from when it started on the first node.'),
-        maxPackets: int('Stop after this many packets in total, counted after the filter.', { minimum: 1 }),
-        maxBytes: byteSize('Stop after this many bytes of packet data have been written in total.'),
+        duration: duration('How long the capture runs: one deadline, counted from status.startTime (when the capture started), that every node keeps.'),
+        maxPackets: int('Stop a node after this many packets captured on that node, counted after the filter (per node, not summed over nodes).', { minimum: 1 }),
+        maxBytes: byteSize('Stop a node after this many bytes of packet data written on that node (per node, not summed over nodes).'),
       },
     ),
     {

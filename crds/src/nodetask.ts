@@ -270,8 +270,8 @@ function resolvedLimitsSchema(): JSONSchemaProps {
   return obj('The capture limits, resolved to numbers. The first reached stops the task.', {
     durationSeconds: seconds('How long to capture.'),
     stopAt: dateTime('An absolute deadline computed by the operator from the parent start time and duration; it survives agent restarts.'),
-    maxPackets: int('Stop after this many packets on this node (the operator divides or rebalances the parent limit).', { minimum: 1 }),
-    maxBytes: bytes('Stop after this many bytes of packet data on this node.'),
+    maxPackets: int('Stop after this many packets on this node: the parent\'s limit as written, which applies to each node.', { minimum: 1 }),
+    maxBytes: bytes('Stop after this many bytes of packet data on this node: the parent\'s limit as written, which applies to each node.'),
   });
 }
 

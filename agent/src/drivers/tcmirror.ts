@@ -1,5 +1,5 @@
 // The tcmirror driver: carries out a NodeTask's portMirror with tc clsact + cls_bpf +
-// act_mirred (../shared/notes/kernel-facts.md §3). For each source interface it installs one
+// act_mirred (net/sched/act_mirred.c, include/uapi/linux/tc_act/tc_mirred.h, tc-mirred(8)). For each source interface it installs one
 // filter per hook:
 //
 //   tc filter add dev SRC {ingress|egress} prio 16 protocol all bpf bytecode "<cBPF>" \

@@ -3,7 +3,8 @@
 #
 # Topology: namespaces rtbg<pid> (generator) and rtbc<pid> (capturer) joined by a veth pair;
 # frames are UDP to a foreign MAC (PACKET_OTHERHOST, dropped by ip_rcv like SPAN traffic).
-# Generator pinned to CPU0, capturer to CPU1 (see shared/notes/capture-baseline.md §2).
+# Generator pinned to CPU0, capturer to CPU1, so neither takes the other's core and each tool's
+# limit is its own.
 #
 # For each frame size (64, 1514) and tool, offered rates rise until the loss
 # (kernel drops plus packets missing from the file, against the veth's rx counter) reaches
