@@ -124,7 +124,13 @@ function pcapPath(opts: DataOptions, query: Record<string, string>): string {
   return dataPath(opts.kind, opts.namespace, opts.name, 'pcap', { longRunning: true }) + (qs ? `?${qs}` : '');
 }
 
-export interface Counted { packets: number; interfaces: number; perNode: Map<string, number> }
+export interface Counted {
+  packets: number;
+  interfaces: number;
+  perNode: Map<string, number>;
+  /** The server's notices in the file: damaged files whose packets after the damage are missing. */
+  notices?: string[];
+}
 
 /**
  * Writes the body to out at the pace out takes it, and counts its packets per node (the node=
@@ -134,11 +140,12 @@ async function writeCounting(body: AsyncIterable<Uint8Array>, out: Writable, cou
   const nodeOf = new Map<string, string>();
   async function* tee(): AsyncGenerator<Uint8Array> {
     for await (const chunk of body) {
+      if (out.errored) throw out.errored; // a failed output never drains
       if (!out.write(chunk)) await once(out, 'drain');
       yield chunk;
     }
   }
-  for await (const ev of readCapture(tee())) {
+  for await (const ev of readCapture(tee(), undefined, { onNotice: (t) => (counted.notices ??= []).push(t) })) {
     if (ev.type === 'interface') {
       counted.interfaces++;
       const node = /(?:^|\s)node=(\S+)/.exec(ev.iface.description ?? '')?.[1] ?? '?';
@@ -200,11 +207,17 @@ function openOutput(out: string | Writable): { stream: Writable; path: string; c
   if (out === '-') return { stream: process.stdout, path: '-', commit: async () => undefined };
   const tmp = `${out}.part`;
   const stream = createWriteStream(tmp);
+  // The first failure (no such directory, a full disk) is the one to report, once, without a stack
+  // trace; a listener keeps it from being an uncaught 'error' event, and end() on the destroyed
+  // stream would only add ERR_STREAM_DESTROYED.
+  let failure: Error | undefined;
+  stream.on('error', (err: Error) => (failure ??= err));
   return {
     stream,
     path: out,
     commit: async () => {
-      await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      if (!failure) await new Promise<void>((resolve) => stream.end(() => resolve()));
+      if (failure) throw new Error(`cannot write ${tmp}: ${failure.message}`);
       renameSync(tmp, out);
     },
   };
@@ -213,7 +226,9 @@ function openOutput(out: string | Writable): { stream: Writable; path: string; c
 export function formatFetchSummary(s: FetchSummary): string {
   const lines = [`wrote ${s.packets} packets from ${s.perNode.size} node(s), ${s.interfaces} interface(s) to ${s.output === '-' ? 'stdout' : s.output}`];
   for (const [node, n] of s.perNode) lines.push(`  ${node}: ${n} packets`);
+  for (const n of s.notices ?? []) lines.push(`warning: damaged: ${n}`);
   if (s.error) lines.push(`INCOMPLETE: the download stopped early (${s.error}); the output holds the packets before that`);
+  else if (s.notices?.length) lines.push('INCOMPLETE: damaged files; the output holds every packet before the damage in each');
   else if (s.expected !== undefined && s.expected !== s.packets) lines.push(`warning: the status counts ${s.expected} packets, the files hold ${s.packets} (retention may have removed files, or the capture is still running)`);
   return lines.join('\n');
 }

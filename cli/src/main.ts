@@ -82,7 +82,7 @@ export async function main(argv: string[], io: IO = { stdout: process.stdout, st
       case 'fetch': {
         const s = await fetchCapture({ ...data, kind: cli.kind, name: cli.name, output: cli.output ?? `${cli.name}.pcapng`, ...(cli.node ? { node: cli.node } : {}) });
         err(formatFetchSummary(s));
-        return s.error ? 1 : 0;
+        return s.error || s.notices?.length ? 1 : 0;
       }
       case 'stream': {
         const s = await streamCapture({ ...data, kind: cli.kind, name: cli.name, fromStart: cli.fromStart, ...(cli.node ? { node: cli.node } : {}) });
@@ -160,7 +160,7 @@ if (isMain()) {
       process.exitCode = code;
     },
     (e: unknown) => {
-      process.stderr.write(`error: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.stderr.write(`error: ${(e as Error)?.message ?? String(e)}\n`);
       process.exitCode = 1;
     },
   );

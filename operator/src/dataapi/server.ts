@@ -24,7 +24,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpMethod } from '@kubernetes/client-node';
 import type { Logger } from '../../../lib/observe/log.js';
 import { KubeError, type KubeClient, type KubeObject } from '../../../lib/kube/kube.js';
-import { concatCaptures, mergeCaptures, readCapture, writeMerged, type CaptureEvent, type MergeSource } from '../../../lib/pcapng/index.js';
+import { concatCaptures, mergeCaptures, readCapture, writeMerged, type MergeSource, type ReadEvent } from '../../../lib/pcapng/index.js';
 import { IPAMonitorType, PacketCaptureType, type ResourceType } from '../../../crds/src/resources.js';
 import { GROUP } from '../../../crds/src/meta.js';
 import { DATA_GROUP, DATA_KINDS, DATA_VERSION, DOWNLOAD_SUBRESOURCE, type DataKind, type NodeFileList } from '../../../crds/src/dataapi.js';
@@ -255,16 +255,19 @@ export class DataApiServer {
   private async pcap(res: ServerResponse, route: Route, nodes: string[], signal: AbortSignal, log: Logger): Promise<void> {
     // The lists first, so that an unreachable agent is a Status, not a short file.
     const lists = await Promise.all(nodes.map((n) => this.nodeFiles(route, n, signal)));
+    const damaged: string[] = [];
     const sources: MergeSource[] = lists.map((l) => ({
       label: `node=${l.node}`,
-      events: concatCaptures(this.fileCaptures(route, l, signal)),
+      events: concatCaptures(this.fileCaptures(route, l, signal, damaged)),
     }));
     res.writeHead(200, { 'content-type': PCAPNG_TYPE, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-    const summary = await writeMerged(mergeCaptures(sources, { slackNs: this.opts.reorderWindowNs }), res);
+    const summary = await writeMerged(mergeCaptures(sources, { slackNs: this.opts.reorderWindowNs, statistics: true }), res, { notices: () => damaged });
+    if (damaged.length) log.warn({ damaged }, 'data API: damaged files: their good packets were served, with a notice');
     log.info({ packets: summary.packets, interfaces: summary.interfaces, nodes: Object.fromEntries(summary.perSource) }, 'data API: pcap served');
   }
 
-  private async *fileCaptures(route: Route, l: NodeFileList, signal: AbortSignal): AsyncGenerator<AsyncIterable<CaptureEvent>> {
+  /** Each file's events; a damaged file gives its packets up to the damage, and a line in `damaged`. */
+  private async *fileCaptures(route: Route, l: NodeFileList, signal: AbortSignal, damaged: string[]): AsyncGenerator<AsyncIterable<ReadEvent>> {
     for (const f of l.files) {
       const r = await this.agents.get(l.node, `${this.agentBase(route)}/files/${encodeURIComponent(f.name)}`, { signal });
       if (r.status === 404) { // retention removed it since the list: skip it, as a reader of the directory would
@@ -272,7 +275,7 @@ export class DataApiServer {
         continue;
       }
       if (r.status !== 200) throw new AgentUnavailable(l.node, `${f.name}: ${agentMessage(await readText(r.body), r.status)}`, r.status);
-      yield readCapture(r.body);
+      yield readCapture(r.body, undefined, { statistics: true, onDamage: (d) => damaged.push(`node ${l.node} file ${f.name}: ${d.message}; kept the ${d.packets} packets before it`) });
     }
   }
 
@@ -290,16 +293,17 @@ export class DataApiServer {
       }
       throw new AgentUnavailable(node, agentMessage(text, r.status), r.status);
     }));
+    const damaged: string[] = [];
     const sources: MergeSource[] = opened.flatMap((o): MergeSource[] => {
       if (o.res) return [{ label: `node=${o.node}`, events: readCapture(o.res.body) }];
-      if (o.files) return [{ label: `node=${o.node}`, events: concatCaptures(this.fileCaptures(route, o.files, signal)) }];
+      if (o.files) return [{ label: `node=${o.node}`, events: concatCaptures(this.fileCaptures(route, o.files, signal, damaged)) }];
       return [];
     });
     res.writeHead(200, { 'content-type': PCAPNG_TYPE, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     res.flushHeaders();
     const hold = { holdMs: LIVE_HOLD_MS, slackNs: BigInt(LIVE_HOLD_MS) * 1_000_000n, maxBuffered: LIVE_MAX_BUFFERED };
     try {
-      const summary = await writeMerged(mergeCaptures(sources, hold), res);
+      const summary = await writeMerged(mergeCaptures(sources, hold), res, { notices: () => damaged });
       log.info({ packets: summary.packets, nodes: Object.fromEntries(summary.perSource) }, 'data API: live stream ended');
     } finally {
       for (const o of opened) o.res?.body.destroy();
