@@ -14,8 +14,8 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 COPY agent/native/package.json agent/native/
 # --ignore-scripts: the addon's install script targets Debian's Node headers (/usr); here the
-# image's Node (/usr/local) builds it below. npm install, not npm ci: see hack/setup.sh.
-RUN npm install --no-audit --no-fund --ignore-scripts --loglevel=error
+# image's Node (/usr/local) builds it below. npm ci: exactly the committed lockfile.
+RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 COPY tsconfig.json ./
 COPY agent/native agent/native
 # node-gyp is the one npm carries.

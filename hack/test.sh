@@ -5,7 +5,19 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# A fresh setup must leave the checkout as it found it (no rewritten lockfile, no regenerated
+# file that differs from the committed one): compare the tracked files before and after.
+tracked() { git diff HEAD --binary 2>/dev/null | sha1sum; }
+in_git=false
+git rev-parse --is-inside-work-tree >/dev/null 2>&1 && in_git=true
+if $in_git; then before=$(tracked); fi
 bash hack/setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+if $in_git && [ "$(tracked)" != "$before" ]; then
+  echo "FAILED: setup changed tracked files:" >&2
+  git diff HEAD --stat >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
