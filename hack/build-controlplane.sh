@@ -45,7 +45,7 @@ start=$(date +%s)
 build_to() {
   local dest=$1 tmp; shift
   tmp=$(mktemp "$dest.XXXXXX.tmp")
-  go build -trimpath "$@" -o "$tmp" || { rm -f "$tmp"; return 1; }
+  go build -trimpath -o "$tmp" "$@" || { rm -f "$tmp"; return 1; }
   mv -f "$tmp" "$dest"
 }
 

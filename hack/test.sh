@@ -40,6 +40,7 @@ step lint npm run --silent lint
 jest_project unit
 jest_project integration
 jest_project e2e
+jest_project realnode
 jest_project guest
 
 node_modules/.bin/node -e '

@@ -14,6 +14,9 @@ export interface ObservedTask {
   files?: number;
   stopReason?: string;
   message?: string;
+  /** From the agent's targets report, when it sent one: how many are attached, and why the others are not. */
+  attached?: number;
+  notAttached?: string[];
 }
 
 export interface CaptureState {
@@ -66,6 +69,15 @@ export function deriveCaptureStatus(s: CaptureState): DerivedStatus {
   }
   if (phases.includes('Running') || phases.some((p) => TERMINAL.has(p))) {
     const waiting = tasks.filter((t) => (t.phase ?? 'Pending') === 'Pending').map((t) => t.node);
+    // Running agents that attached nothing capture nothing: not Ready, and say why.
+    const running = tasks.filter((t) => t.phase === 'Running');
+    if (waiting.length === 0 && running.length > 0 && running.every((t) => t.attached === 0)) {
+      const why = running.flatMap((t) => (t.notAttached ?? []).map((m) => `${t.node}: ${m}`)).join('; ');
+      return {
+        phase: 'Running', totals, nodes, terminal: false,
+        conditions: kstatusConditions({ ready: false, reconciling: true, stalled: false, reason: 'Attaching', message: `no target is attached${why ? `: ${why}` : ''}`.slice(0, 1024) }),
+      };
+    }
     return {
       phase: 'Running', totals, nodes, terminal: false,
       conditions: kstatusConditions({

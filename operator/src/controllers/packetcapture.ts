@@ -231,6 +231,10 @@ export class PacketCaptureReconciler {
       nodes: d.nodes,
       ...(startTime ? { startTime } : {}),
       ...(d.terminal ? { completionTime: prev.completionTime ?? now } : {}),
+      ...(t.status?.targets?.length ? {
+        attached: t.status.targets.filter((x) => x.state === 'Attached').length,
+        notAttached: t.status.targets.filter((x) => x.state !== 'Attached').map((x) => `${x.name} ${x.state}${x.message ? `: ${x.message}` : ''}`),
+      } : {}),
       ...(d.stopReason ? { stopReason: d.stopReason } : {}),
     };
     let result: Result | undefined;

@@ -24,6 +24,23 @@ describe('deriveCaptureStatus', () => {
     expect(cond(d, type)).toMatchObject({ status, reason });
   });
 
+  test('running agents that attached no target: not Ready, with the agents\' reasons', () => {
+    const d = deriveCaptureStatus({ targetsFound: 2, tasks: [
+      { node: 'a', pods: 1, phase: 'Running', attached: 0, notAttached: ['ns/web Failed: ERR_RINGTAP_NETNS_PERMISSION_DENIED: permission denied (EACCES)'] },
+      { node: 'b', pods: 1, phase: 'Running', attached: 0, notAttached: ['ns/db Detached'] },
+    ] });
+    expect(d.phase).toBe('Running');
+    expect(cond(d, 'Ready')).toMatchObject({ status: 'False', reason: 'Attaching' });
+    expect(cond(d, 'Ready').message).toBe('no target is attached: a: ns/web Failed: ERR_RINGTAP_NETNS_PERMISSION_DENIED: permission denied (EACCES); b: ns/db Detached');
+    expect(cond(d, 'Reconciling').status).toBe('True');
+    // One attached target anywhere: capturing.
+    const one = deriveCaptureStatus({ targetsFound: 2, tasks: [
+      { node: 'a', pods: 1, phase: 'Running', attached: 0, notAttached: ['ns/web Failed: x'] },
+      { node: 'b', pods: 1, phase: 'Running', attached: 1, notAttached: [] },
+    ] });
+    expect(cond(one, 'Ready')).toMatchObject({ status: 'True', reason: 'Capturing' });
+  });
+
   test('totals add up per node and nodes are sorted', () => {
     const d = deriveCaptureStatus({ targetsFound: 3, tasks: [
       { node: 'b', pods: 2, phase: 'Running', packets: 10, bytes: 100, drops: 1, files: 1 },
