@@ -48,6 +48,8 @@ export class StatusReporter implements TaskReporter {
   private timer?: NodeJS.Timeout;
   private writing = Promise.resolve();
   private closed = false;
+  /** The last status written, but for its lastUpdateTime: a status that has not changed is not written again. */
+  private written?: string;
   /** The NodeTask generation this agent acts on: written as status.observedGeneration (kstatus). */
   generation?: number;
 
@@ -91,8 +93,11 @@ export class StatusReporter implements TaskReporter {
       const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
       this.current.conditions = mergeConditions(this.current.conditions as Condition[] | undefined, taskConditions(this.current), this.generation, now) as NodeTaskStatus['conditions'];
       const status = { ...this.current, ...(this.generation !== undefined ? { observedGeneration: this.generation } : {}), lastUpdateTime: now };
+      const content = JSON.stringify({ ...status, lastUpdateTime: undefined });
+      if (content === this.written) return;
       try {
         await this.client.apply({ ...NodeTaskType }, { metadata: { name: this.name, namespace: this.ns }, status } as KubeObject, { subresource: 'status' });
+        this.written = content;
         statusWrites.inc({ kind: 'NodeTask' });
       } catch (err) {
         if (isNotFound(err)) return;

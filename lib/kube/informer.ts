@@ -2,6 +2,13 @@
 // list's resourceVersion with bookmarks, relists on 410 Gone, restarts on any error with
 // jittered backoff, and relists when the stream has been quiet for longer than it may be.
 // Every failure is counted (ringtap_watch_restarts_total) and logged.
+//
+// The cache keeps what the controllers read, not what the API server sent: every object passes
+// through a transform before it is stored (by default the one controller-runtime applies:
+// managedFields dropped). An update that leaves the transformed object as it was, apart from its
+// resourceVersion, is stored but not emitted: a pod's container status ticking over does not
+// wake a controller that reads only its labels and IP. Lookups by namespace and by secondary
+// indexes (the informer's `indexers`) are maps, not scans.
 import type { Logger } from '../observe/log.js';
 import { isGone, KubeError, resourcePath, type KubeClient, type KubeList, type KubeObject, type ResourceType } from './kube.js';
 import { relists, watchRestarts } from './metrics.js';
@@ -9,7 +16,10 @@ import { relists, watchRestarts } from './metrics.js';
 export type ChangeType = 'add' | 'update' | 'delete';
 export type ChangeHandler<T> = (type: ChangeType, obj: T, old?: T) => void;
 
-export interface InformerOptions {
+/** The index values of an object under one index (several, or none). */
+export type IndexFunc<T> = (obj: T) => string[];
+
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
@@ -17,13 +27,117 @@ export interface InformerOptions {
   watchTimeoutSeconds?: number;
   /** With no event, bookmark or reconnect for this long, the stream is presumed dead: relist. */
   livenessMs?: number;
+  /** What the cache keeps of each object; default: all but metadata.managedFields. */
+  transform?: (obj: T) => T;
+  /** Secondary indexes by name, queried with byIndex(). */
+  indexers?: Record<string, IndexFunc<T>>;
+}
+
+/** The transform controller-runtime applies by default: managedFields is large and no controller reads it. */
+export function dropManagedFields<T extends KubeObject>(obj: T): T {
+  if (!('managedFields' in obj.metadata)) return obj;
+  const metadata: KubeObject['metadata'] & { managedFields?: unknown } = { ...obj.metadata };
+  delete metadata.managedFields;
+  return { ...obj, metadata };
+}
+
+/**
+ * Orders two resourceVersions: negative when a is older, 0 when equal, positive when newer;
+ * undefined when either is not the decimal integer that Kubernetes 1.35+ guarantees
+ * (KEP-5504, comparable resource versions), so callers can fall back to not comparing.
+ */
+export function compareResourceVersion(a: string | undefined, b: string | undefined): number | undefined {
+  const decimal = /^[1-9][0-9]*$/;
+  if (!a || !b || !decimal.test(a) || !decimal.test(b)) return undefined;
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Deletions remembered so that the answer to an earlier write cannot bring a deleted object back. */
+const TOMBSTONES = 10_000;
+
+/** True when two versions of an object differ in nothing but their resourceVersion. */
+export function sameButVersion(a: KubeObject, b: KubeObject): boolean {
+  const strip = (o: KubeObject) => JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: '' } });
+  return strip(a) === strip(b);
 }
 
 export const objectKey = (o: KubeObject): string =>
   o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 
+/** Objects by key, by namespace and by each secondary index; set and delete keep all of them in step. */
+export class Store<T extends KubeObject> {
+  private objects = new Map<string, T>();
+  private namespaces = new Map<string, Map<string, T>>();
+  private indexes = new Map<string, Map<string, Map<string, T>>>();
+
+  constructor(private readonly indexers: Record<string, IndexFunc<T>> = {}) {
+    for (const name of Object.keys(indexers)) this.indexes.set(name, new Map());
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+
+  get(key: string): T | undefined {
+    return this.objects.get(key);
+  }
+
+  entries(): IterableIterator<[string, T]> {
+    return this.objects.entries();
+  }
+
+  /** Stores obj under key; returns the object it replaced. */
+  set(key: string, obj: T): T | undefined {
+    const prev = this.delete(key);
+    this.objects.set(key, obj);
+    this.add(this.namespaces, obj.metadata.namespace ?? '', key, obj);
+    for (const [name, index] of this.indexes) for (const v of this.indexers[name]!(obj)) this.add(index, v, key, obj);
+    return prev;
+  }
+
+  delete(key: string): T | undefined {
+    const prev = this.objects.get(key);
+    if (!prev) return undefined;
+    this.objects.delete(key);
+    this.remove(this.namespaces, prev.metadata.namespace ?? '', key);
+    for (const [name, index] of this.indexes) for (const v of this.indexers[name]!(prev)) this.remove(index, v, key);
+    return prev;
+  }
+
+  list(namespace?: string): T[] {
+    return [...(namespace === undefined ? this.objects : this.namespaces.get(namespace) ?? []).values()];
+  }
+
+  byIndex(name: string, value: string): T[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`no index named ${name}`);
+    return [...(index.get(value)?.values() ?? [])];
+  }
+
+  /** How many objects one index value holds, without copying them. */
+  countByIndex(name: string, value: string): number {
+    return this.indexes.get(name)?.get(value)?.size ?? 0;
+  }
+
+  private add(index: Map<string, Map<string, T>>, value: string, key: string, obj: T): void {
+    let m = index.get(value);
+    if (!m) index.set(value, (m = new Map()));
+    m.set(key, obj);
+  }
+
+  private remove(index: Map<string, Map<string, T>>, value: string, key: string): void {
+    const m = index.get(value);
+    if (!m) return;
+    m.delete(key);
+    if (m.size === 0) index.delete(value);
+  }
+}
+
 export class Informer<T extends KubeObject> {
-  private store = new Map<string, T>();
+  private store: Store<T>;
+  private readonly transform: (obj: T) => T;
+  private tombstones = new Map<string, string>();
   private handlers: ChangeHandler<T>[] = [];
   private resourceVersion = '';
   private stopped = false;
@@ -36,8 +150,10 @@ export class Informer<T extends KubeObject> {
   private syncWaiters: (() => void)[] = [];
   private readonly name: string;
 
-  constructor(private client: KubeClient, readonly type: ResourceType, private log: Logger, private opts: InformerOptions = {}) {
+  constructor(private client: KubeClient, readonly type: ResourceType, private log: Logger, private opts: InformerOptions<T> = {}) {
     this.name = type.group ? `${type.plural}.${type.group}` : type.plural;
+    this.transform = opts.transform ?? dropManagedFields;
+    this.store = new Store<T>(opts.indexers);
     // The server closes each watch after watchTimeoutSeconds (60 s); a stream with no byte for
     // 90 s is dead without anyone having said so, and the client aborts it.
     (client.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 90_000;
@@ -81,8 +197,34 @@ export class Informer<T extends KubeObject> {
   }
 
   list(namespace?: string): T[] {
-    const all = [...this.store.values()];
-    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
+    return this.store.list(namespace);
+  }
+
+  /**
+   * Puts into the cache an object this process has just written (the API server's answer), unless
+   * the cache holds that version or a newer one, or saw the object deleted since: the reconcile
+   * that follows its own write then sees it, even before the watch brings it, and does not write
+   * it again. Emits nothing; when the watch delivers that version it is recognised as unchanged,
+   * and older versions of a key the cache holds newer are skipped. Objects must be within the
+   * informer's selection. Without comparable resourceVersions it does nothing.
+   */
+  observe(written: T): void {
+    if (this.opts.namespace !== undefined && written.metadata.namespace !== this.opts.namespace) return;
+    const obj = this.transform(written);
+    const key = objectKey(obj);
+    const rv = obj.metadata.resourceVersion;
+    const cur = this.store.get(key)?.metadata.resourceVersion ?? this.tombstones.get(key);
+    if (cur === undefined ? compareResourceVersion(rv, rv) === undefined : !((compareResourceVersion(cur, rv) ?? 0) < 0)) return;
+    this.store.set(key, obj);
+  }
+
+  /** The objects whose index `name` includes value. */
+  byIndex(name: string, value: string): T[] {
+    return this.store.byIndex(name, value);
+  }
+
+  countByIndex(name: string, value: string): number {
+    return this.store.countByIndex(name, value);
   }
 
   private emit(type: ChangeType, obj: T, old?: T): void {
@@ -129,23 +271,22 @@ export class Informer<T extends KubeObject> {
       const page: KubeList<T> = await this.client.list<T>(this.type, this.opts.namespace, {
         labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector, limit: 500, continue: cont,
       });
-      items.push(...page.items);
+      // List items carry no apiVersion/kind; fill them in so handlers see whole objects. Each
+      // page is transformed as it comes: the untransformed list is never held whole.
+      const apiVersion = this.type.group ? `${this.type.group}/${this.type.version}` : this.type.version;
+      for (const it of page.items) items.push(this.transform({ ...it, apiVersion, kind: this.type.kind }));
       cont = page.metadata.continue || undefined;
       rv = page.metadata.resourceVersion;
     } while (cont);
-    const fresh = new Map<string, T>();
-    for (const it of items) {
-      // List items carry no apiVersion/kind; fill them in so handlers see whole objects.
-      const obj = { ...it, apiVersion: this.type.group ? `${this.type.group}/${this.type.version}` : this.type.version, kind: this.type.kind } as T;
-      fresh.set(objectKey(obj), obj);
-    }
+    const fresh = new Store<T>(this.opts.indexers);
+    for (const obj of items) fresh.set(objectKey(obj), obj);
     const old = this.store;
     this.store = fresh;
-    for (const [k, o] of old) if (!fresh.has(k)) this.emit('delete', o);
-    for (const [k, o] of fresh) {
+    for (const [k, o] of old.entries()) if (!fresh.get(k)) this.emit('delete', o);
+    for (const [k, o] of fresh.entries()) {
       const prev = old.get(k);
       if (!prev) this.emit('add', o);
-      else if (prev.metadata.resourceVersion !== o.metadata.resourceVersion) this.emit('update', o, prev);
+      else if (prev.metadata.resourceVersion !== o.metadata.resourceVersion && !sameButVersion(prev, o)) this.emit('update', o, prev);
     }
     this.resourceVersion = rv;
     this.lastActivity = Date.now();
@@ -153,6 +294,12 @@ export class Informer<T extends KubeObject> {
       this.synced = true;
       for (const w of this.syncWaiters.splice(0)) w();
     }
+  }
+
+  private tombstone(key: string, rv: string): void {
+    this.tombstones.delete(key);
+    this.tombstones.set(key, rv);
+    if (this.tombstones.size > TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value!);
   }
 
   /** One watch stream; resolves with why it ended, rejects on an error. */
@@ -173,24 +320,28 @@ export class Informer<T extends KubeObject> {
           timeoutSeconds: this.opts.watchTimeoutSeconds ?? 60,
           labelSelector: this.opts.labelSelector,
           fieldSelector: this.opts.fieldSelector,
-        }, (phase, obj: T & { code?: number; message?: string; reason?: string }) => {
+        }, (phase, raw: T & { code?: number; message?: string; reason?: string }) => {
           this.lastActivity = Date.now();
           if (phase === 'ERROR') {
-            const code = obj.code ?? 500;
+            const code = raw.code ?? 500;
             this.abort?.abort();
-            finish(new KubeError(code, obj.reason ?? 'WatchError', obj.message ?? 'watch error'));
+            finish(new KubeError(code, raw.reason ?? 'WatchError', raw.message ?? 'watch error'));
             return;
           }
-          const rv = obj.metadata?.resourceVersion;
+          const rv = raw.metadata?.resourceVersion;
           if (rv) this.resourceVersion = rv;
           if (phase === 'BOOKMARK') return;
+          const obj = this.transform(raw);
           const key = objectKey(obj);
-          const prev = this.store.get(key);
           if (phase === 'DELETED') {
             this.store.delete(key);
+            if (rv) this.tombstone(key, rv);
             this.emit('delete', obj);
           } else {
-            this.store.set(key, obj);
+            // The cache may be ahead of the stream: it holds this process's own later write.
+            if ((compareResourceVersion(this.store.get(key)?.metadata.resourceVersion, rv) ?? 0) > 0) return;
+            const prev = this.store.set(key, obj);
+            if (prev && sameButVersion(prev, obj)) return;
             this.emit(prev ? 'update' : 'add', obj, prev);
           }
         }, (err: unknown) => finish(err ?? undefined))

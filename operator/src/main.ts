@@ -18,6 +18,7 @@ import { PacketCaptureReconciler } from './controllers/packetcapture.js';
 import { PortMirrorReconciler } from './controllers/portmirror.js';
 import { IPAMonitorReconciler } from './controllers/ipamonitor.js';
 import { PPPBridgeReconciler } from './controllers/pppbridge.js';
+import { BY_LABEL, BY_PARENT, labelIndex, nodeForPlacement, parentIndex, podForPlacement, type PlacementNode, type PlacementPod } from './controllers/cache.js';
 import { IPAMonitorType, LABEL_PARENT_KIND, NodeTaskType, OPERATOR_EVENT_SOURCE, PacketCaptureType, PortMirrorType, PPPBridgeType } from '../../crds/src/index.js';
 import type { IPAMonitor, NodeTask, PacketCapture, PortMirror, PPPBridge } from '../../lib/kube/objects.js';
 import { Controller } from '../../lib/kube/controller.js';
@@ -62,14 +63,19 @@ let ready = false;
 let controllers: Controller[] = [];
 let informers: Informer<KubeObject>[] = [];
 
+// Reconciles wait on the API server, not on the CPU, so each controller runs many at once; its
+// queue never hands one key to two of them. The cluster-scoped kinds are few per cluster.
+const WORKERS = { packetcapture: 16, portmirror: 16, ipamonitor: 4, pppbridge: 4 } as const;
+
 async function startControllers(): Promise<void> {
   const captures = new Informer<PacketCapture>(client, PacketCaptureType, log);
-  const tasks = new Informer<NodeTask>(client, NodeTaskType, log, { labelSelector: LABEL_PARENT_KIND });
-  const pods = new Informer<KubeObject>(client, PodType, log);
-  const nodes = new Informer<KubeObject>(client, NodeType, log);
+  const tasks = new Informer<NodeTask>(client, NodeTaskType, log, { labelSelector: LABEL_PARENT_KIND, indexers: { [BY_PARENT]: parentIndex } });
+  // Every pod and node of the cluster, so only what placement reads (controllers/cache.ts).
+  const pods = new Informer<PlacementPod>(client, PodType, log, { transform: podForPlacement, indexers: { [BY_LABEL]: labelIndex } });
+  const nodes = new Informer<PlacementNode>(client, NodeType, log, { transform: nodeForPlacement, indexers: { [BY_LABEL]: labelIndex } });
   const mirrors = new Informer<PortMirror>(client, PortMirrorType, log);
   informers = [captures, tasks, pods, nodes, mirrors] as Informer<KubeObject>[];
-  const ctl = new Controller('packetcapture', async (key, l) => pc.reconcile(key, l), log, 2);
+  const ctl = new Controller('packetcapture', async (key, l) => pc.reconcile(key, l), log, WORKERS.packetcapture);
   const events = new EventRecorder(client, OPERATOR_EVENT_SOURCE, identity, log);
   const pc = new PacketCaptureReconciler({
     client, captures, tasks, pods: pods as never, nodes: nodes as never, events,
@@ -77,7 +83,7 @@ async function startControllers(): Promise<void> {
     trustedNamespaces: trusted,
   }, ctl);
   pc.register();
-  const mirrorCtl = new Controller('portmirror', async (key, l) => pm.reconcile(key, l), log, 2);
+  const mirrorCtl = new Controller('portmirror', async (key, l) => pm.reconcile(key, l), log, WORKERS.portmirror);
   const pm = new PortMirrorReconciler({
     client, mirrors, tasks, pods: pods as never, nodes: nodes as never, events,
     validateFilter: filterError,
@@ -86,12 +92,12 @@ async function startControllers(): Promise<void> {
   pm.register();
   const ipaMonitors = new Informer<IPAMonitor>(client, IPAMonitorType, log);
   informers.push(ipaMonitors as unknown as Informer<KubeObject>);
-  const ipaCtl = new Controller('ipamonitor', async (key, l) => ipam.reconcile(key, l), log, 2);
+  const ipaCtl = new Controller('ipamonitor', async (key, l) => ipam.reconcile(key, l), log, WORKERS.ipamonitor);
   const ipam = new IPAMonitorReconciler({ client, monitors: ipaMonitors, tasks, nodes, events, namespace }, ipaCtl);
   ipam.register();
   const bridges = new Informer<PPPBridge>(client, PPPBridgeType, log);
   informers.push(bridges as unknown as Informer<KubeObject>);
-  const bridgeCtl = new Controller('pppbridge', async (key, l) => pb.reconcile(key, l), log, 2);
+  const bridgeCtl = new Controller('pppbridge', async (key, l) => pb.reconcile(key, l), log, WORKERS.pppbridge);
   const pb = new PPPBridgeReconciler({ client, bridges, tasks, nodes, events, namespace }, bridgeCtl);
   pb.register();
   // Caches first: a reconcile must never see a half-filled world.

@@ -1,78 +1,422 @@
-// Benchmark (not a test): N PacketCaptures over M simulated Node objects. Measures the time
-// from creating each capture to its NodeTask being observed (p50, p99), reconciles per
-// second (from the operator's /metrics) and the operator's RSS.
-//   npm run build && node dist/hack/bench/operator/bench.js [captures=1000] [nodes=50]
-// Needs a running local cluster with ringtap started (hack/bench/operator/run.sh does it all).
-import { KubeConfig } from '@kubernetes/client-node';
+// Operator benchmark (not a test). Every figure is anchored in the same run:
+//   world      NODES simulated Node objects and PODS Pod objects (no netns), the operator's RSS idle
+//   ceiling    the API server's own create rate for custom objects of the PacketCapture schema
+//              and size (a copy of the CRD in another group, which nothing watches), with the
+//              same client concurrency as the burst
+//   burst      CAPTURES PacketCaptures over BURST_NODES nodes: drain rate (captures per second
+//              from the first create to the last NodeTask) as a ratio of the ceiling; latency
+//              apply -> NodeTask p50/p99; writes per capture counted by the API server itself
+//              (apiserver_request_total), next to the operator's own counters; RSS after
+//   rest       REST_SECONDS after everything settled: reconciles and writes (0 expected; the
+//              leader Lease renewal is the one periodic write, listed apart)
+//   steady     STEADY_RATE captures/s for STEADY_SECONDS, open loop: latency p50/p99
+//   agent      one real node (netns) and its agent with AGENT_TASKS NodeTasks (captures of its
+//              eth0): the agent's status writes per second, idle and with traffic, and its RSS
+//
+//   bash hack/bench/operator/run.sh            (builds, brings up its own cluster, runs this)
+// Environment (defaults in brackets): CAPTURES [1000] BURST_NODES [50] NODES [500] PODS [10000]
+// CONCURRENCY [8] STEADY_RATE [50] STEADY_SECONDS [60] REST_SECONDS [60] AGENT_TASKS [200]
+// AGENT_SECONDS [20]; AGENT_TASKS=0 skips the agent phase.
+import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fetch } from 'undici';
+import { parse } from 'yaml';
 import { Informer } from '../../../lib/kube/informer.js';
-import { KubeClient, NodeType, PodType, type KubeObject } from '../../../lib/kube/kube.js';
+import { KubeClient, NamespaceType, NodeType, PodType, type KubeObject, type ResourceType } from '../../../lib/kube/kube.js';
 import { newLogger } from '../../../lib/observe/log.js';
-import { NodeTaskType, PacketCaptureType } from '../../../crds/src/index.js';
+import { AGENT_CERT_ANNOTATION, NodeTaskType, PacketCaptureType } from '../../../crds/src/index.js';
 import type { NodeTask } from '../../../lib/kube/objects.js';
 
-const captures = Number(process.argv[2] ?? 1000);
-const nodeCount = Number(process.argv[3] ?? 50);
-const run = process.env.RINGTAP_RUN_DIR!;
+const env = (name: string, dflt: number): number => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+};
+const CAPTURES = env('CAPTURES', 1000);
+const BURST_NODES = env('BURST_NODES', 50);
+const NODES = Math.max(env('NODES', 500), BURST_NODES);
+const PODS = env('PODS', 10_000);
+const CONCURRENCY = Math.max(1, env('CONCURRENCY', 8));
+const STEADY_RATE = env('STEADY_RATE', 50);
+const STEADY_SECONDS = env('STEADY_SECONDS', 60);
+const REST_SECONDS = env('REST_SECONDS', 60);
+const AGENT_TASKS = env('AGENT_TASKS', 200);
+const AGENT_SECONDS = env('AGENT_SECONDS', 20);
+/** The agent phase stops adding tasks past this RSS: the machine is shared. */
+const AGENT_RSS_LIMIT_MIB = env('AGENT_RSS_LIMIT_MIB', 1024);
+const AGENT_BATCH = 10;
+/** Quiet for this long (no write counted by the API server, no reconcile): settled. */
+const SETTLE_QUIET_MS = 5_000;
+const SETTLE_MAX_MS = 180_000;
+const DRAIN_DEADLINE_MS = 600_000;
+const CEILING_WARMUP = 100;
+
+const run = process.env.RINGTAP_RUN_DIR ?? '';
+if (!run) throw new Error('RINGTAP_RUN_DIR is not set (hack/bench/operator/run.sh sets it)');
+const repo = join(import.meta.dirname, '../../../..');
 const kc = new KubeConfig();
 kc.loadFromFile(join(run, 'admin.kubeconfig'));
 const client = new KubeClient(kc, 'bench');
 const ns = 'bench';
+const trustedNs = 'ringtap-system';
 const log = newLogger('bench');
 log.level = 'warn';
 
-const pct = (xs: number[], p: number) => xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const CRDType: ResourceType = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false };
+const CeilingType: ResourceType = { ...PacketCaptureType, group: 'bench.ringtap.dev' };
+const NODE_GROUP = 'bench.ringtap.dev/node-group';
 
-async function main(): Promise<void> {
-  await client.create({ group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false }, { metadata: { name: ns } }).catch(() => undefined);
-  for (let i = 0; i < nodeCount; i++) {
-    const name = `bench-node-${i}`;
-    await client.create(NodeType, { metadata: { name, labels: { 'kubernetes.io/hostname': name } } }).catch(() => undefined);
-    await client.mergePatch(NodeType, undefined, name, { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'Bench', message: '', lastHeartbeatTime: new Date().toISOString().replace(/\.\d+Z/, 'Z'), lastTransitionTime: new Date().toISOString().replace(/\.\d+Z/, 'Z') }] } }, 'status');
-    const pod = `bench-pod-${i}`;
-    const p = await client.create(PodType, { metadata: { name: pod, namespace: ns, labels: { group: `g${i}` } }, spec: { nodeName: name, automountServiceAccountToken: false, containers: [{ name: 'c', image: 'pause' }] } } as KubeObject).catch(async () => client.get(PodType, ns, pod));
-    void p;
-    await client.mergePatch(PodType, ns, pod, { status: { phase: 'Running', podIP: `10.250.${i >> 8}.${i & 255}`, podIPs: [{ ip: `10.250.${i >> 8}.${i & 255}` }] } }, 'status');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs: number[], p: number): number => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+const mib = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;
+const out = (label: string, value: string) => console.log(`${label.padEnd(44)} ${value}`);
+
+/** Runs fn over 0..n-1 with `workers` concurrent callers, as a GitOps sync applies. */
+async function pool(n: number, workers: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(workers, n) }, async () => {
+    for (let i = next++; i < n; i = next++) await fn(i);
+  }));
+}
+
+/** GET of a non-JSON path (the API server's /metrics) with the admin credentials. */
+async function rawGet(path: string): Promise<string> {
+  const server = kc.getCurrentCluster()!.server;
+  const ctx = new RequestContext(server + path, HttpMethod.GET);
+  await kc.applySecurityAuthentication(ctx);
+  const res = await fetch(server + path, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() as never });
+  if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
+  return res.text();
+}
+
+const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
+type Writes = Map<string, number>;
+
+/** Mutating requests the API server has served, by "VERB resource[/subresource]" (apiserver_request_total). */
+async function apiserverWrites(): Promise<Writes> {
+  return (await apiserverStats()).count;
+}
+
+/** Mutating requests (count) and the seconds the API server spent serving them, by "VERB resource[/subresource]". */
+async function apiserverStats(): Promise<{ count: Writes; seconds: Writes }> {
+  const text = await rawGet('/metrics');
+  const count: Writes = new Map(), seconds: Writes = new Map();
+  for (const m of text.matchAll(/^(apiserver_request_total|apiserver_request_duration_seconds_sum)\{([^}]*)\} (\S+)$/gm)) {
+    const labels = Object.fromEntries([...m[2]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
+    if (!WRITE_VERBS.has(labels.verb!)) continue;
+    const k = `${labels.verb} ${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''}`;
+    const w = m[1] === 'apiserver_request_total' ? count : seconds;
+    w.set(k, (w.get(k) ?? 0) + Number(m[3]));
   }
-  const seen = new Map<string, number>();
-  const tasks = new Informer<NodeTask>(client, NodeTaskType, log, { namespace: ns });
-  tasks.onChange((t, o) => { if (t === 'add' && !seen.has(o.spec.parent.name)) seen.set(o.spec.parent.name, Date.now()); });
-  await tasks.start();
+  return { count, seconds };
+}
+const diff = (a: Writes, b: Writes): Writes => {
+  const d: Writes = new Map();
+  for (const [k, v] of b) if (v - (a.get(k) ?? 0) > 0) d.set(k, v - (a.get(k) ?? 0));
+  return d;
+};
+const total = (w: Writes, f: (k: string) => boolean = () => true) => [...w].filter(([k]) => f(k)).reduce((s, [, v]) => s + v, 0);
 
+// ---------------------------------------------------------------- the processes measured
+
+const pidOf = (name: string): number => Number(readFileSync(join(run, 'pids', `${name}.pid`), 'utf8'));
+function memKiB(pid: number): { rss: number; hwm: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return { rss: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0), hwm: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0) };
+}
+const operatorPid = pidOf('operator-0');
+const operatorMetricsAddr = /--metrics-bind-address\0([^\0]+)/.exec(readFileSync(`/proc/${operatorPid}/cmdline`, 'utf8'))?.[1];
+if (!operatorMetricsAddr) throw new Error('the operator was started without --metrics-bind-address');
+
+/** Sums of the operator's own counters (ringtap_*_total), by metric name. */
+async function operatorCounters(): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://${operatorMetricsAddr}/metrics`)).text();
+  const c = new Map<string, number>();
+  for (const m of text.matchAll(/^(ringtap_\w+_total)(?:\{[^}]*\})? (\S+)$/gm)) c.set(m[1]!, (c.get(m[1]!) ?? 0) + Number(m[2]));
+  return c;
+}
+const counterDelta = (a: Map<string, number>, b: Map<string, number>, name: string) => (b.get(name) ?? 0) - (a.get(name) ?? 0);
+
+/** Waits until neither the API server counts a write nor the operator a reconcile for SETTLE_QUIET_MS. */
+async function settle(): Promise<number> {
+  const start = Date.now();
+  let last = '', quietSince = Date.now();
+  while (Date.now() - start < SETTLE_MAX_MS) {
+    const sig = `${total(await apiserverWrites(), (k) => !k.endsWith(' leases'))}/${(await operatorCounters()).get('ringtap_reconcile_total') ?? 0}`;
+    if (sig !== last) { last = sig; quietSince = Date.now(); }
+    if (Date.now() - quietSince >= SETTLE_QUIET_MS) return Date.now() - start;
+    await sleep(500);
+  }
+  return Date.now() - start;
+}
+
+// ---------------------------------------------------------------- phases
+
+function captureBody(name: string, i: number, namespace = ns): KubeObject {
+  return {
+    metadata: { name, namespace },
+    spec: { targets: { pods: { selector: { matchLabels: { [NODE_GROUP]: `n${i % BURST_NODES}` } } } }, limits: { maxPackets: 1000 } },
+  } as KubeObject;
+}
+
+async function world(): Promise<void> {
+  await client.create(NamespaceType, { metadata: { name: ns } }).catch(() => undefined);
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  await pool(NODES, CONCURRENCY, async (i) => {
+    const name = `bench-node-${i}`;
+    await client.create(NodeType, { metadata: { name, labels: { 'kubernetes.io/hostname': name, [NODE_GROUP]: `n${i}` } } }).catch(() => undefined);
+    await client.mergePatch(NodeType, undefined, name, {
+      status: { addresses: [{ type: 'InternalIP', address: `100.127.${i >> 8}.${i & 255}` }], conditions: [{ type: 'Ready', status: 'True', reason: 'Bench', message: '', lastHeartbeatTime: now, lastTransitionTime: now }] },
+    }, 'status');
+  });
+  // The namespace's default ServiceAccount must exist before a pod may be created.
+  for (const deadline = Date.now() + 60_000; ;) {
+    const ok = await client.get({ group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true }, ns, 'default').then(() => true, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`namespace ${ns} has no default ServiceAccount after 60 s`);
+    await sleep(200);
+  }
+  // Pods as a kubelet would leave them: labelled, scheduled, Running, with an IP, and the
+  // managedFields and status of a real pod (the operator's cache is meant to drop them).
+  await pool(PODS, CONCURRENCY, async (i) => {
+    const node = i % NODES, name = `bench-pod-${i}`, ip = `10.${200 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+    await client.create(PodType, {
+      metadata: { name, namespace: ns, labels: { [NODE_GROUP]: `n${node}`, app: `web-${i % 7}`, 'pod-template-hash': '5d8f7c9b6f' } },
+      spec: { nodeName: `bench-node-${node}`, automountServiceAccountToken: false, containers: [{ name: 'web', image: 'registry.k8s.io/pause:3.10', ports: [{ containerPort: 8080 }], resources: { requests: { cpu: '10m', memory: '16Mi' } } }] },
+    } as KubeObject).catch(() => undefined);
+    await client.mergePatch(PodType, ns, name, {
+      status: {
+        phase: 'Running', podIP: ip, podIPs: [{ ip }], hostIP: `100.127.${node >> 8}.${node & 255}`, startTime: now,
+        conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: now })),
+        containerStatuses: [{ name: 'web', ready: true, restartCount: 0, image: 'registry.k8s.io/pause:3.10', imageID: 'registry.k8s.io/pause@sha256:ee6521f290b2168b6e0935a181d4cff9be1ac3f505666ef0e3c98fae8199917a', containerID: `containerd://${i.toString(16).padStart(64, '0')}`, started: true, state: { running: { startedAt: now } } }],
+      },
+    }, 'status');
+  });
+}
+
+/** Creates the ceiling's CRD: PacketCapture's, in a group nothing watches. */
+async function ceilingCrd(): Promise<void> {
+  const crd = parse(readFileSync(join(repo, 'crds/ringtap.dev_packetcaptures.yaml'), 'utf8')) as { metadata: { name: string }; spec: { group: string; names: Record<string, unknown> } };
+  crd.metadata.name = `packetcaptures.${CeilingType.group}`;
+  crd.spec.group = CeilingType.group;
+  delete crd.spec.names.shortNames;
+  delete crd.spec.names.categories;
+  await client.apply(CRDType, crd as unknown as KubeObject);
+  // Established, and served (discovery catches up a moment later).
+  for (const deadline = Date.now() + 60_000; ;) {
+    const served = await client.list(CeilingType, ns, { limit: 1 }).then(() => true, () => false);
+    if (served) break;
+    if (Date.now() > deadline) throw new Error(`${crd.metadata.name} is not served after 60 s`);
+    await sleep(200);
+  }
+  // Warm up: the first creates of a new kind pay for its schema and storage set-up.
+  await pool(CEILING_WARMUP, CONCURRENCY, async (i) => { await client.create(CeilingType, captureBody(`warmup-${i}`, i)); });
+}
+
+/** The ceiling: creates/s of CAPTURES custom objects of PacketCapture's schema and size, nothing watching them. */
+async function ceiling(round: string): Promise<{ rate: number; serverMs: number }> {
+  const s0 = await apiserverStats();
+  const t0 = Date.now();
+  await pool(CAPTURES, CONCURRENCY, async (i) => { await client.create(CeilingType, captureBody(`ceiling-${round}-${i}`, i)); });
+  const rate = CAPTURES / ((Date.now() - t0) / 1000);
+  const s1 = await apiserverStats();
+  return { rate, serverMs: (1000 * total(diff(s0.seconds, s1.seconds), (k) => k === 'POST packetcaptures')) / CAPTURES };
+}
+
+/** Watches this namespace's NodeTasks and remembers when each parent's first one appeared. */
+async function taskWatch(namespace: string): Promise<{ seen: Map<string, number>; informer: Informer<NodeTask> }> {
+  const seen = new Map<string, number>();
+  const informer = new Informer<NodeTask>(client, NodeTaskType, log, { namespace });
+  informer.onChange((t, o) => { if (t !== 'delete' && !seen.has(o.spec.parent.name)) seen.set(o.spec.parent.name, Date.now()); });
+  await informer.start();
+  return { seen, informer };
+}
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = DRAIN_DEADLINE_MS): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) { console.log(`(gave up waiting for ${what} after ${timeoutMs / 1000} s)`); return false; }
+    await sleep(20);
+  }
+  return true;
+}
+
+async function burst(seen: Map<string, number>): Promise<{ drainRate: number; applySeconds: number; drainSeconds: number; lat: number[] }> {
   const created = new Map<string, number>();
   const t0 = Date.now();
-  // Apply with a little concurrency, as a GitOps sync would.
-  const queue = Array.from({ length: captures }, (_, i) => i);
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
-      const name = `cap-${i}`;
-      created.set(name, Date.now());
-      await client.create(PacketCaptureType, { metadata: { name, namespace: ns }, spec: { targets: { pods: { selector: { matchLabels: { group: `g${i % nodeCount}` } } } }, limits: { maxPackets: 1000 } } } as KubeObject);
+  await pool(CAPTURES, CONCURRENCY, async (i) => {
+    const name = `burst-${i}`;
+    created.set(name, Date.now());
+    await client.create(PacketCaptureType, captureBody(name, i));
+  });
+  const applySeconds = (Date.now() - t0) / 1000;
+  await waitFor('the burst NodeTasks', () => [...created.keys()].every((n) => seen.has(n)));
+  const done = [...created.keys()].filter((n) => seen.has(n));
+  const last = Math.max(...done.map((n) => seen.get(n)!));
+  const drainSeconds = (last - t0) / 1000;
+  return { drainRate: done.length / drainSeconds, applySeconds, drainSeconds, lat: done.map((n) => seen.get(n)! - created.get(n)!) };
+}
+
+async function steady(seen: Map<string, number>): Promise<{ lat: number[]; sent: number; lateStarts: number }> {
+  const n = STEADY_RATE * STEADY_SECONDS;
+  const created = new Map<string, number>();
+  const t0 = Date.now();
+  const inflight: Promise<unknown>[] = [];
+  let lateStarts = 0;
+  // Open loop: each create starts at its own time, whether or not earlier ones are done.
+  for (let i = 0; i < n; i++) {
+    const at = t0 + (i * 1000) / STEADY_RATE;
+    if (at > Date.now()) await sleep(at - Date.now());
+    else if (Date.now() - at > 100) lateStarts += 1;
+    const name = `steady-${i}`;
+    created.set(name, Date.now());
+    inflight.push(client.create(PacketCaptureType, captureBody(name, i)).catch((err) => console.log(`create ${name}: ${String(err)}`)));
+  }
+  await Promise.all(inflight);
+  await waitFor('the steady NodeTasks', () => [...created.keys()].every((k) => seen.has(k)));
+  return { lat: [...created.keys()].filter((k) => seen.has(k)).map((k) => seen.get(k)! - created.get(k)!), sent: n, lateStarts };
+}
+
+function cluster(...args: string[]): string {
+  return execFileSync(join(repo, 'hack/cluster'), args, { env: { ...process.env, RINGTAP_RUN_DIR: run }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+async function agentPhase(): Promise<void> {
+  const node = 'bench-agent';
+  cluster('node', 'add', node);
+  const nodeEnv = Object.fromEntries(readFileSync(join(run, 'nodes', `${node}.env`), 'utf8').trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+  const pid = pidOf(`agent-${node}`);
+  // The agent is up once it has published its server certificate on its Node.
+  for (const deadline = Date.now() + 120_000; ;) {
+    const n = await client.get(NodeType, undefined, node).catch(() => undefined);
+    if (n?.metadata.annotations?.[AGENT_CERT_ANNOTATION]) break;
+    if (Date.now() > deadline) throw new Error(`the agent of ${node} did not start in 120 s (see ${run}/logs/agent-${node}.log)`);
+    await sleep(200);
+  }
+  const { informer } = await taskWatch(trustedNs);
+  const mine = () => informer.list(trustedNs).filter((t) => t.spec.node === node);
+  const memBefore = memKiB(pid);
+  // In batches, so that an agent whose memory runs away stops the phase before it takes the machine.
+  let created = 0, running = true;
+  while (created < AGENT_TASKS) {
+    const batch = Math.min(AGENT_BATCH, AGENT_TASKS - created);
+    await pool(batch, CONCURRENCY, async (i) => {
+      await client.create(PacketCaptureType, {
+        metadata: { name: `agent-${created + i}`, namespace: trustedNs },
+        spec: { targets: { nodes: { names: [node], interfaces: ['eth0'] } }, snapLength: 128, limits: { maxPackets: 100_000_000 } },
+      } as KubeObject);
+    });
+    created += batch;
+    running = await waitFor(`${created} NodeTasks Running on ${node}`, () => mine().filter((t) => t.status?.phase === 'Running').length >= created, 300_000);
+    if (memKiB(pid).rss > AGENT_RSS_LIMIT_MIB * 1024) {
+      out('agent: stopped adding tasks', `at ${created} of ${AGENT_TASKS}: RSS ${mib(memKiB(pid).rss)} > ${AGENT_RSS_LIMIT_MIB} MiB`);
+      break;
     }
-  }));
-  const applied = Date.now() - t0;
-  const deadline = Date.now() + 600_000;
-  while (seen.size < captures && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  const total = Date.now() - t0;
-  const lat = [...created].filter(([n]) => seen.has(n)).map(([n, t]) => seen.get(n)! - t);
-  tasks.stop();
+  }
+  const phases = new Map<string, number>();
+  for (const t of mine()) phases.set(t.status?.phase ?? 'none', (phases.get(t.status?.phase ?? 'none') ?? 0) + 1);
+  // Let the start-up writes pass, then count the agent's status writes (only agents write nodetasks/status).
+  await sleep(5_000);
+  const statusWrites = (w: Writes) => total(w, (k) => k.endsWith(' nodetasks/status'));
+  const w0 = await apiserverWrites();
+  await sleep(AGENT_SECONDS * 1000);
+  const w1 = await apiserverWrites();
+  // Traffic to the node's eth0 (from the root namespace, over the underlay): every capture sees it.
+  const ping = spawn('ping', ['-q', '-i', '0.1', '-w', String(AGENT_SECONDS), nodeEnv.NODE_IP!], { stdio: 'ignore' });
+  await new Promise((r) => ping.once('exit', r));
+  const w2 = await apiserverWrites();
+  const mem = memKiB(pid);
+  informer.stop();
+  out(`agent: NodeTasks on ${node}`, `${mine().length} (${[...phases].map(([p, c]) => `${p} ${c}`).join(', ')})${running ? '' : ' NOT ALL RUNNING'}`);
+  out('agent: status writes/s, idle', (statusWrites(diff(w0, w1)) / AGENT_SECONDS).toFixed(2));
+  out('agent: status writes/s, traffic (ping 10/s)', `${(statusWrites(diff(w1, w2)) / AGENT_SECONDS).toFixed(2)} (bound ${(created / 2).toFixed(0)}/s: one per task per 2 s)`);
+  out('agent: RSS before tasks / with tasks', `${mib(memBefore.rss)} / ${mib(mem.rss)} (peak ${mib(mem.hwm)}; target < 150 MiB)`);
+}
 
-  const pid = Number(readFileSync(join(run, 'pids', 'operator-0.pid'), 'utf8'));
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  const metricsAddr = /--metrics-bind-address\0([^\0]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))?.[1];
-  const metrics = metricsAddr ? await (await fetch(`http://${metricsAddr}/metrics`)).text() : '';
-  const reconciles = [...metrics.matchAll(/^ringtap_reconcile_total\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+// ---------------------------------------------------------------- main
 
-  console.log(`captures            ${captures} over ${nodeCount} nodes`);
-  console.log(`NodeTasks observed  ${seen.size}/${captures}`);
-  console.log(`apply time          ${(applied / 1000).toFixed(1)} s`);
-  console.log(`all NodeTasks after ${(total / 1000).toFixed(1)} s`);
-  console.log(`latency p50         ${pct(lat, 50)} ms`);
-  console.log(`latency p99         ${pct(lat, 99)} ms`);
-  console.log(`reconciles          ${reconciles} (${(reconciles / (total / 1000)).toFixed(0)}/s over the run)`);
-  console.log(`operator RSS        ${(rssKiB / 1024).toFixed(0)} MiB (peak ${(hwmKiB / 1024).toFixed(0)} MiB)`);
+async function main(): Promise<void> {
+  console.log(`load at start: ${execFileSync('uptime', { encoding: 'utf8' }).trim()}`);
+  out('world', `${NODES} nodes, ${PODS} pods; burst ${CAPTURES} captures over ${BURST_NODES} nodes; ${CONCURRENCY} clients`);
+  let t = Date.now();
+  await world();
+  out('world created in', `${((Date.now() - t) / 1000).toFixed(1)} s`);
+  out('operator settled after', `${(await settle() / 1000).toFixed(1)} s`);
+  const idle = memKiB(operatorPid);
+  out('operator RSS idle (pods, nodes cached)', `${mib(idle.rss)} (peak ${mib(idle.hwm)})`);
+
+  await ceilingCrd();
+  const before = await ceiling('before');
+
+  const { seen, informer } = await taskWatch(ns);
+  const s0 = await apiserverStats();
+  const w0 = s0.count;
+  const c0 = await operatorCounters();
+  const b = await burst(seen);
+  t = Date.now();
+  await settle();
+  const settledSeconds = (Date.now() - t) / 1000;
+  const s1 = await apiserverStats();
+  const w1 = s1.count;
+  const c1 = await operatorCounters();
+  // The ceiling again once the burst has settled: the anchor is the better of the two (the
+  // harder one to come near), and the pair shows how much the machine's load moved.
+  const after = await ceiling('after');
+  const ceil = Math.max(before.rate, after.rate);
+  out('ceiling: API server creates/s', `${ceil.toFixed(0)} (before the burst ${before.rate.toFixed(0)}, after ${after.rate.toFixed(0)}; ${CAPTURES} objects, ${CONCURRENCY} clients)`);
+  out('burst: apply time', `${b.applySeconds.toFixed(1)} s`);
+  out('burst: all NodeTasks after', `${b.drainSeconds.toFixed(1)} s`);
+  out('burst: drain rate', `${b.drainRate.toFixed(0)}/s = ${(b.drainRate / ceil).toFixed(2)} of the ceiling (target >= 0.8)`);
+  out('burst: apply -> NodeTask p50 / p99', `${pct(b.lat, 50)} ms / ${pct(b.lat, 99)} ms`);
+  out('burst: settled (no write, no reconcile) after', `${settledSeconds.toFixed(1)} s more`);
+  const bw = diff(w0, w1);
+  const per = (f: (k: string) => boolean) => (total(bw, f) / CAPTURES).toFixed(2);
+  out('burst: reconciles per capture', (counterDelta(c0, c1, 'ringtap_reconcile_total') / CAPTURES).toFixed(2));
+  out('burst writes/capture (API server): finalizer', `${per((k) => k === 'PATCH packetcaptures' || k === 'PUT packetcaptures' || k === 'APPLY packetcaptures')}`);
+  out('  NodeTask', per((k) => / nodetasks$/.test(k)));
+  out('  status', `${per((k) => / packetcaptures\/status$/.test(k))} (operator's own count ${(counterDelta(c0, c1, 'ringtap_status_writes_total') / CAPTURES).toFixed(2)})`);
+  out('  events', per((k) => / events$/.test(k)));
+  out('  everything else', `${[...bw].filter(([k]) => !/packetcaptures|nodetasks|events/.test(k)).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  // What the API server spent per capture (server-side request time, apiserver_request_duration_seconds),
+  // against what one ceiling create cost it: the share of the server a capture's writes take.
+  const bs = diff(s0.seconds, s1.seconds);
+  const ms = (f: (k: string) => boolean) => (1000 * total(bs, f)) / CAPTURES;
+  const serverPerCapture = ms((k) => /packetcaptures|nodetasks|events/.test(k));
+  out('burst: API server ms per capture', `${serverPerCapture.toFixed(0)} (create ${ms((k) => k === 'POST packetcaptures').toFixed(0)}, finalizer ${ms((k) => k === 'PATCH packetcaptures').toFixed(0)}, NodeTask ${ms((k) => / nodetasks$/.test(k)).toFixed(0)}, status ${ms((k) => / packetcaptures\/status$/.test(k)).toFixed(0)}, events ${ms((k) => / events$/.test(k)).toFixed(0)})`);
+  const ceilMs = Math.min(before.serverMs, after.serverMs);
+  out('ceiling: API server ms per create', `${ceilMs.toFixed(0)} (before ${before.serverMs.toFixed(0)}, after ${after.serverMs.toFixed(0)}): a capture costs the server ${(serverPerCapture / ceilMs).toFixed(1)} creates`);
+  const burstMem = memKiB(operatorPid);
+  out('operator RSS after the burst', `${mib(burstMem.rss)} (peak ${mib(burstMem.hwm)}; target < 200 MiB)`);
+
+  const r0 = await apiserverWrites(), rc0 = await operatorCounters();
+  await sleep(REST_SECONDS * 1000);
+  const r1 = await apiserverWrites(), rc1 = await operatorCounters();
+  const rest = diff(r0, r1);
+  out(`rest ${REST_SECONDS} s: reconciles`, String(counterDelta(rc0, rc1, 'ringtap_reconcile_total')));
+  out(`rest ${REST_SECONDS} s: writes`, `${total(rest, (k) => !k.endsWith(' leases'))}${[...rest].filter(([k]) => !k.endsWith(' leases')).map(([k, v]) => ` (${k} ${v})`).join('')}`);
+  out(`rest ${REST_SECONDS} s: leader Lease renewals (documented)`, String(total(rest, (k) => k.endsWith(' leases'))));
+
+  if (STEADY_RATE > 0 && STEADY_SECONDS > 0) {
+    const s = await steady(seen);
+    out(`steady ${STEADY_RATE}/s for ${STEADY_SECONDS} s: p50 / p99`, `${pct(s.lat, 50)} ms / ${pct(s.lat, 99)} ms (${s.lat.length}/${s.sent} NodeTasks; target p99 < 2000 ms)`);
+    if (s.lateStarts > 0) out('steady: creates started > 100 ms late', String(s.lateStarts));
+    await settle();
+    const m = memKiB(operatorPid);
+    out(`operator RSS with ${CAPTURES + s.sent} captures`, `${mib(m.rss)} (peak ${mib(m.hwm)})`);
+  }
+  informer.stop();
+
+  if (AGENT_TASKS > 0) await agentPhase();
+  console.log(`load at end: ${execFileSync('uptime', { encoding: 'utf8' }).trim()}`);
 }
 
 await main();
+process.exit(0);

@@ -16,7 +16,7 @@ import type { Controller, Result } from '../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../lib/kube/events.js';
 import type { Informer } from '../../../lib/kube/informer.js';
-import type { KubeClient, KubeObject, OwnerReference } from '../../../lib/kube/kube.js';
+import type { KubeClient, OwnerReference } from '../../../lib/kube/kube.js';
 import type { NodeTask, PacketCapture } from '../../../lib/kube/objects.js';
 import { effectiveFilter } from './bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './packetcapture-status.js';
@@ -24,15 +24,11 @@ import { parseBytes, parseDurationMs, resolveFiles } from './units.js';
 import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName, type FilterValidator } from './parent.js';
 import { authorizeCapture, authorizePods } from './authorize.js';
 import { matchesSelector } from './selectors.js';
+import { BY_PARENT, selectTargets, type PlacementNode, type PlacementPod } from './cache.js';
 
 
-interface Pod extends KubeObject {
-  spec?: { nodeName?: string; hostNetwork?: boolean };
-  status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
-}
-interface Node extends KubeObject {
-  status?: { conditions?: { type: string; status: string }[] };
-}
+type Pod = PlacementPod;
+type Node = PlacementNode;
 
 export interface PacketCaptureDeps {
   client: KubeClient;
@@ -49,7 +45,7 @@ export class PacketCaptureReconciler {
   private status: ParentStatusWriter;
 
   constructor(private deps: PacketCaptureDeps, private controller: Controller) {
-    this.status = new ParentStatusWriter(deps.client, PacketCaptureType);
+    this.status = new ParentStatusWriter(deps.client, PacketCaptureType, (o) => deps.captures.observe(o as PacketCapture));
   }
 
   /** Wires informer events to capture keys. */
@@ -68,7 +64,9 @@ export class PacketCaptureReconciler {
         }
       }
     });
-    nodes.onChange(() => {
+    // Placement reads a node's name, labels and existence: nothing else of a node wakes it.
+    nodes.onChange((t, node, old) => {
+      if (t === 'update' && old && sameJson(node.metadata.labels ?? {}, old.metadata.labels ?? {})) return;
       for (const c of captures.list()) if (c.spec.targets?.nodes) this.controller.enqueue(`${c.metadata.namespace}/${c.metadata.name}`);
     });
   }
@@ -84,10 +82,16 @@ export class PacketCaptureReconciler {
     const cached = this.deps.captures.get(namespace, name);
     if (!cached) return; // deleted: its NodeTasks go with it (owner references)
     const capture = structuredClone(cached);
-    const myTasks = this.deps.tasks.list(namespace).filter((t) => t.spec?.parent?.kind === 'PacketCapture' && t.spec.parent.uid === capture.metadata.uid);
+    const myTasks = this.deps.tasks.byIndex(BY_PARENT, capture.metadata.uid!).filter((t) => t.spec?.parent?.kind === 'PacketCapture');
 
     if (capture.metadata.deletionTimestamp) return this.cleanup(capture, myTasks, log);
-    if (await ensureFinalizer(this.deps.client, PacketCaptureType, capture)) return; // the update event brings us back
+    // Go on with the answer rather than wait for the update event: placement need not wait a
+    // round trip through the watch, and the cache knows the new version at once.
+    const finalized = await ensureFinalizer(this.deps.client, PacketCaptureType, capture);
+    if (finalized) {
+      this.deps.captures.observe(finalized as PacketCapture);
+      capture.metadata = structuredClone(finalized.metadata);
+    }
 
     // Validation the schema cannot do.
     const filter = effectiveFilter(capture.spec.filter, capture.spec.match);
@@ -110,14 +114,16 @@ export class PacketCaptureReconciler {
       targetsFound = myTasks.length;
     }
 
-    const current = this.deps.tasks.list(namespace).filter((t) => t.spec?.parent?.uid === capture.metadata.uid);
+    // The tasks as they are now: the cache holds this reconcile's own writes (observe()).
+    const current = this.deps.tasks.byIndex(BY_PARENT, capture.metadata.uid!);
     return this.writeStatus(capture, invalid, targetsFound, invalid ? [] : current, log);
   };
 
   /** The selected pods against the authorization rule (hostNetwork pods are node targets) and the per-node limit. */
   private checkPods(capture: PacketCapture): { reason: ConditionReason; message: string } | undefined {
     const ns = capture.metadata.namespace!;
-    const selected = this.deps.pods.list(ns).filter((p) => this.podSelected(capture, p) && !p.metadata.deletionTimestamp);
+    const t = capture.spec.targets?.pods;
+    const selected = t ? selectTargets(this.deps.pods, ns, t).filter((p) => !p.metadata.deletionTimestamp) : [];
     const refused = authorizePods(this.deps, ns, 'spec.targets.pods', selected);
     if (refused) return refused;
     const perNode = new Map<string, number>();
@@ -137,8 +143,9 @@ export class PacketCaptureReconciler {
       if (!s) byNode.set(node, (s = { pods: [], interfaces: [] }));
       return s;
     };
-    for (const pod of this.deps.pods.list(ns)) {
-      if (!this.podSelected(capture, pod) || pod.metadata.deletionTimestamp) continue;
+    const pt = capture.spec.targets?.pods;
+    for (const pod of pt ? selectTargets(this.deps.pods, ns, pt) : []) {
+      if (pod.metadata.deletionTimestamp) continue;
       const node = pod.spec?.nodeName;
       if (!node || pod.status?.phase !== 'Running') continue;
       const ips = pod.status.podIPs?.map((p) => p.ip) ?? (pod.status.podIP ? [pod.status.podIP] : []);
@@ -146,10 +153,7 @@ export class PacketCaptureReconciler {
     }
     const nt = capture.spec.targets?.nodes;
     if (nt) {
-      for (const node of this.deps.nodes.list()) {
-        const picked = nt.all === true || (nt.names?.includes(node.metadata.name) ?? false) || (nt.selector !== undefined && matchesSelector(nt.selector, node.metadata.labels));
-        if (picked) slot(node.metadata.name).interfaces.push(...nt.interfaces);
-      }
+      for (const node of selectTargets(this.deps.nodes, undefined, nt)) slot(node.metadata.name).interfaces.push(...nt.interfaces);
     }
     let targets = 0;
     const owner: OwnerReference = {
@@ -168,8 +172,9 @@ export class PacketCaptureReconciler {
       };
       const prev = existing.find((t) => t.metadata.name === name);
       if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) continue;
-      this.recordChurn(capture, node, prev?.spec.packetCapture?.pods ?? [], work.pods);
-      await this.deps.client.apply<NodeTask>(NodeTaskType, {
+      // The first placement is announced by the phase event, not pod by pod.
+      if (existing.length > 0) this.recordChurn(capture, node, prev?.spec.packetCapture?.pods ?? [], work.pods);
+      await this.apply({
         metadata: {
           name, namespace: ns, ownerReferences: [owner],
           labels: { [LABEL_NODE]: node, [LABEL_PARENT_KIND]: 'PacketCapture', [LABEL_PARENT_NAME]: capture.metadata.name.slice(0, 63) },
@@ -190,7 +195,7 @@ export class PacketCaptureReconciler {
       if ((t.spec.packetCapture?.pods?.length ?? 0) === 0 && (t.spec.packetCapture?.interfaces?.length ?? 0) === 0) continue;
       this.recordChurn(capture, t.spec.node, t.spec.packetCapture?.pods ?? [], []);
       const pc = t.spec.packetCapture;
-      await this.deps.client.apply<NodeTask>(NodeTaskType, {
+      await this.apply({
         metadata: { name: t.metadata.name, namespace: ns, ownerReferences: [owner], labels: t.metadata.labels ?? {} },
         spec: { ...t.spec, ...(pc ? { packetCapture: { ...pc, pods: [], interfaces: [] } } : {}) },
       });
@@ -199,11 +204,19 @@ export class PacketCaptureReconciler {
     return targets;
   }
 
+  /** Server-side apply of a NodeTask; the answer goes into the cache at once. */
+  private async apply(task: Omit<NodeTask, 'status'>): Promise<void> {
+    this.deps.tasks.observe(await this.deps.client.apply<NodeTask>(NodeTaskType, task));
+  }
+
+  /** One event per node and direction, however many pods joined or left there (a rollout moves many at once). */
   private recordChurn(capture: PacketCapture, node: string, before: ResolvedPod[], after: ResolvedPod[]): void {
     const b = new Set(before.map((p) => p.uid)), a = new Set(after.map((p) => p.uid));
     const ref = { ...capture, apiVersion: API_VERSION, kind: 'PacketCapture' };
-    for (const p of after) if (!b.has(p.uid)) void this.deps.events.record(ref, 'Normal', 'PodJoined', `pod ${p.name} (uid ${p.uid}) on node ${node} joined the capture`);
-    for (const p of before) if (!a.has(p.uid)) void this.deps.events.record(ref, 'Normal', 'PodLeft', `pod ${p.name} (uid ${p.uid}) on node ${node} left the capture`);
+    const joined = after.filter((p) => !b.has(p.uid)), left = before.filter((p) => !a.has(p.uid));
+    const names = (ps: ResolvedPod[]) => ps.map((p) => `${p.name} (uid ${p.uid})`).join(', ');
+    if (joined.length) void this.deps.events.record(ref, 'Normal', 'PodJoined', `${joined.length === 1 ? 'pod' : `${joined.length} pods`} ${names(joined)} on node ${node} joined the capture`);
+    if (left.length) void this.deps.events.record(ref, 'Normal', 'PodLeft', `${left.length === 1 ? 'pod' : `${left.length} pods`} ${names(left)} on node ${node} left the capture`);
   }
 
   private async writeStatus(capture: PacketCapture, invalid: { reason: ConditionReason; message: string } | undefined, targetsFound: number, tasks: NodeTask[], log: Logger): Promise<Result | void> {

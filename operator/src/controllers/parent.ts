@@ -20,8 +20,8 @@ export function taskName(captureName: string, node: string): string {
   return `${captureName.slice(0, 40)}-${node.slice(0, 12)}-${h}`.replace(/-+/g, '-');
 }
 
-/** Deep equality of JSON values, ignoring key order and empty lists (the API server drops them). */
-export function sameJson(a: unknown, b: unknown): boolean {
+/** A JSON value's text with keys sorted and empty lists left out (the API server drops them). */
+export function canonicalJson(value: unknown): string {
   const norm = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(norm);
     if (v && typeof v === 'object') {
@@ -35,7 +35,12 @@ export function sameJson(a: unknown, b: unknown): boolean {
     }
     return v;
   };
-  return JSON.stringify(norm(a)) === JSON.stringify(norm(b));
+  return JSON.stringify(norm(value));
+}
+
+/** Deep equality of JSON values, ignoring key order and empty lists. */
+export function sameJson(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
 }
 
 /** Validates a BPF filter; returns libpcap's message when it does not compile. */
@@ -43,25 +48,26 @@ export type FilterValidator = (filter: string, snapLength: number) => string | u
 
 /**
  * Adds the finalizer when the object lacks it (a merge patch guarded by its resourceVersion).
- * Returns true when it patched: the update event brings the reconcile back.
+ * Returns the patched object when it patched (truthy: the caller may return and let the update
+ * event bring it back, or go on with the answer), undefined when the finalizer was there.
  */
-export async function ensureFinalizer(client: KubeClient, type: ResourceType, obj: KubeObject): Promise<boolean> {
-  if (obj.metadata.finalizers?.includes(FINALIZER)) return false;
-  await client.mergePatch(type, obj.metadata.namespace, obj.metadata.name, {
+export async function ensureFinalizer(client: KubeClient, type: ResourceType, obj: KubeObject): Promise<KubeObject | undefined> {
+  if (obj.metadata.finalizers?.includes(FINALIZER)) return undefined;
+  return client.mergePatch(type, obj.metadata.namespace, obj.metadata.name, {
     metadata: { finalizers: [...(obj.metadata.finalizers ?? []), FINALIZER], resourceVersion: obj.metadata.resourceVersion },
   });
-  return true;
 }
 
-/** Status equality that ignores when conditions last changed. */
+/** Status equality that ignores key order and when conditions last changed. */
 function comparable(s: Record<string, unknown>): string {
-  return JSON.stringify({ ...s, conditions: (s.conditions as Condition[] | undefined)?.map((c) => ({ ...c, lastTransitionTime: '' })) });
+  return canonicalJson({ ...s, conditions: (s.conditions as Condition[] | undefined)?.map((c) => ({ ...c, lastTransitionTime: '' })) });
 }
 
 export class ParentStatusWriter {
   private lastWrite = new Map<string, number>();
 
-  constructor(private client: KubeClient, private type: ResourceType) {}
+  /** observe: given the API server's answer to each status write (the informer's observe()). */
+  constructor(private client: KubeClient, private type: ResourceType, private observe?: (written: KubeObject) => void) {}
 
   /**
    * Applies status if it differs from what the object has. Returns 'unchanged', 'written', or a
@@ -73,7 +79,7 @@ export class ParentStatusWriter {
     const since = Date.now() - (this.lastWrite.get(key) ?? 0);
     if (since < STATUS_MIN_INTERVAL_MS) return { requeueAfterMs: STATUS_MIN_INTERVAL_MS - since };
     try {
-      await this.client.apply(this.type, { metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status } as KubeObject, { subresource: 'status' });
+      this.observe?.(await this.client.apply(this.type, { metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status } as KubeObject, { subresource: 'status' }));
     } catch (err) {
       if (isNotFound(err)) return 'gone';
       if (isConflict(err)) return { requeueAfterMs: 100 };
