@@ -130,6 +130,9 @@ export class AgentClient {
       if (err instanceof AgentUnavailable) throw err;
       throw new AgentUnavailable(node, `the agent at ${ep.origin} did not answer: ${(err as Error).message}`);
     }
+    // A body destroyed unread (a 404 skipped, a client gone) emits 'error' (UND_ERR_ABORTED);
+    // without a listener that would end the operator. Readers still get errors by iterating.
+    res.body.on('error', () => undefined);
     return { status: res.statusCode, headers: res.headers, body: res.body };
   }
 
