@@ -54,7 +54,7 @@ export function wiretapRead(file: string): ToolRead {
   // editcap exits 0 after a read error; only its complaint says so.
   const r = convert('editcap', (out) => ['-F', 'nsecpcap', file, out], (status, stderr) => status === 0 && stderr === '');
   // editcap refuses before writing a packet when the file has several link types or one pcap cannot hold.
-  if (r.error && r.packets.length === 0 && /encapsulation|per-packet|can't be saved|unknown or unsupported/i.test(r.error)) return { packets: [], unconvertible: r.error };
+  if (r.error && /encapsulation|per-packet|can't be saved|can't be written|network type that differs|unknown or unsupported/i.test(r.error)) return { packets: [], unconvertible: r.error };
   return r;
 }
 
@@ -79,4 +79,13 @@ export function capinfos(file: string, flags: string[]): string {
 export function epochNs(s: string): bigint {
   const [sec, frac = ''] = s.split('.');
   return BigInt(sec!) * 1_000_000_000n + BigInt(frac.padEnd(9, '0').slice(0, 9));
+}
+
+/** wiretap's file type and packet count (capinfos), for files a pcap cannot hold; capinfos counts Custom Blocks as packets too. */
+export function wiretapCount(file: string): { type: string; packets: number; error?: string } {
+  const r = spawnSync('capinfos', ['-M', '-c', '-t', file], { encoding: 'utf8' });
+  const type = /File type:\s+(\S+)/.exec(r.stdout ?? '')?.[1] ?? '';
+  const packets = Number(/Number of packets:\s+(\d+)/.exec(r.stdout ?? '')?.[1] ?? 0);
+  const error = (r.stderr ?? '').trim();
+  return { type, packets, ...(error ? { error } : {}) };
 }
