@@ -5,7 +5,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cluster, readClusterEnv, readEnvFile, repoRoot, runDir } from './cluster.js';
+import { cluster, readClusterEnv, repoRoot, runDir } from './cluster.js';
 
 const execFileP = promisify(execFile);
 
@@ -86,8 +86,11 @@ export const plugin = (kubeconfigPath: string, args: string[], timeoutMs?: numbe
 
 /** Where operator replica ID serves the data API (hack/cluster ringtap start). */
 export function dataApiAddress(id = 0): { host: string; port: number } {
-  const env = readEnvFile(join(runDir(), 'ringtap.env'));
-  return { host: readClusterEnv().API_IP!, port: Number(env[`DATA_API_PORT_${id}`]) };
+  // The last line for the replica wins (a restarted replica appends its new port).
+  const lines = [...readFileSync(join(runDir(), 'ringtap.env'), 'utf8').matchAll(new RegExp(`^DATA_API_PORT_${id}=(\\d+)$`, 'gm'))];
+  const port = Number(lines.at(-1)?.[1]);
+  if (!port) throw new Error(`operator ${id} has no data API port in ringtap.env (hack/cluster ringtap start)`);
+  return { host: readClusterEnv().API_IP!, port };
 }
 
 /** Rows of tshark fields for a file (or "-" with input). */
