@@ -13,15 +13,19 @@ import {
 } from './meta.js';
 import {
   byteSize,
+  dateTime,
+  DNS_LABEL_PATTERN,
   dnsSubdomain,
   duration,
   enumStr,
   ifName,
   int,
+  ipAddress,
   mapList,
   obj,
   set,
   str,
+  uid,
   withRules,
   type JSONSchemaProps,
 } from './schema.js';
@@ -263,3 +267,91 @@ export function commonStatusProps(subject: string, phases: readonly string[]): R
 export function nodeRef(description: string): JSONSchemaProps {
   return dnsSubdomain(description);
 }
+
+// ---- resolved pieces of NodeTask work (several kinds) --------------------------------------
+
+/** The most pods one NodeTask takes (one capture or mirror on one node). */
+export const MAX_TASK_PODS = 512;
+
+/** A pod resolved by the operator: the agent finds its network namespace from the UID. */
+export interface ResolvedPod {
+  name: string;
+  namespace: string;
+  uid: string;
+  ips?: string[];
+  /** Host-side veth name, when the operator knows it (hostVeth capture points and mirrors). */
+  hostVeth?: string;
+}
+
+/** Limits in plain numbers; stopAt is absolute so that an agent restart does not reset the clock. */
+export interface ResolvedLimits {
+  durationSeconds?: number;
+  stopAt?: string;
+  maxPackets?: number;
+  maxBytes?: number;
+}
+
+export interface ResolvedRotation {
+  fileSizeBytes?: number;
+  fileDurationSeconds?: number;
+}
+
+export interface ResolvedRetention {
+  maxFiles?: number;
+  maxAgeSeconds?: number;
+  maxTotalBytes?: number;
+}
+
+export interface ResolvedOutput {
+  format: CaptureFormat;
+}
+
+
+export function resolvedPodSchema(description: string, extra: Record<string, JSONSchemaProps> = {}, extraRequired: string[] = []): JSONSchemaProps {
+  return obj(
+    description,
+    {
+      name: dnsSubdomain('The pod name.'),
+      namespace: str('The pod namespace.', { maxLength: 63, pattern: DNS_LABEL_PATTERN }),
+      uid: uid('The pod UID; the agent finds the pod cgroup and network namespace from it.'),
+      ips: set('The pod IPs.', ipAddress('A pod IP.'), 8),
+      hostVeth: ifName('The host side of the pod veth pair, when known.'),
+      ...extra,
+    },
+    ['name', 'namespace', 'uid', ...extraRequired],
+  );
+}
+
+const seconds = (d: string) => int(`${d} In seconds.`, { minimum: 1 });
+const bytes = (d: string) => int(`${d} In bytes.`, { minimum: 1 });
+
+export function resolvedLimitsSchema(): JSONSchemaProps {
+  return obj('The capture limits, resolved to numbers. The first reached stops the task.', {
+    durationSeconds: seconds('How long to capture.'),
+    stopAt: dateTime('An absolute deadline computed by the operator from the parent start time and duration; it survives agent restarts.'),
+    maxPackets: int('Stop after this many packets on this node: the parent\'s limit as written, which applies to each node.', { minimum: 1 }),
+    maxBytes: bytes('Stop after this many bytes of packet data on this node: the parent\'s limit as written, which applies to each node.'),
+  });
+}
+
+export function resolvedOutputSchema(): JSONSchemaProps {
+  return obj('The file format.', { format: enumStr('pcapng or pcap.', ['pcapng', 'pcap'], 'pcapng') }, ['format']);
+}
+
+export function resolvedRotationSchema(): JSONSchemaProps {
+  return obj('When to start a new file.', {
+    fileSizeBytes: bytes('Start a new file at this size.'),
+    fileDurationSeconds: seconds('Start a new file after this long.'),
+  });
+}
+
+export function resolvedRetentionSchema(): JSONSchemaProps {
+  return obj('Which files to keep on this node; the oldest go first.', {
+    maxFiles: int('Keep at most this many files.', { minimum: 1, maximum: 100000 }),
+    maxAgeSeconds: seconds('Delete files older than this.'),
+    maxTotalBytes: bytes('Keep at most this many bytes of files.'),
+  });
+}
+
+export const resolvedSnapLengthSchema = () =>
+  int(`The snap length, 1 to ${MAX_SNAP_LENGTH}.`, { minimum: 1, maximum: MAX_SNAP_LENGTH, default: MAX_SNAP_LENGTH });

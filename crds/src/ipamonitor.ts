@@ -2,10 +2,14 @@
 // status header, count traffic per endpoint pair and exception, and optionally write pcapng.
 import { IPA_NODE_LABEL } from './labels.js';
 import {
-  FLIGHT_RECORDER_RULE,
   commonStatusProps,
+  FLIGHT_RECORDER_RULE,
   nodeStatusListSchema,
   outputSchema,
+  resolvedOutputSchema,
+  resolvedRetentionSchema,
+  resolvedRotationSchema,
+  resolvedSnapLengthSchema,
   retentionSchema,
   rotationSchema,
   snapLengthSchema,
@@ -15,6 +19,9 @@ import {
   type CommonStatus,
   type Duration,
   type NodeStatus,
+  type ResolvedOutput,
+  type ResolvedRetention,
+  type ResolvedRotation,
 } from './common.js';
 import { ageColumn, phaseColumn, readyColumn, type KindDefinition } from './definition.js';
 import { counter, labelSelectorSchema, PLURALS, type LabelSelector, type Resource } from './meta.js';
@@ -358,6 +365,49 @@ const status = obj('The observed state of the monitor, written by the operator.'
   decodeErrors: decodeErrorsSchema(),
   truncated: counter('Packets present only in part, over all nodes.'),
 });
+
+
+// ---- NodeTask work -------------------------------------------------------------------------
+
+export interface IPACaptureWork {
+  enabled: boolean;
+  snapLength: number;
+  endpoints?: IPAEndpointFilter;
+  output: ResolvedOutput;
+  rotation?: ResolvedRotation;
+  retention?: ResolvedRetention;
+}
+
+export interface IPAMonitorWork {
+  device: string;
+  source?: IPASourceSpec;
+  ipaVersion: 'auto' | IPAVersion;
+  capture?: IPACaptureWork;
+  metricsIntervalSeconds: number;
+}
+
+export const ipaMonitorWorkSchema = obj(
+  'The resolved work of an IPAMonitor on this node.',
+  {
+    device: ipaDeviceSchema(),
+    source: ipaSourceSchema(),
+    ipaVersion: ipaVersionSchema(),
+    capture: obj(
+      'Packet capture settings, resolved to numbers.',
+      {
+        enabled: bool('Write packets to files.', false),
+        snapLength: resolvedSnapLengthSchema(),
+        endpoints: endpointFilterSchema(),
+        output: resolvedOutputSchema(),
+        rotation: resolvedRotationSchema(),
+        retention: resolvedRetentionSchema(),
+      },
+      ['enabled', 'snapLength', 'output'],
+    ),
+    metricsIntervalSeconds: int('How often to publish counters, in seconds.', { minimum: 1, maximum: 86400, default: 30 }),
+  },
+  ['device', 'ipaVersion', 'metricsIntervalSeconds'],
+);
 
 export const ipaMonitorDefinition: KindDefinition = {
   kind: 'IPAMonitor',

@@ -4,10 +4,17 @@ import {
   BOUNDED_RULE,
   commonStatusProps,
   limitsSchema,
+  MAX_TASK_PODS,
   nodeStatusListSchema,
   nodeTargetsSchema,
   outputSchema,
   podTargetsSchema,
+  resolvedLimitsSchema,
+  resolvedOutputSchema,
+  resolvedPodSchema,
+  resolvedRetentionSchema,
+  resolvedRotationSchema,
+  resolvedSnapLengthSchema,
   retentionSchema,
   rotationSchema,
   snapLengthSchema,
@@ -19,20 +26,26 @@ import {
   type NodeStatus,
   type NodeTargets,
   type PodTargets,
+  type ResolvedLimits,
+  type ResolvedOutput,
+  type ResolvedPod,
+  type ResolvedRetention,
+  type ResolvedRotation,
 } from './common.js';
 import { ageColumn, phaseColumn, readyColumn, type KindDefinition } from './definition.js';
 import { counter, PLURALS, type Resource } from './meta.js';
 import {
   arr,
+  bool,
   cidr,
   dateTime,
   enumStr,
   ifName,
   immutable,
   int,
+  mapList,
   obj,
   set,
-  bool,
   str,
   withRules,
   type JSONSchemaProps,
@@ -253,6 +266,44 @@ const status = obj('The observed state of the capture, written by the operator.'
   }),
   nodes: nodeStatusListSchema('capture', { pods: counter('Pods attached on this node.') }),
 });
+
+
+// ---- NodeTask work -------------------------------------------------------------------------
+
+export interface PacketCaptureWork {
+  pods?: ResolvedPod[];
+  /** Node interfaces (node targets). */
+  interfaces?: string[];
+  capturePoint: CapturePoint;
+  /** Interfaces inside each pod; empty means all but lo. */
+  podInterfaces?: string[];
+  /** The final BPF text: the parent's filter ANDed with its compiled match. Empty captures everything. */
+  filter?: string;
+  snapLength: number;
+  limits?: ResolvedLimits;
+  output: ResolvedOutput;
+  rotation?: ResolvedRotation;
+  retention?: ResolvedRetention;
+  timestamps: TimestampSource;
+}
+
+export const packetCaptureWorkSchema = obj(
+  'The resolved work of a PacketCapture on this node.',
+  {
+    pods: mapList('The pods on this node to capture.', resolvedPodSchema('A pod to capture.'), ['uid'], MAX_TASK_PODS),
+    interfaces: set('Node interfaces to capture (node targets).', ifName('An interface name.'), 16),
+    capturePoint: enumStr('pod (inside the pod network namespace) or hostVeth.', ['pod', 'hostVeth'], 'pod'),
+    podInterfaces: set('Interfaces inside each pod; empty means all but lo.', ifName('An interface name.'), 16),
+    filter: str('The final BPF text: the parent filter ANDed with its compiled match. Empty captures everything.', { maxLength: 16384 }),
+    snapLength: resolvedSnapLengthSchema(),
+    limits: resolvedLimitsSchema(),
+    output: resolvedOutputSchema(),
+    rotation: resolvedRotationSchema(),
+    retention: resolvedRetentionSchema(),
+    timestamps: enumStr('software or hardware.', ['software', 'hardware'], 'software'),
+  },
+  ['capturePoint', 'snapLength', 'output', 'timestamps'],
+);
 
 export const packetCaptureDefinition: KindDefinition = {
   kind: 'PacketCapture',

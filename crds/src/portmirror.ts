@@ -3,18 +3,22 @@
 import { VXLAN_DEFAULT_PORT } from './defaults.js';
 import {
   commonStatusProps,
+  MAX_TASK_PODS,
   nodeStatusListSchema,
   nodeTargetsSchema,
   podTargetsSchema,
+  resolvedPodSchema,
   type CommonStatus,
   type NodeStatus,
   type NodeTargets,
   type PodTargets,
+  type ResolvedPod,
 } from './common.js';
 import { ageColumn, phaseColumn, readyColumn, type KindDefinition } from './definition.js';
 import { counter, PLURALS, type Resource } from './meta.js';
 import { bpfFilterSchema } from './packetcapture.js';
 import {
+  arr,
   dnsSubdomain,
   enumStr,
   exactlyOne,
@@ -23,6 +27,7 @@ import {
   int,
   ipAddress,
   obj,
+  str,
   withRules,
   type JSONSchemaProps,
 } from './schema.js';
@@ -183,6 +188,68 @@ const status = obj('The observed state of the mirror, written by the operator.',
   }),
   nodes: nodeStatusListSchema('mirror', { sources: counter('Source interfaces attached on this node.') }),
 });
+
+
+// ---- NodeTask work -------------------------------------------------------------------------
+
+/** Exactly one of pod or interface. */
+export interface MirrorSourceRef {
+  pod?: ResolvedPod;
+  interface?: string;
+}
+
+export interface ResolvedPodDestination extends ResolvedPod {
+  node: string;
+  interface: string;
+}
+
+/** Exactly one of interface, pod or remote. */
+export interface ResolvedMirrorDestination {
+  interface?: { name: string };
+  pod?: ResolvedPodDestination;
+  remote?: RemoteDestination;
+}
+
+export interface PortMirrorWork {
+  sources: MirrorSourceRef[];
+  direction: MirrorDirection;
+  filter?: string;
+  sampling: number;
+  destination: ResolvedMirrorDestination;
+}
+
+export const portMirrorWorkSchema = obj(
+  'The resolved work of a PortMirror on this node.',
+  {
+    sources: arr(
+      'The source interfaces on this node.',
+      withRules(
+        obj('One source: a pod (its host veth) or a node interface.', {
+          pod: resolvedPodSchema('A source pod.'),
+          interface: ifName('A node interface.'),
+        }),
+        { rule: exactlyOne(['pod', 'interface']), message: 'set exactly one of pod or interface' },
+      ),
+      { maxItems: MAX_TASK_PODS },
+    ),
+    direction: enumStr("ingress, egress or both, from the source's point of view.", ['ingress', 'egress', 'both'], 'both'),
+    filter: str('The BPF text selecting packets to mirror. Empty mirrors everything.', { maxLength: 16384 }),
+    sampling: int('Mirror one packet in every N.', { minimum: 1, maximum: 1000000, default: 1 }),
+    destination: withRules(
+      obj('The resolved destination: exactly one of interface, pod or remote.', {
+        interface: obj('A host interface on this node.', { name: ifName('The interface name.') }, ['name']),
+        pod: resolvedPodSchema(
+          'The collector pod, with the node it runs on.',
+          { node: dnsSubdomain('The node the collector runs on.'), interface: ifName('The interface inside the collector pod.') },
+          ['node', 'interface'],
+        ),
+        remote: remoteDestinationSchema(),
+      }),
+      { rule: exactlyOne(['interface', 'pod', 'remote']), message: 'set exactly one of interface, pod or remote' },
+    ),
+  },
+  ['sources', 'direction', 'sampling', 'destination'],
+);
 
 export const portMirrorDefinition: KindDefinition = {
   kind: 'PortMirror',

@@ -165,6 +165,72 @@ const status = obj('The observed state of the bridge, written by the operator fr
   message: str('Details, e.g. which session is gone.', { maxLength: 1024 }),
 });
 
+
+// ---- NodeTask work and status --------------------------------------------------------------
+
+export interface PPPBridgeWork {
+  mode: BridgeMode;
+  a: PPPEndpoint;
+  b: PPPEndpoint;
+  mtu?: number;
+}
+
+export const pppBridgeWorkSchema = withRules(
+  obj(
+    'The work of a PPPBridge on this node: the two sessions, as in the parent.',
+    {
+      mode: enumStr('auto, kernel or userspace.', ['auto', 'kernel', 'userspace'], 'auto'),
+      a: pppEndpointSchema('One side of the bridge.'),
+      b: pppEndpointSchema('The other side of the bridge.'),
+      mtu: mtuSchema(),
+    },
+    ['mode', 'a', 'b'],
+  ),
+  { rule: DISTINCT_ENDPOINTS_RULE, message: DISTINCT_ENDPOINTS_MESSAGE, fieldPath: '.b' },
+);
+
+/** Why frames of one bridge direction were dropped (userspace relay; the kernel bridge does not say). */
+export interface PPPDropReasons {
+  short?: number;
+  badVersion?: number;
+  badSession?: number;
+  badLength?: number;
+  control?: number;
+  sendError?: number;
+  rxOverflow?: number;
+}
+
+export interface PPPDirectionCounters {
+  packets?: number;
+  bytes?: number;
+  drops?: number;
+  dropReasons?: PPPDropReasons;
+}
+
+/** For PPPBridge tasks: per-direction counters (a to b: received on a, sent on b). */
+export interface NodeTaskPPPBridgeStatus {
+  aToB?: PPPDirectionCounters;
+  bToA?: PPPDirectionCounters;
+  bridgedSince?: string;
+}
+
+export function pppDirectionSchema(description: string): JSONSchemaProps {
+  return obj(description, {
+    packets: counter('Frames forwarded.'),
+    bytes: counter('PPP bytes forwarded (protocol and payload, without encapsulation).'),
+    drops: counter('Frames dropped, all reasons.'),
+    dropReasons: obj('Frames dropped, by reason (userspace relay only).', {
+      short: counter('Too short for the headers or the PPP protocol field.'),
+      badVersion: counter('PPPoE version/type/code or L2TP version wrong.'),
+      badSession: counter('Another tunnel or session.'),
+      badLength: counter('A length field beyond the frame or inside the header.'),
+      control: counter('L2TP control messages (never relayed).'),
+      sendError: counter('Sending on the other side failed (e.g. above its MTU).'),
+      rxOverflow: counter('Dropped by the kernel before the relay read them (receive queue full).'),
+    }),
+  });
+}
+
 export const pppBridgeDefinition: KindDefinition = {
   kind: 'PPPBridge',
   plural: PLURALS.PPPBridge,

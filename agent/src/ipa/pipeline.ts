@@ -7,7 +7,7 @@
 // final record counts as truncatedTail) and a new walker starts on the next writer; the counts
 // add up over sessions.
 import type { IPAEndpointFilter } from '../../../crds/src/ipamonitor.js';
-import type { ResolvedRetention, ResolvedRotation } from '../../../crds/src/nodetask.js';
+import type { ResolvedRetention, ResolvedRotation } from '../../../crds/src/index.js';
 import { IPACaptureFiles } from './capture.js';
 import type { IPAFormat } from './decode.js';
 import { matchesEndpoints } from './pcapng.js';
