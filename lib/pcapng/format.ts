@@ -23,6 +23,9 @@ export const IF_DESCRIPTION = 3;
 export const IF_TSRESOL = 9;
 export const IF_FCSLEN = 13;
 export const IF_TSOFFSET = 14;
+/** Custom options that may be copied into another file (string, binary); 19372/19373 may not. */
+export const OPT_CUSTOM_STR_COPY = 2988;
+export const OPT_CUSTOM_BIN_COPY = 2989;
 /** epb_flags; the obsolete Packet Block's pack_flags has the same code and layout. */
 export const EPB_FLAGS = 2;
 export const ISB_STARTTIME = 2;

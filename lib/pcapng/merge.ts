@@ -342,7 +342,9 @@ export async function writeMerged(
       w.writeStatistics(id, ev.statistics);
       continue;
     }
-    await w.writePacket(id, ev.packet.tsNs, ev.packet.origLen, ev.packet.data, ev.packet.flags, ev.packet.noTimestamp ? { comment: NO_TIMESTAMP_COMMENT } : undefined);
+    const p = ev.packet;
+    const comments = p.noTimestamp ? [...(p.comments ?? []), NO_TIMESTAMP_COMMENT] : p.comments;
+    await w.writePacket(id, p.tsNs, p.origLen, p.data, p.flags, { ...(comments ? { comments } : {}), ...(p.custom ? { custom: p.custom } : {}) });
     summary.packets++;
     summary.perSource.set(ev.source, (summary.perSource.get(ev.source) ?? 0) + 1);
   }

@@ -10,7 +10,7 @@
 import {
   BT_EPB, BT_IDB, BT_ISB, BT_NRB, BT_OPB, BT_SHB, BT_SPB, BYTE_ORDER_MAGIC, NOTICE_PREFIX, OPT_COMMENT, EPB_FLAGS, IF_DESCRIPTION, IF_FCSLEN, IF_NAME, IF_TSOFFSET, IF_TSRESOL,
   ISB_ENDTIME, ISB_FILTERACCEPT, ISB_IFDROP, ISB_IFRECV, ISB_OSDROP, ISB_STARTTIME, ISB_USRDELIV,
-  MAX_SNAPLEN, OPT_ENDOFOPT, PCAP_MAGIC_MODIFIED, PCAP_MAGIC_NS, PCAP_MAGIC_US,
+  MAX_SNAPLEN, OPT_CUSTOM_BIN_COPY, OPT_CUSTOM_STR_COPY, OPT_ENDOFOPT, PCAP_MAGIC_MODIFIED, PCAP_MAGIC_NS, PCAP_MAGIC_US,
 } from './format.js';
 
 /** Blocks larger than this are taken as garbage rather than buffered. */
@@ -50,6 +50,10 @@ export interface Packet {
   origLen: number;
   /** epb_flags (or the obsolete Packet Block's pack_flags). */
   flags?: number;
+  /** opt_comment options, in order. */
+  comments?: string[];
+  /** Copyable custom options (2988 string, 2989 binary), in order; the data follows the PEN. */
+  custom?: CustomOption[];
   data: Buffer;
   /**
    * The capture recorded no time for this packet (a Simple Packet Block): tsNs is that of the
@@ -57,6 +61,9 @@ export interface Packet {
    */
   noTimestamp?: true;
 }
+
+/** A pcapng custom option: its code, Private Enterprise Number, and data. */
+export interface CustomOption { code: number; pen: number; data: Buffer }
 
 /** An Interface Statistics Block: counters of one interface at a time (times in ns since the epoch). */
 export interface InterfaceStatistics {
@@ -356,6 +363,8 @@ async function* readPcapng(r: Reading): AsyncGenerator<ReadEvent> {
         const pkt: Packet = { interfaceKey: iface.key, tsNs: toNs(ts, iface), caplen, origLen, data: body.subarray(20, 20 + caplen) };
         for (const [code, val] of options(body.subarray(20 + padded), le, start)) {
           if (code === EPB_FLAGS && val.length >= 4) pkt.flags = u32(val, 0);
+          else if (code === OPT_COMMENT) (pkt.comments ??= []).push(val.toString('utf8'));
+          else if ((code === OPT_CUSTOM_STR_COPY || code === OPT_CUSTOM_BIN_COPY) && val.length >= 4) (pkt.custom ??= []).push({ code, pen: u32(val, 0), data: val.subarray(4) });
         }
         stats.packets++;
         yield { type: 'packet', packet: pkt };

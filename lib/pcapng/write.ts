@@ -31,7 +31,9 @@ export interface OutputStatistics {
 
 /** Per-packet options beside the flags. */
 export interface PacketOptions {
-  comment?: string;
+  comments?: string[];
+  /** Custom options: code (2988, 2989, ...), Private Enterprise Number, data. */
+  custom?: { code: number; pen: number; data: Buffer }[];
 }
 
 /** "ringtap <version>", from the package.json above this file (in the source tree and in the image). */
@@ -110,8 +112,9 @@ export function encodeIDB(i: OutputInterface): Buffer {
 
 export function encodeEPB(interfaceId: number, tsNs: bigint, origLen: number, data: Buffer, flags?: number, po: PacketOptions = {}): Buffer {
   const opts: [number, Buffer][] = [];
-  if (po.comment) opts.push([OPT_COMMENT, Buffer.from(po.comment, 'utf8')]);
+  for (const c of po.comments ?? []) opts.push([OPT_COMMENT, Buffer.from(c, 'utf8')]);
   if (flags !== undefined) opts.push([EPB_FLAGS, u32le(flags)]);
+  for (const c of po.custom ?? []) opts.push([c.code, Buffer.concat([u32le(c.pen), c.data])]);
   const o = optionBytes(opts);
   const body = Buffer.alloc(20 + pad4(data.length) + o.length);
   body.writeUInt32LE(interfaceId, 0);

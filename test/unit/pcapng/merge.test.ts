@@ -1,13 +1,16 @@
 // The merge against other people's files: what a source says about its packets and interfaces
 // reaches the merged pcapng, checked by tshark and capinfos reading it.
 import { describe, expect, it, beforeAll, afterAll } from '@jest/globals';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   NO_TIMESTAMP_COMMENT, USER_APPL, concatCaptures, mergeCaptures, readCapture, writeMerged,
   type MergeSource, type ReadDamage, type ReadEvent, type WriteSummary,
 } from '../../../lib/pcapng/index.js';
+import { IPAPcapngWriter } from '../../../agent/src/ipa/pcapng.js';
+import { IPAStreamWalker } from '../../../agent/src/ipa/walker.js';
+import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';
 import { chunks, epb, frame, idb, isb, opb, pcapHeader, pcapRecord, readAll, shb, spb, u32 } from './bytes.js';
 import { capinfos, epochNs, libpcapRead, tsharkFields } from './tools.js';
 
@@ -120,5 +123,29 @@ describe('notices', () => {
     expect(t).toEqual({ rows: [['1']] });
     expect(libpcapRead(path)).toMatchObject({ packets: [{ tsNs: T + 1n }] });
     expect(libpcapRead(path).error).toBeUndefined();
+  });
+});
+
+describe('packet options', () => {
+  it("keeps an IPAMonitor file's per-packet comment and custom option, which the Wireshark dissector reads", async () => {
+    const pcap = new IPAPcapngWriter({ format: 'status', version: '4.9' });
+    const walker = new IPAStreamWalker({ format: 'status', version: '4.9' });
+    const out = [pcap.startFile()];
+    let ts = T;
+    for (const e of [...walker.push(simulate(defaultMix('status'), { format: 'status', version: '4.9' }).stream), ...walker.end()]) {
+      const b = pcap.packet(e, ts++);
+      if (b) out.push(b);
+    }
+    const src = Buffer.concat(out);
+    const srcPath = join(dir, 'ipa.pcapng');
+    writeFileSync(srcPath, src);
+    const { path, summary } = await merge([{ label: 'node=a', files: [src] }]);
+    expect(summary.packets).toBeGreaterThan(10);
+    const comments = (f: string) => tsharkFields(f, ['frame.comment']).rows.map((r) => r[0]);
+    expect(comments(path)).toEqual(comments(srcPath));
+    expect(comments(path).every((c) => c && /src=/.test(c))).toBe(true);
+    const custom = async (b: Buffer) => (await readAll(b)).packets.map((p) => p.custom?.map((c) => [c.code, c.pen, c.data.toString('hex')]));
+    expect(await custom(readFileSync(path))).toEqual(await custom(src));
+    expect((await custom(src))[0]).toEqual([[2989, 32473, expect.any(String)]]);
   });
 });
