@@ -10,10 +10,12 @@
 #include <linux/l2tp.h>
 #include <linux/netlink.h>
 #include <linux/ppp-ioctl.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -126,6 +128,30 @@ class Genl {
   uint32_t seq_ = 0;
 };
 
+// Whether a PPPoE socket of this namespace already holds session `sid` from `mac` on `ifname`
+// (/proc/net/pppoe as the calling thread sees it: it runs inside the endpoints' namespace).
+// Asked before connect(): a second connect() on a held session fails with EALREADY, but its
+// close() then removes the holder's entry from the kernel's session hash (pppoe_release ->
+// delete_item matches by sid, MAC and ifindex only), silently cutting the first bridge off.
+bool PppoeSessionHeld(uint16_t sid, const MacAddr& mac, const std::string& ifname) {
+  FILE* f = fopen("/proc/thread-self/net/pppoe", "re");
+  if (!f) return false;  // no pppoe module loaded yet: no session at all
+  char line[256];
+  char want[18];
+  snprintf(want, sizeof want, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+  bool held = false;
+  if (fgets(line, sizeof line, f)) {  // header: Id Address Device
+    unsigned int id;
+    char addr[32], dev[32];
+    while (!held && fgets(line, sizeof line, f)) {
+      // The kernel prints the __be16 session id as a host-order integer (%08X).
+      if (sscanf(line, "%x %31s %31s", &id, addr, dev) == 3) held = id == htons(sid) && strcasecmp(addr, want) == 0 && ifname == dev;
+    }
+  }
+  fclose(f);
+  return held;
+}
+
 void DeleteTunnel(uint32_t tunnelId) {
   try {
     Genl nl;
@@ -208,6 +234,10 @@ PppKernelBridge::Opened PppKernelBridge::Open(const RelayEndpoint& ep) {
   Opened o;
   try {
     if (ep.kind == RelayEndpoint::Kind::kPppoe) {
+      if (PppoeSessionHeld(ep.sessionId, ep.peerMac, ep.ifname)) {
+        throw RtError(kErrPppChannelBusy, "PPPoE session " + std::to_string(ep.sessionId) + " on " + ep.ifname +
+                                              " is already held by another socket (another bridge or a PPP daemon): refused");
+      }
       o.sessionFd = socket(AF_PPPOX, SOCK_STREAM | SOCK_CLOEXEC, PX_PROTO_OE);
       if (o.sessionFd < 0) throw PppKernelError("socket(AF_PPPOX, PX_PROTO_OE)", errno);
       sockaddr_pppox sp{};

@@ -21,6 +21,8 @@ export const CHAP_CHALLENGE = '01010018' + '10' + '00112233445566778899aabbccdde
 export const IPCP_CONFREQ = '0101000a030600000000'; // Configure-Request: IP-Address 0.0.0.0
 
 const children = new Set<ChildProcess>();
+// Python with scapy takes 3-6 s to start under TCG (the guest project) and more under load.
+const START_MS = 60_000;
 
 /** Kills the receivers this process started and that still run (by their own PID). */
 export function killPeers(): void {
@@ -36,7 +38,7 @@ export function writeSpec(dir: string, name: string, spec: unknown[]): string {
 
 /** Runs a scapy sender in a namespace to completion. */
 export async function runPeer(netns: string, script: string, args: string[]): Promise<unknown> {
-  const { stdout } = await execFileP('ip', ['netns', 'exec', netns, PYTHON, script, ...args], { timeout: 30_000 });
+  const { stdout } = await execFileP('ip', ['netns', 'exec', netns, PYTHON, script, ...args], { timeout: START_MS });
   return JSON.parse(stdout.trim().split('\n').pop() ?? 'null');
 }
 
@@ -53,9 +55,9 @@ export function startReceiver(netns: string, script: string, args: string[]): { 
     onFail = rej;
   });
   const timer = setTimeout(() => {
-    onFail(new Error(`receiver not ready after 15 s: ${err}`));
+    onFail(new Error(`receiver not ready after ${START_MS / 1000} s: ${err}`));
     child.kill('SIGKILL');
-  }, 15_000);
+  }, START_MS);
   child.stdout.on('data', (d: Buffer) => {
     out += d.toString();
     if (/^ready$/m.test(out)) {
