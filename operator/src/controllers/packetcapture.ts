@@ -23,7 +23,7 @@ import { deriveCaptureStatus, type ObservedTask } from './packetcapture-status.j
 import { parseBytes, parseDurationMs, resolveFiles } from './units.js';
 import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName, type FilterValidator } from './parent.js';
 import { authorizeCapture, authorizePods } from './authorize.js';
-import { matchesSelector } from './selectors.js';
+import { podTargeted } from './selectors.js';
 import { BY_PARENT, selectTargets, type PlacementNode, type PlacementPod } from './cache.js';
 
 
@@ -72,9 +72,7 @@ export class PacketCaptureReconciler {
   }
 
   private podSelected(c: PacketCapture, pod: Pod): boolean {
-    const t = c.spec.targets?.pods;
-    if (!t) return false;
-    return t.all === true || (t.names?.includes(pod.metadata.name) ?? false) || (t.selector !== undefined && matchesSelector(t.selector, pod.metadata.labels));
+    return podTargeted(c.spec.targets?.pods, pod);
   }
 
   reconcile = async (key: string, log: Logger): Promise<Result | void> => {
@@ -231,6 +229,10 @@ export class PacketCaptureReconciler {
       files: t.status?.files?.length ?? 0,
       ...(t.status?.stopReason ? { stopReason: t.status.stopReason } : {}),
       ...(t.status?.message ? { message: t.status.message } : {}),
+      ...(t.status?.targets?.length ? {
+        attached: t.status.targets.filter((x) => x.state === 'Attached').length,
+        notAttached: t.status.targets.filter((x) => x.state !== 'Attached').map((x) => `${x.name} ${x.state}${x.message ? `: ${x.message}` : ''}`),
+      } : {}),
     }));
     const d = deriveCaptureStatus({ ...(invalid ? { invalid } : {}), targetsFound, tasks: observed, ...(capture.status?.phase ? { previousPhase: capture.status.phase } : {}) });
     const now = nowTime();
@@ -244,10 +246,6 @@ export class PacketCaptureReconciler {
       nodes: d.nodes,
       ...(startTime ? { startTime } : {}),
       ...(d.terminal ? { completionTime: prev.completionTime ?? now } : {}),
-      ...(t.status?.targets?.length ? {
-        attached: t.status.targets.filter((x) => x.state === 'Attached').length,
-        notAttached: t.status.targets.filter((x) => x.state !== 'Attached').map((x) => `${x.name} ${x.state}${x.message ? `: ${x.message}` : ''}`),
-      } : {}),
       ...(d.stopReason ? { stopReason: d.stopReason } : {}),
     };
     let result: Result | undefined;

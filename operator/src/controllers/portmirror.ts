@@ -25,7 +25,7 @@ import type { NodeTask, PortMirror } from '../../../lib/kube/objects.js';
 import { deriveMirrorStatus, type ObservedMirrorTask } from './portmirror-status.js';
 import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName, type FilterValidator } from './parent.js';
 import { authorizeMirror, authorizePods, type AccessRules } from './authorize.js';
-import { matchesSelector } from './selectors.js';
+import { matchesSelector, podTargeted } from './selectors.js';
 
 
 interface Pod extends KubeObject {
@@ -92,10 +92,8 @@ export class PortMirrorReconciler {
   }
 
   podSelected(m: PortMirror, pod: Pod): boolean {
-    const t = m.spec.source?.pods;
-    if (!t) return false;
     if (m.spec.destination?.pod?.name === pod.metadata.name) return false; // never mirror the collector into itself
-    return t.all === true || (t.names?.includes(pod.metadata.name) ?? false) || (t.selector !== undefined && matchesSelector(t.selector, pod.metadata.labels));
+    return podTargeted(m.spec.source?.pods, pod);
   }
 
   reconcile = async (key: string, log: Logger): Promise<Result | void> => {

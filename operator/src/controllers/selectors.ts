@@ -1,6 +1,7 @@
-// Label selector matching (metav1.LabelSelector semantics).
-export interface LabelSelectorRequirement { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }
-export interface LabelSelector { matchLabels?: Record<string, string>; matchExpressions?: LabelSelectorRequirement[] }
+// Label selector matching (metav1.LabelSelector semantics) and the pod target sets built on it.
+import type { LabelSelector, PodTargets } from '../../../crds/src/index.js';
+
+export type { LabelSelector };
 
 /** True when labels satisfy the selector. An empty selector matches everything, as in Kubernetes. */
 export function matchesSelector(selector: LabelSelector | undefined, labels: Record<string, string> | undefined): boolean {
@@ -18,4 +19,10 @@ export function matchesSelector(selector: LabelSelector | undefined, labels: Rec
     }
   }
   return true;
+}
+
+/** True when a pod belongs to a target set: every pod, a pod named in it, or one its selector matches. */
+export function podTargeted(targets: PodTargets | undefined, pod: { metadata: { name: string; labels?: Record<string, string> } }): boolean {
+  if (!targets) return false;
+  return targets.all === true || (targets.names?.includes(pod.metadata.name) ?? false) || matchesSelector(targets.selector, pod.metadata.labels);
 }
