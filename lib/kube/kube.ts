@@ -38,6 +38,8 @@ export const isGone = (e: unknown): boolean => e instanceof KubeError && e.code 
 
 type Query = Record<string, string | number | boolean | undefined>;
 
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export class KubeClient {
   readonly watcher: Watch;
   constructor(readonly config: KubeConfig, readonly fieldManager: string) {
@@ -45,22 +47,30 @@ export class KubeClient {
   }
 
   private authCache?: { at: number; headers: Record<string, string>; dispatcher: unknown };
+  private authRefresh?: Promise<{ headers: Record<string, string>; dispatcher: unknown }>;
 
   /**
    * Credentials and one connection pool, reused across requests: client-node builds a new
    * agent (and so a new TLS connection) for every request context. Refreshed every minute so
    * that rotated tokens (projected ServiceAccount tokens) are picked up.
    */
-  private async auth(): Promise<{ headers: Record<string, string>; dispatcher: unknown }> {
-    if (this.authCache && Date.now() - this.authCache.at < 60_000) return this.authCache;
+  private auth(): Promise<{ headers: Record<string, string>; dispatcher: unknown }> {
+    if (this.authCache && Date.now() - this.authCache.at < 60_000) return Promise.resolve(this.authCache);
+    // One refresh at a time: two concurrent ones would each close the pool the other installed.
+    this.authRefresh ??= this.refreshAuth().finally(() => { this.authRefresh = undefined; });
+    return this.authRefresh;
+  }
+
+  private async refreshAuth(): Promise<{ headers: Record<string, string>; dispatcher: unknown }> {
     const cluster = this.config.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const ctx = new RequestContext(cluster.server, HttpMethod.GET);
     await this.config.applySecurityAuthentication(ctx);
     const old = this.authCache?.dispatcher as { close?: () => Promise<void> } | undefined;
     this.authCache = { at: Date.now(), headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() };
-    // Let requests in flight on the old pool finish; it closes when they have.
-    void old?.close?.().catch(() => undefined);
+    // A request that took the old pool may not have dispatched on it yet: close it only once
+    // any such request would have timed out anyway.
+    if (old?.close) setTimeout(() => void old.close!().catch(() => undefined), REQUEST_TIMEOUT_MS + 5_000).unref();
     return this.authCache;
   }
 
@@ -77,7 +87,7 @@ export class KubeClient {
       headers,
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
       dispatcher: auth.dispatcher as never,
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     const text = await res.text();
     if (!res.ok) {

@@ -87,12 +87,17 @@ async function pool(n: number, workers: number, fn: (i: number) => Promise<void>
   }));
 }
 
-/** GET of a non-JSON path (the API server's /metrics) with the admin credentials. */
+/** GET of a non-JSON path (the API server's /metrics) with the admin credentials, on one connection pool. */
+let metricsCtx: RequestContext | undefined;
+let metricsDispatcher: unknown;
 async function rawGet(path: string): Promise<string> {
   const server = kc.getCurrentCluster()!.server;
-  const ctx = new RequestContext(server + path, HttpMethod.GET);
-  await kc.applySecurityAuthentication(ctx);
-  const res = await fetch(server + path, { headers: ctx.getHeaders(), dispatcher: ctx.getDispatcher() as never });
+  if (!metricsCtx) {
+    metricsCtx = new RequestContext(server, HttpMethod.GET);
+    await kc.applySecurityAuthentication(metricsCtx);
+    metricsDispatcher = metricsCtx.getDispatcher();
+  }
+  const res = await fetch(server + path, { headers: metricsCtx.getHeaders(), dispatcher: metricsDispatcher as never });
   if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
   return res.text();
 }
@@ -131,6 +136,15 @@ const pidOf = (name: string): number => Number(readFileSync(join(run, 'pids', `$
 function memKiB(pid: number): { rss: number; hwm: number } {
   const s = readFileSync(`/proc/${pid}/status`, 'utf8');
   return { rss: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0), hwm: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0) };
+}
+/** RSS of a process's packet rings (TPACKET mappings show as socket:[inode] in smaps), in KiB. */
+function ringKiB(pid: number): number {
+  let kib = 0, ring = false;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) ring = / socket:\[\d+\]$/.test(line);
+    else if (ring && line.startsWith('Rss:')) kib += Number(/(\d+)/.exec(line)![1]);
+  }
+  return kib;
 }
 const operatorPid = pidOf('operator-0');
 const operatorMetricsAddr = /--metrics-bind-address\0([^\0]+)/.exec(readFileSync(`/proc/${operatorPid}/cmdline`, 'utf8'))?.[1];
@@ -338,7 +352,9 @@ async function agentPhase(): Promise<void> {
   out(`agent: NodeTasks on ${node}`, `${mine().length} (${[...phases].map(([p, c]) => `${p} ${c}`).join(', ')})${running ? '' : ' NOT ALL RUNNING'}`);
   out('agent: status writes/s, idle', (statusWrites(diff(w0, w1)) / AGENT_SECONDS).toFixed(2));
   out('agent: status writes/s, traffic (ping 10/s)', `${(statusWrites(diff(w1, w2)) / AGENT_SECONDS).toFixed(2)} (bound ${(created / 2).toFixed(0)}/s: one per task per 2 s)`);
+  const rings = ringKiB(pid);
   out('agent: RSS before tasks / with tasks', `${mib(memBefore.rss)} / ${mib(mem.rss)} (peak ${mib(mem.hwm)}; target < 150 MiB)`);
+  out('agent: of which packet rings / the rest', `${mib(rings)} / ${mib(mem.rss - rings)} (rings: mmapped TPACKET_V3 blocks, ${(rings / 1024 / Math.max(1, created)).toFixed(0)} MiB per capture)`);
 }
 
 // ---------------------------------------------------------------- main

@@ -259,7 +259,9 @@ export class PacketCaptureReconciler {
     if (written === 'unchanged') return result;
     if (written === 'gone') return;
     if (written !== 'written') return written;
-    if (prev.phase !== d.phase) {
+    // An event per change of phase; a new capture's first phase, Pending, is no change (its
+    // status says so), and would cost the API server one more write per capture in a burst.
+    if (prev.phase !== d.phase && !(prev.phase === undefined && d.phase === 'Pending')) {
       log.info({ from: prev.phase ?? '', to: d.phase }, 'phase changed');
       const c = d.conditions.find((x) => x.type === (invalid ? 'Stalled' : 'Ready'))!;
       void this.deps.events.record({ ...capture, apiVersion: API_VERSION, kind: 'PacketCapture' }, invalid || d.phase === 'Failed' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
