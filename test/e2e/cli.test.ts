@@ -1,9 +1,10 @@
 // kubectl-ringtap end to end: a capture made with the plugin, fetched as one merged pcapng
-// through the API server's pod proxy with the user's own kubeconfig, refused to a user
-// without the download permission, and streamed live into tshark.
+// through the data API (data.ringtap.dev) with the user's own kubeconfig, refused to a user
+// without the download permission, and streamed live into tshark. Every credential kind and
+// kubectl get --raw: test/e2e/dataapi.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -177,22 +178,4 @@ describe('kubectl ringtap stream', () => {
     expect(rows.length).toBe(14);
     expect(new Set(rows.map((r) => r.join('/'))).size).toBe(14);
   }, 90_000);
-});
-
-describe('the agent download server', () => {
-  test('answers a Range request through the pod proxy with exactly those bytes', async () => {
-    const web = await admin.get<Capture>(PacketCaptureType, ns, 'web');
-    const node = web.status!.nodes![0]!.node;
-    const dir = join(runDir(), 'agent-data', node, ns, 'web', node);
-    const file = readdirSync(dir).find((f) => f.endsWith('.pcapng'))!;
-    const whole = readFileSync(join(dir, file));
-    const token = /token: (\S+)/.exec(readFileSync(kubeconfigs.alice, 'utf8'))![1]!;
-    const env = readClusterEnv();
-    const url = `${env.APISERVER_URL}/api/v1/namespaces/ringtap-system/pods/https:ringtap-agent-${node}:9443/proxy/v1/captures/${ns}/web/files/${file}`;
-    const part = join(work, 'part.bin');
-    const { stdout } = await execFileP('curl', ['-sS', '-o', part, '-w', '%{http_code} %{size_download}', '--cacert', join(runDir(), 'pki/ca.crt'),
-      '-H', `Authorization: Bearer ${token}`, '-H', `X-Ringtap-Token: ${token}`, '-H', 'Range: bytes=28-127', url]);
-    expect(stdout).toBe('206 100');
-    expect(readFileSync(part).equals(whole.subarray(28, 128))).toBe(true);
-  }, 30_000);
 });
