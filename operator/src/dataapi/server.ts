@@ -51,11 +51,11 @@ export interface DataApiOptions {
   reorderWindowNs: bigint;
 }
 
-interface Route { kind: DataKind; type: ResourceType; namespace?: string; name: string; sub: 'pcap' | 'files'; node?: string; file?: string }
+export interface Route { kind: DataKind; type: ResourceType; namespace?: string; name: string; sub: 'pcap' | 'files'; node?: string; file?: string }
 
 interface Parent extends KubeObject { status?: { phase?: string; nodes?: { node: string; phase?: string; packets?: number; bytes?: number; files?: number; message?: string }[] } }
 
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(readonly code: number, message: string) {
     super(message);
   }
@@ -311,7 +311,7 @@ export class DataApiServer {
   }
 }
 
-function parseRoute(rest: string, q: URLSearchParams): Route {
+export function parseRoute(rest: string, q: URLSearchParams): Route {
   const parts = rest.split('/').filter(Boolean).map((p) => decodeURIComponent(p));
   if (parts[0] === 'watch') parts.shift();
   let namespace: string | undefined;
