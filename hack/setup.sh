@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(openssl curl jq iproute2 iputils-ping tshark tcpdump libpcap-dev python3-scapy netsniff-ng build-essential python3 ca-certificates util-linux procps)
+DEB_PACKAGES=(openssl curl jq iproute2 iputils-ping tshark tcpdump libpcap-dev python3-scapy netsniff-ng build-essential python3 ca-certificates util-linux procps qemu-system-x86 busybox-static kmod zstd xz-utils)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
