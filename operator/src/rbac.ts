@@ -88,17 +88,19 @@ export function admissionObjects(namespace: string, prefix = 'ringtap', agentPor
         },
         matchConditions: [{ name: 'not-cluster-admin', expression: "!(has(request.userInfo.groups) && 'system:masters' in request.userInfo.groups)" }],
         variables: [
+          // subResource is absent, not empty, on a write of the object itself.
+          { name: 'status', expression: "has(request.subResource) && request.subResource == 'status'" },
           { name: 'operator', expression: `request.userInfo.username == ${sa('operator')}` },
           { name: 'agent', expression: `request.userInfo.username == ${sa('agent')}` },
         ],
         validations: [
           {
-            expression: "request.subResource == 'status' || variables.operator || (request.operation == 'UPDATE' && object.spec == oldObject.spec)",
+            expression: "variables.status || variables.operator || (request.operation == 'UPDATE' && object.spec == oldObject.spec)",
             reason: 'Forbidden',
             messageExpression: "'spec: only the ringtap operator writes NodeTasks (they drive privileged work on nodes); ' + request.userInfo.username + ' may not'",
           },
           {
-            expression: "request.subResource != 'status' || variables.operator || variables.agent",
+            expression: "!variables.status || variables.operator || variables.agent",
             reason: 'Forbidden',
             messageExpression: "'status: only ringtap agents report NodeTask status; ' + request.userInfo.username + ' may not'",
           },
