@@ -6,10 +6,19 @@
 // stats and, optionally, rotating pcapng segments (IPACaptureFiles), on this thread; and the
 // same in the driver's worker thread (IPAPipelineWorker), timed until its snapshot counts the
 // whole stream, as the ipa driver runs it.
+// Last, records/s per source through the task's pipeline (IPAPipeline: reader, walker, stats;
+// no files), from the first byte read until every record is counted: a recorded file, a FIFO
+// (cat), a character device (a raw pseudo-terminal fed by test/support/ptywriter.py) and a
+// network device (a TAP in a network namespace fed by hack/ipa-sim/tapwrite.py, read through
+// the ring engine's TPACKET_V3 ring). For the TAP the writer alone is timed too (no reader):
+// when the two rates are close, the writer, not the decoder, was the limit ('>=').
+// Set SOURCES=0 to skip that part (the network device needs root), ONLY=sources to run only it.
 //   node dist/hack/bench/ipa/bench.js [RECORDS] [WORKDIR]
 import { spawn, execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IPAFormat } from '../../../agent/src/ipa/decode.js';
 import { IPAPcapngWriter } from '../../../agent/src/ipa/pcapng.js';
@@ -18,7 +27,10 @@ import { IPAStreamWalker } from '../../../agent/src/ipa/walker.js';
 import { IPACaptureFiles } from '../../../agent/src/ipa/capture.js';
 import { IPAStreamReader } from '../../../agent/src/ipa/source.js';
 import { IPAPipelineWorker } from '../../../agent/src/ipa/thread.js';
-import { simulate, type SimFlow } from '../../ipa-sim/sim.js';
+import { IPAPipeline, type IPAPipelineOptions } from '../../../agent/src/ipa/pipeline.js';
+import { simulate, toFrames, type SimFlow } from '../../ipa-sim/sim.js';
+
+const repo = fileURLToPath(new URL('../../../../', import.meta.url));
 
 const total = Number(process.argv[2] ?? 300_000);
 const work = mkdtempSync(join(process.argv[3] ?? tmpdir(), 'ipa-bench-'));
@@ -159,9 +171,120 @@ async function runWorker(format: IPAFormat, version: string, stream: Buffer, rec
   return { seconds };
 }
 
+/**
+ * Runs the pipeline on a source until it counted `records`. feed() starts the writer (resolves
+ * when it is done); the clock starts at the first record counted. With `prefeed`, the writer runs
+ * to its end first while this thread is blocked (the ring engine's threads keep draining the
+ * ring into its stream queue), then the clock starts: the decoder's rate, not the writer's.
+ */
+async function timePipeline(opts: Partial<IPAPipelineOptions> & { source: string }, records: number, feed: () => Promise<void>, prefeed?: () => void): Promise<{ seconds: number; ring?: { frames: number; drops: number } }> {
+  const p = new IPAPipeline({ format: 'status', version: '4.9', endpointNames: {}, topPairs: 64, topFlows: 20, ...opts }, { changed: () => undefined, log: () => undefined });
+  let t0 = 0n;
+  let t1 = 0n;
+  const counted = new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      const s = p.snapshot();
+      if (t0 === 0n && s.summary.records > 0) t0 = process.hrtime.bigint();
+      if (s.summary.records >= records) {
+        t1 = process.hrtime.bigint();
+        clearInterval(poll);
+        resolve();
+      }
+    }, 1);
+  });
+  p.start();
+  if (opts.netdev) {
+    // The ring opens asynchronously: wait until the reader runs before writing.
+    while (!p.snapshot().ring) await new Promise((r) => setTimeout(r, 5));
+  }
+  if (prefeed) {
+    prefeed();
+    t0 = process.hrtime.bigint();
+  }
+  const fed = feed();
+  await counted;
+  await fed;
+  const ring = p.snapshot().ring;
+  await p.stop();
+  return { seconds: Number(t1 - t0) / 1e9, ...(ring ? { ring } : {}) };
+}
+
+async function benchSources(): Promise<void> {
+  const version = '4.9';
+  const { stream, parts } = simulate({ flows: mix() }, { format: 'status', version });
+  const records = simulate({ flows: mix() }, { format: 'status', version }).expected.records;
+  const input = join(work, 'sources.bin');
+  writeFileSync(input, stream);
+  const rates: Record<string, number> = {};
+  const line = (name: string, seconds: number, extra = ''): void => {
+    rates[name] = records / seconds;
+    console.log(`source ${name.padEnd(8)} records=${records} seconds=${seconds.toFixed(3)} records/s=${Math.round(records / seconds)} MB/s=${(stream.length / seconds / 1e6).toFixed(1)}${extra}`);
+  };
+  const best = async (f: () => Promise<{ seconds: number; ring?: { frames: number; drops: number } }>) => {
+    let b = { seconds: Infinity } as { seconds: number; ring?: { frames: number; drops: number } };
+    for (let i = 0; i < 3; i++) {
+      const r = await f();
+      if (r.seconds < b.seconds) b = r;
+    }
+    return b;
+  };
+  line('file', (await best(() => timePipeline({ source: input }, records, async () => undefined))).seconds);
+  const fifo = join(work, 'sources.fifo');
+  line('fifo', (await best(async () => {
+    rmSync(fifo, { force: true });
+    execFileSync('mkfifo', [fifo]);
+    return timePipeline({ source: fifo }, records, async () => {
+      const cat = spawn('sh', ['-c', 'exec cat "$1" > "$2"', 'sh', input, fifo], { stdio: 'ignore' });
+      await once(cat, 'exit');
+    });
+  })).seconds);
+  line('chardev', (await best(async () => {
+    const pty = spawn('python3', [join(repo, 'test/support/ptywriter.py'), input, '65536'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const slave = await new Promise<string>((resolve) => { let o = ''; pty.stdout.on('data', (d: Buffer) => { o += d.toString(); if (o.includes('\n')) resolve(o.split('\n')[0]!); }); });
+    try {
+      return await timePipeline({ source: slave }, records, async () => { pty.stdin.write('go\n'); });
+    } finally {
+      pty.stdin.end();
+      await once(pty, 'exit');
+    }
+  })).seconds, ' (a raw pseudo-terminal)');
+  // The network device: a TAP in its own namespace, frames of whole records up to 16 KiB. The
+  // frames are written while the decoder waits (they fit the engine's 32 MiB stream queue), so
+  // the rate is the ring path's (ring -> engine -> walker -> stats), not the Python writer's.
+  const ns = `rtipabench${process.pid}`;
+  execFileSync('ip', ['netns', 'add', ns]);
+  try {
+    execFileSync('ip', ['-n', ns, 'tuntap', 'add', 'dev', 'ipamon0', 'mode', 'tap']);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'ipamon0', 'mtu', '16384', 'up']);
+    let bytes = 0;
+    const fit = parts.filter((x) => (bytes += x.length) <= 24 << 20);
+    const nRecords = fit.length;
+    bytes = fit.reduce((a, x) => a + x.length, 0);
+    const frames = toFrames(fit, 16384);
+    const framedFile = join(work, 'frames.bin');
+    writeFileSync(framedFile, Buffer.concat(frames.flatMap((f) => { const l = Buffer.alloc(4); l.writeUInt32LE(f.length); return [l, f]; })));
+    const writeTap = (): void => {
+      execFileSync('sh', ['-c', 'exec ip netns exec "$1" python3 "$2" ipamon0 < "$3"', 'sh', ns, join(repo, 'hack/ipa-sim/tapwrite.py'), framedFile], { stdio: 'ignore' });
+    };
+    const tw = process.hrtime.bigint();
+    writeTap(); // no reader: the writer alone, for comparison
+    const writerSeconds = Number(process.hrtime.bigint() - tw) / 1e9;
+    const r = await best(() => timePipeline({ source: 'ipamon0', netdev: { interface: 'ipamon0', netns: `/run/netns/${ns}` } }, nRecords, async () => undefined, writeTap));
+    console.log(
+      `source netdev   records=${nRecords} seconds=${r.seconds.toFixed(3)} records/s=${Math.round(nRecords / r.seconds)} MB/s=${(bytes / r.seconds / 1e6).toFixed(1)} ` +
+        `frames=${frames.length} ring=${JSON.stringify(r.ring)} (TAP writer alone: records/s=${Math.round(nRecords / writerSeconds)})`,
+    );
+    rates.netdev = nRecords / r.seconds;
+  } finally {
+    execFileSync('ip', ['netns', 'del', ns]);
+  }
+  console.log(`ratio to file: ${Object.entries(rates).map(([k, v]) => `${k}=${(v / rates.file!).toFixed(2)}`).join(' ')} (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPUs)`);
+}
+
 try {
   console.log(`ipa decode bench: ~${total} records per format, ${CHUNK}-byte reads, node ${process.version}`);
-  for (const [format, version] of [['status', '4.9'], ['status', '5.0'], ['dplv2', '4.2'], ['dplv3', '4.9']] as const) {
+  const all = process.env.ONLY !== 'sources';
+  for (const [format, version] of all ? [['status', '4.9'], ['status', '5.0'], ['dplv2', '4.2'], ['dplv3', '4.9']] as const : []) {
     const { stream } = simulate({ flows: mix() }, { format, version });
     const rate: Partial<Record<Mode, number>> = {};
     for (const mode of ['walk', 'walk+stats', 'walk+stats+pcapng'] as const) {
@@ -182,7 +305,7 @@ try {
       `ratio ${format} v${version}: stats/walk=${(rate['walk+stats']! / rate.walk!).toFixed(2)} pcapng/walk=${(rate['walk+stats+pcapng']! / rate.walk!).toFixed(2)}`,
     );
   }
-  for (const [format, version] of [['status', '4.9'], ['dplv3', '4.9']] as const) {
+  for (const [format, version] of all ? [['status', '4.9'], ['dplv3', '4.9']] as const : []) {
     const { stream } = simulate({ flows: mix() }, { format, version });
     for (const capture of [false, true]) {
       await runFifo(format, version, stream.subarray(0, Math.min(stream.length, 4 << 20)), capture); // warm-up
@@ -203,6 +326,7 @@ try {
       );
     }
   }
+  if (process.env.SOURCES !== '0') await benchSources();
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
