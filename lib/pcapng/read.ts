@@ -482,7 +482,12 @@ async function* readPcap(r: Reading): AsyncGenerator<ReadEvent> {
   const snapLen = u32(h, 16);
   const iface: InterfaceInfo = { key: '0/0', ...pcapLinkType(u32(h, 20)), snapLen, tsNum: 1n, tsDen: 1n, tsOffsetSec: 0n };
   yield { type: 'interface', iface };
-  const hdrLen = magic === PCAP_MAGIC_MODIFIED ? 24 : 16;
+  const lengths = (rec: Buffer): [number, number] => {
+    const caplen = u32(rec, 8);
+    const origLen = u32(rec, 12);
+    return swapped === 'yes' || (swapped === 'maybe' && caplen > origLen) ? [origLen, caplen] : [caplen, origLen];
+  };
+  const hdrLen = await pcapRecordLayout(r, magic, snapLen, u32, lengths);
   const limit = Math.min(Math.max(snapLen, MAX_SNAPLEN), MAX_BLOCK);
   for (;;) {
     if (!(await fill(hdrLen))) {
@@ -493,9 +498,7 @@ async function* readPcap(r: Reading): AsyncGenerator<ReadEvent> {
     const rec = win.peek(hdrLen);
     const sec = BigInt(u32(rec, 0));
     const frac = BigInt(u32(rec, 4));
-    let caplen = u32(rec, 8);
-    let origLen = u32(rec, 12);
-    if (swapped === 'yes' || (swapped === 'maybe' && caplen > origLen)) [caplen, origLen] = [origLen, caplen];
+    const [caplen, origLen] = lengths(rec);
     if (caplen > limit) throw new PcapFormatError(`pcap record of ${caplen} captured bytes, more than the ${limit} a record may hold`, start);
     if (!(await fill(hdrLen + caplen))) {
       tear(r, start, hdrLen + caplen);
@@ -506,4 +509,40 @@ async function* readPcap(r: Reading): AsyncGenerator<ReadEvent> {
     // A fraction of a second or more (seen in the wild) is read on, as tshark and libpcap do, and added up.
     yield { type: 'packet', packet: { interfaceKey: iface.key, tsNs: sec * 1_000_000_000n + (nano ? frac : frac * 1000n), caplen, origLen, data } };
   }
+}
+
+/**
+ * The size of a pcap record header. The same magic was written with longer record headers by
+ * patched libpcaps: with the standard magic by Red Hat 6.1 (24 bytes) and Nokia (20), with the
+ * modified magic by Kuznetzov's patch (24) and SuSE 6.3 (28). As wiretap does, each layout is
+ * tried on the first three records; the first whose records all look sane wins, else the one
+ * whose first bad record has the fewest flaws. An input that ends cleanly counts as sane, one
+ * that ends inside a record as one flaw.
+ */
+async function pcapRecordLayout(r: Reading, magic: number, snapLen: number, u32: U32, lengths: (rec: Buffer) => [number, number]): Promise<number> {
+  if (magic === PCAP_MAGIC_NS) return 16;
+  const layouts = magic === PCAP_MAGIC_MODIFIED ? [24, 28] : [16, 24, 20];
+  const flaws = (rec: Buffer): number => {
+    const [caplen, origLen] = lengths(rec);
+    return Number(u32(rec, 4) >= 1_000_000) + Number(caplen > MAX_SNAPLEN) + Number(origLen > 128 * 1024 * 1024) + Number(caplen > snapLen) + Number(caplen > origLen);
+  };
+  const tryLayout = async (hdrLen: number): Promise<number> => {
+    let at = 0;
+    for (let i = 0; i < 3; i++) {
+      if (!(await r.fill(at + hdrLen))) return r.win.available === at ? 0 : 1;
+      const rec = r.win.peek(at + hdrLen).subarray(at);
+      const n = flaws(rec);
+      if (n > 0) return n;
+      at += hdrLen + lengths(rec)[0];
+      if (!(await r.fill(at))) return 1;
+    }
+    return 0;
+  };
+  let best = { hdrLen: layouts[0]!, flaws: Infinity };
+  for (const hdrLen of layouts) {
+    const n = await tryLayout(hdrLen);
+    if (n === 0) return hdrLen;
+    if (n < best.flaws) best = { hdrLen, flaws: n };
+  }
+  return best.hdrLen;
 }

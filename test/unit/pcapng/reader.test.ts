@@ -2,7 +2,7 @@
 // people's files, built here byte by byte (or by editcap) and read by both tools as well.
 import { describe, expect, it, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PcapFormatError, type ReadDamage } from '../../../lib/pcapng/index.js';
@@ -119,6 +119,24 @@ describe('versions and magics', () => {
     const { packets } = await readAll(b);
     expect(packets.map((p) => [p.tsNs, p.caplen, p.origLen])).toEqual([[100_000_001_000n, 60, 60], [100_000_002_000n, 1514, 1514], [101_000_003_000n, 60, 9000]]);
     await sameAsTools(modified, b);
+  });
+});
+
+describe('pcap variants with longer record headers', () => {
+  it.each([
+    ['Red Hat 6.1 (standard magic, 24-byte record headers)', 'rh6_1pcap', 0xa1b2c3d4],
+    ['Nokia (standard magic, 20-byte record headers)', 'nokiapcap', 0xa1b2c3d4],
+    ['SuSE 6.3 (modified magic, 28-byte record headers)', 'suse6_3pcap', 0xa1b2cd34],
+  ] as const)('reads %s as written by editcap, as wiretap does', async (_what, format, magic) => {
+    const src = Buffer.concat([pcapHeader('le', false), ...[1, 2, 3, 4].map((i) => pcapRecord('le', 1_700_000_000 + i, i * 1000, frame(i, 40 + i * 10), 1500))]);
+    const path = join(dir, `${format}.pcap`);
+    execFileSync('editcap', ['-F', format, file(`${format}-src.pcap`, src), path]);
+    const b = readFileSync(path);
+    expect(b.readUInt32LE(0)).toBe(magic);
+    const { packets } = await readAll(b, 7);
+    expect(packets.map((p) => [p.tsNs, p.caplen, p.origLen, p.data.readUInt32BE(14)])).toEqual([1, 2, 3, 4].map((i) => [BigInt(1_700_000_000 + i) * 1_000_000_000n + BigInt(i) * 1_000_000n, 40 + i * 10, 1500, i]));
+    const w = wiretapRead(path);
+    expect(packets.map((p) => [p.tsNs, p.caplen, p.data.toString('hex')])).toEqual(w.packets.map((p) => [p.tsNs, p.caplen, p.data.toString('hex')]));
   });
 });
 
