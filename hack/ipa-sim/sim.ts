@@ -227,7 +227,7 @@ interface SimRecord {
   payload: Buffer;
 }
 
-/** Encode one status element (§2.1; v5 field moves when `v5`). Exported for tests of the simulator itself. */
+/** Encode one status element (ipa_status_extract() layout; v5 field moves when `v5`). Exported for tests of the simulator itself. */
 export function encodeStatus(r: SimRecord, v5: boolean, seq: number): Buffer {
   const h = Buffer.alloc(32);
   h[0] = r.opcode;

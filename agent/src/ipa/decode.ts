@@ -1,10 +1,11 @@
-// Decoders for the Qualcomm IPA monitor stream (../shared/notes/kernel-facts.md §2):
+// Decoders for the Qualcomm IPA monitor stream (upstream drivers/net/ipa/ipa_endpoint.c for the
+// status element; qcom_ipa_monitor.h of Alex Elder's ipa_monitor series for DPLv2/v3):
 //
-//   status  the 32-byte packet status element (§2.1), IPA v3.0-v4.11 layout, and the IPA v5.0+
+//   status  the 32-byte packet status element, IPA v3.0-v4.11 layout, and the IPA v5.0+
 //           field moves (src endpoint 8 bits, dst endpoint in w7[23:16], router table in
 //           w3[21:14], UCP in w7[31], router local/hash in w1[27]/w1[28]);
 //   dplv2   the 32-byte qcom_dplv2_header of /dev/qcom_ipa%u_monitor and /dev/ipa_adpl, IPA < 4.5;
-//   dplv3   the 16-byte qcom_dplv3_header, IPA >= 4.5 (§2.2).
+//   dplv3   the 16-byte qcom_dplv3_header, IPA >= 4.5.
 //
 // Every decoder is a pure function over a Buffer at an offset; none allocates beyond its record.
 // Endpoint ids are numbers: their names (AP_LAN_RX, MODEM_AP_TX, ...) are per-SoC configuration
@@ -14,11 +15,11 @@ import type { IPAVersion } from '../../../crds/src/ipamonitor.js';
 export type IPAFormat = 'status' | 'dplv2' | 'dplv3';
 export const IPA_FORMATS: readonly IPAFormat[] = ['status', 'dplv2', 'dplv3'];
 
-export const STATUS_SIZE = 32; // IPA_STATUS_SIZE = sizeof(__le32[8]) (§2.1; 16 only in the 6.3 bug)
+export const STATUS_SIZE = 32; // IPA_STATUS_SIZE = sizeof(__le32[8]) (16 only in the 6.3 regression fixed in May 2023)
 export const DPLV2_HEADER_SIZE = 32;
 export const DPLV3_HEADER_SIZE = 16;
 
-/** enum ipa_status_opcode (§2.1). */
+/** enum ipa_status_opcode (ipa_endpoint.c). */
 export const IPA_OPCODES: Readonly<Record<number, string>> = {
   0x01: 'PACKET',
   0x02: 'NEW_RULE_PACKET', // NEW_FRAG_RULE in older sources
@@ -30,7 +31,7 @@ export const IPA_OPCODES: Readonly<Record<number, string>> = {
 };
 export const OPCODE_LOG = 0x10;
 
-/** The opcodes ipa_endpoint_status_parse treats as carrying a packet (§2.1). */
+/** The opcodes ipa_endpoint_status_parse treats as carrying a packet (ipa_status_format_packet()). */
 const STATUS_PACKET_OPCODES = new Set([0x01, 0x04, 0x08, 0x40]);
 export const isStatusPacketOpcode = (op: number): boolean => STATUS_PACKET_OPCODES.has(op);
 
@@ -54,14 +55,14 @@ export const IPA_EXCEPTIONS: Readonly<Record<number, string>> = {
   0xe5: 'CHECKSUM', // spelt CHEKCSUM upstream
 };
 
-/** Status mask bits, bit number -> name (§2.1). */
+/** Status mask bits, bit number -> name (enum ipa_status_mask). */
 export const IPA_MASK_BITS: readonly string[] = [
   'FRAG_PROCESS', 'FILT_PROCESS', 'NAT_PROCESS', 'ROUTE_PROCESS', 'TAG_VALID', 'FRAGMENT', 'FIRST_FRAGMENT', 'V4',
   'CKSUM_PROCESS', 'AGGR_PROCESS', 'DEST_EOT', 'DEAGGR_PROCESS', 'DEAGG_FIRST', 'SRC_EOT', 'PREV_EOT', 'BYTE_LIMIT',
 ];
 export const MASK_TAG_VALID = 1 << 4;
 
-/** Router rule index meaning "no routing rule matched" (§2.1). */
+/** Router rule index meaning "no routing rule matched" (ipa_endpoint_status_drop()). */
 export const ROUTER_RULE_MISS = 0x3ff;
 
 export const EXCEPTION_NAT = 0x40;
@@ -117,7 +118,7 @@ export function defaultPayloadAlignment(format: IPAFormat): number {
   return format === 'dplv3' ? 8 : 4;
 }
 
-/** The DPL header a monitor character device delivers on this version (§2.2: v2 below 4.5, v3 from 4.5). */
+/** The DPL header a monitor character device delivers on this version (v2 below 4.5, v3 from 4.5). */
 export function dplFormatFor(v: IPAVersion | string): 'dplv2' | 'dplv3' {
   const [maj, min] = parseIPAVersion(v);
   return maj > 4 || (maj === 4 && min >= 5) ? 'dplv3' : 'dplv2';
@@ -175,7 +176,7 @@ export type IPAHeader = IPAStatusHeader | IPADplHeader;
 const bit = (w: number, b: number): boolean => ((w >>> b) & 1) === 1;
 const bits = (w: number, lo: number, width: number): number => (w >>> lo) & ((1 << width) - 1);
 
-/** Decode a 32-byte status element at `off` (§2.1 table). `buf` must hold off+32 bytes. */
+/** Decode a 32-byte status element at `off` (ipa_status_extract() field by field). `buf` must hold off+32 bytes. */
 export function decodeStatus(buf: Buffer, off: number, v5: boolean): IPAStatusHeader {
   const w0 = buf.readUInt32LE(off);
   const w1 = buf.readUInt32LE(off + 4);
@@ -217,7 +218,7 @@ export function decodeStatus(buf: Buffer, off: number, v5: boolean): IPAStatusHe
   };
 }
 
-/** Decode a 32-byte qcom_dplv2_header at `off` (§2.2). */
+/** Decode a 32-byte qcom_dplv2_header at `off`. */
 export function decodeDplV2(buf: Buffer, off: number): IPADplHeader {
   const todLo = buf.readUInt32LE(off + 16);
   const todHi = buf.readUInt32LE(off + 20);
@@ -232,7 +233,7 @@ export function decodeDplV2(buf: Buffer, off: number): IPADplHeader {
   };
 }
 
-/** Decode a 16-byte qcom_dplv3_header at `off` (§2.2). */
+/** Decode a 16-byte qcom_dplv3_header at `off`. */
 export function decodeDplV3(buf: Buffer, off: number): IPADplHeader {
   return {
     format: 'dplv3',

@@ -10,7 +10,7 @@ import {
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
-// §2.1, IPA < 5.0. Word by word:
+// The status element, IPA < 5.0. Word by word:
 //   w0 01 08 89 01  opcode PACKET, exception PACKET_LENGTH, mask 0x0189 = FRAG_PROCESS|ROUTE_PROCESS|V4|CKSUM_PROCESS
 //   w1 54 00 13 0c  pkt_len 84, src w1[20:16] = 0x13, dst w1[28:24] = 0x0c
 //   w2 07 be ad de  metadata 0xdeadbe07 (QMAP mux_id 7 in the low byte)
@@ -22,13 +22,13 @@ const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 //   w7 4b 9d 00 00  header local [0]; header offset [10:1] 0x2a5; frag hit [11]; frag rule [15:12] 9
 const STATUS_V4 = hex('01088901 5400130c 07beadde 5d55f7ff 69a4efbe fe ca 23 01 42efcdab 4b9d0000');
 
-// §2.1, IPA >= 5.0: the same element with the v5.0 moves.
+// The status element, IPA >= 5.0: the same element with the v5.0 moves.
 //   w1 54 00 c8 08  src w1[23:16] = 200 (8 bits); w1[27] router local = 1, w1[28] router hash = 0
 //   w3 5d 55 e9 ff  router table w3[21:14] = 0xa5 (filter bits and rule index as above)
 //   w7 4b 9d e1 80  dst w7[23:16] = 225; UCP w7[31] = 1
 const STATUS_V5 = hex('01088901 5400c808 07beadde 5d55e9ff 69a4efbe fe ca 23 01 42efcdab 4b9de180');
 
-describe('status element, IPA v3.x-v4.x (§2.1)', () => {
+describe('status element, IPA v3.x-v4.x', () => {
   test('every field of a hand-built element', () => {
     const h = decodeStatus(STATUS_V4, 0, false);
     expect(h).toEqual({
@@ -58,7 +58,7 @@ describe('status element, IPA v3.x-v4.x (§2.1)', () => {
   });
 });
 
-describe('status element, IPA v5.0 field moves (§2.1, column IPA >= 5.0)', () => {
+describe('status element, IPA v5.0 field moves', () => {
   test('src 8 bits in w1[23:16], dst in w7[23:16], router local/hash in w1[27]/w1[28], table w3[21:14], UCP w7[31]', () => {
     const h = decodeStatus(STATUS_V5, 0, true);
     expect(h).toMatchObject({
@@ -87,7 +87,7 @@ describe('status element, IPA v5.0 field moves (§2.1, column IPA >= 5.0)', () =
   });
 });
 
-describe('DPL monitor headers (§2.2)', () => {
+describe('DPL monitor headers', () => {
   // struct qcom_dplv2_header, 32 B:
   //   0  flags0   10 00 00 00              opcode 0x10 LOG
   //   4  pkt_len  54 00                    84
@@ -114,7 +114,7 @@ describe('DPL monitor headers (§2.2)', () => {
 });
 
 describe('names and lengths', () => {
-  test('opcodes, exceptions and mask bits from §2.1; unknown values are named, not dropped', () => {
+  test('opcodes, exceptions and mask bits from upstream; unknown values are named, not dropped', () => {
     expect([0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40].map(opcodeName)).toEqual([
       'PACKET', 'NEW_RULE_PACKET', 'DROPPED_PACKET', 'SUSPENDED_PACKET', 'LOG', 'DCMP', 'PACKET_2ND_PASS',
     ]);
@@ -138,7 +138,7 @@ describe('names and lengths', () => {
     expect(packetOps).toEqual([0x01, 0x04, 0x08, 0x40]);
   });
 
-  test('original length from an intact IP header (the example payloads of §2.2)', () => {
+  test('original length from an intact IP header (the example payloads of the RFC thread)', () => {
     expect(ipOriginalLength(hex('45000054' + '00'.repeat(16)))).toBe(0x54);
     expect(ipOriginalLength(hex('60000000 0040 3a40' + '00'.repeat(32)))).toBe(40 + 0x40);
     expect(ipOriginalLength(hex('4500'))).toBeUndefined();

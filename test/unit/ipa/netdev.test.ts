@@ -66,7 +66,7 @@ describe('IPA pipeline on a network device (TAP in a netns, read through the rin
     const { parts, expected } = simulate(mixFor(), { format: 'status', version });
     const capDir = join(dir, version);
     let snap: IPASnapshot | undefined;
-    let written = 0;
+    let written: number | undefined;
     const p = new IPAPipeline({
       source: TAP, netdev: { interface: TAP, netns: ns.path }, format: 'status', version, endpointNames: {}, topPairs: 64, topFlows: 20,
       capture: { dir: capDir, prefix: 'mon', snapLength: 262144 },
