@@ -17,6 +17,7 @@ import {
   DNS_LABEL_PATTERN,
   dnsSubdomain,
   duration,
+  positiveDuration,
   enumStr,
   ifName,
   int,
@@ -152,7 +153,7 @@ export function limitsSchema(): JSONSchemaProps {
         'and the capture completes once every node has stopped; status.stopReason records which limit. Set at least one ' +
         'limit, unless rotation and retention make the capture a bounded flight recorder.',
       {
-        duration: duration('How long the capture runs: one deadline, counted from status.startTime (when the capture started), that every node keeps.'),
+        duration: positiveDuration('How long the capture runs: one deadline, counted from status.startTime (when the capture started), that every node keeps.'),
         maxPackets: int('Stop a node after this many packets captured on that node, counted after the filter (per node, not summed over nodes).', { minimum: 1 }),
         maxBytes: byteSize('Stop a node after this many bytes of packet data written on that node (per node, not summed over nodes).'),
       },
@@ -184,7 +185,7 @@ export function rotationSchema(): JSONSchemaProps {
   return withRules(
     obj('When to start a new file. Without rotation each node writes one file.', {
       fileSize: byteSize('Start a new file when the current one reaches this size.'),
-      fileDuration: duration('Start a new file when the current one has been open this long.'),
+      fileDuration: positiveDuration('Start a new file when the current one has been open this long.'),
     }),
     { rule: 'has(self.fileSize) || has(self.fileDuration)', message: 'set fileSize, fileDuration or both' },
   );
@@ -198,7 +199,7 @@ export function retentionSchema(): JSONSchemaProps {
         'until it is deleted.',
       {
         maxFiles: int('Keep at most this many files per node.', { minimum: 1, maximum: 100000 }),
-        maxAge: duration('Delete files older than this.'),
+        maxAge: positiveDuration('Delete files older than this.'),
         maxTotalBytes: byteSize('Keep at most this many bytes of files per node.'),
       },
     ),

@@ -59,6 +59,7 @@ export function buildCRD(def: KindDefinition): CustomResourceDefinition {
       status: def.status,
     },
     required: ['spec'],
+    ...(def.rootRules ? { 'x-kubernetes-validations': def.rootRules } : {}),
   };
   const version: CustomResourceDefinition['spec']['versions'][number] = {
     name: VERSION,

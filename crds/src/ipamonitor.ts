@@ -23,7 +23,7 @@ import {
   type ResolvedRetention,
   type ResolvedRotation,
 } from './common.js';
-import { ageColumn, phaseColumn, readyColumn, type KindDefinition } from './definition.js';
+import { ageColumn, fileNameLengthRule, phaseColumn, readyColumn, type KindDefinition } from './definition.js';
 import { counter, labelSelectorSchema, PLURALS, type LabelSelector, type Resource } from './meta.js';
 import { arr, bool, duration, enumStr, ifName, int, mapList, obj, set, str, withRules, type JSONSchemaProps } from './schema.js';
 
@@ -410,6 +410,7 @@ export const ipaMonitorWorkSchema = obj(
 );
 
 export const ipaMonitorDefinition: KindDefinition = {
+  rootRules: [fileNameLengthRule],
   kind: 'IPAMonitor',
   plural: PLURALS.IPAMonitor,
   singular: 'ipamonitor',

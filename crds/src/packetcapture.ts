@@ -32,7 +32,7 @@ import {
   type ResolvedRetention,
   type ResolvedRotation,
 } from './common.js';
-import { ageColumn, phaseColumn, readyColumn, type KindDefinition } from './definition.js';
+import { ageColumn, fileNameLengthRule, phaseColumn, readyColumn, type KindDefinition } from './definition.js';
 import { counter, PLURALS, type Resource } from './meta.js';
 import {
   arr,
@@ -122,10 +122,14 @@ export type PacketCapture = Resource<'PacketCapture', PacketCaptureSpec, PacketC
 export const FILTER_MAX_LENGTH = 4096;
 
 export function bpfFilterSchema(description: string): JSONSchemaProps {
-  return str(
-    `${description} pcap-filter syntax as tcpdump takes it (e.g. "udp port 53"), at most ${FILTER_MAX_LENGTH} characters. ` +
-      'The agent compiles it in-process; a syntax error is reported in a Stalled condition.',
-    { maxLength: FILTER_MAX_LENGTH },
+  return withRules(
+    str(
+      `${description} pcap-filter syntax as tcpdump takes it (e.g. "udp port 53"), at most ${FILTER_MAX_LENGTH} characters. ` +
+        'The operator compiles it once per text; a syntax error, or a program longer than the kernel takes, is reported in a Stalled condition.',
+      { maxLength: FILTER_MAX_LENGTH },
+    ),
+    // libpcap reads a C string: everything after a NUL would be silently dropped.
+    { rule: "!self.matches('\\x00')", message: 'must not contain a NUL character' },
   );
 }
 
@@ -306,6 +310,7 @@ export const packetCaptureWorkSchema = obj(
 );
 
 export const packetCaptureDefinition: KindDefinition = {
+  rootRules: [fileNameLengthRule],
   kind: 'PacketCapture',
   plural: PLURALS.PacketCapture,
   singular: 'packetcapture',

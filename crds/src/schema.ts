@@ -101,6 +101,14 @@ export function duration(description: string, def?: string): JSONSchemaProps {
   return s;
 }
 
+/**
+ * A duration that something waits for (a capture's length, a file's age): at least a second.
+ * 0s, or less than the agents' one-second resolution, would end (or rotate) at once.
+ */
+export function positiveDuration(description: string): JSONSchemaProps {
+  return withRules(duration(description), { rule: "duration(self) >= duration('1s')", message: 'must be at least 1s' });
+}
+
 /** A size in bytes: an integer, or a quantity string such as 100Mi or 2G. */
 export function byteSize(description: string): JSONSchemaProps {
   return {

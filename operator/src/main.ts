@@ -28,7 +28,9 @@ import { Informer } from '../../lib/kube/informer.js';
 import { KubeClient, NodeType, PodType, type KubeObject } from '../../lib/kube/kube.js';
 import { LeaderElector } from '../../lib/kube/leader.js';
 import { newLogger } from '../../lib/observe/log.js';
-import { filterError } from '../../lib/native/filter.js';
+import { compileFilter } from '../../lib/native/filter.js';
+import { isNativeError, NativeErrorCode } from '../../lib/native/addon.js';
+import { cachedFilterValidator } from './controllers/filters.js';
 import { DataApiServer } from './dataapi/server.js';
 
 const { values: flags } = parseArgs({
@@ -59,6 +61,9 @@ if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
 else kc.loadFromCluster();
 const client = new KubeClient(kc, 'ringtap-operator');
 
+// One verdict per filter text for both controllers: compiled once, checked against the kernel's limit.
+const validateFilter = cachedFilterValidator((text, snaplen) => compileFilter(text, { snaplen }), (e): e is Error => isNativeError(e, NativeErrorCode.badFilter));
+
 let ready = false;
 let controllers: Controller[] = [];
 let informers: Informer<KubeObject>[] = [];
@@ -79,14 +84,14 @@ async function startControllers(): Promise<void> {
   const events = new EventRecorder(client, OPERATOR_EVENT_SOURCE, identity, log);
   const pc = new PacketCaptureReconciler({
     client, captures, tasks, pods: pods as never, nodes: nodes as never, events,
-    validateFilter: filterError,
+    validateFilter,
     trustedNamespaces: trusted,
   }, ctl);
   pc.register();
   const mirrorCtl = new Controller('portmirror', async (key, l) => pm.reconcile(key, l), log, WORKERS.portmirror);
   const pm = new PortMirrorReconciler({
     client, mirrors, tasks, pods: pods as never, nodes: nodes as never, events,
-    validateFilter: filterError,
+    validateFilter,
     trustedNamespaces: trusted,
   }, mirrorCtl);
   pm.register();
