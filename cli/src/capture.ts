@@ -263,7 +263,8 @@ export async function streamCapture(opts: StreamOptions): Promise<StreamSummary>
 
 export function formatStreamSummary(s: StreamSummary): string {
   const per = [...s.perNode].map(([node, n]) => `; ${node}: ${n} packets`).join('');
-  return `stream ended: ${s.packets} packets from ${s.perNode.size} node(s)${per}${s.error ? `\nINCOMPLETE: the stream broke off (${s.error})` : ''}`;
+  const damaged = (s.notices ?? []).map((n) => `\nwarning: damaged: ${n}`).join('');
+  return `stream ended: ${s.packets} packets from ${s.perNode.size} node(s)${per}${damaged}${s.error ? `\nINCOMPLETE: the stream broke off (${s.error})` : ''}`;
 }
 
 // ---- list -------------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ export async function main(argv: string[], io: IO = { stdout: process.stdout, st
       case 'stream': {
         const s = await streamCapture({ ...data, kind: cli.kind, name: cli.name, fromStart: cli.fromStart, ...(cli.node ? { node: cli.node } : {}) });
         err(formatStreamSummary(s));
-        return s.error ? 1 : 0;
+        return s.error || s.notices?.length ? 1 : 0;
       }
     }
   } catch (e) {

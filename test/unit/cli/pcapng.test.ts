@@ -2,7 +2,7 @@
 // notice per damaged file after the last packet (lib/pcapng encodeNotice); fetch repeats each as a
 // warning and calls the output incomplete, and `main` exits 1 for it.
 import { describe, expect, it } from '@jest/globals';
-import { formatFetchSummary, type FetchSummary } from '../../../cli/src/capture.js';
+import { formatFetchSummary, formatStreamSummary, type FetchSummary } from '../../../cli/src/capture.js';
 
 const base: FetchSummary = { output: 'c.pcapng', packets: 9, interfaces: 2, perNode: new Map([['n1', 5], ['n2', 4]]), expected: 10 };
 
@@ -21,5 +21,15 @@ describe('fetch summary', () => {
   it('without damage, only compares with the status', () => {
     expect(formatFetchSummary(base)).toContain('warning: the status counts 10 packets, the files hold 9');
     expect(formatFetchSummary({ ...base, expected: 9 })).not.toMatch(/warning|INCOMPLETE/);
+  });
+});
+
+describe('stream summary', () => {
+  it('warns about every damaged file replayed before the live packets', () => {
+    const text = formatStreamSummary({ packets: 3, interfaces: 1, perNode: new Map([['n1', 3]]), notices: ['node n1 file c-000001.pcapng: bad pcapng block length 13 (block type 0x6) at byte offset 512; kept the 3 packets before it'] });
+    expect(text.split('\n')).toEqual([
+      'stream ended: 3 packets from 1 node(s); n1: 3 packets',
+      'warning: damaged: node n1 file c-000001.pcapng: bad pcapng block length 13 (block type 0x6) at byte offset 512; kept the 3 packets before it',
+    ]);
   });
 });
