@@ -231,7 +231,8 @@ class IPAMonitorTask implements DriverTask {
     this.lastPublish = Date.now();
     this.published = true;
     const message = this.failure ?? s.captureError ??
-      (s.readError ? `IPASourceUnavailable: reading ${this.source.path} failed (${s.readError}); retrying` : s.replayDone ? `replay of ${this.source.path} finished` : '');
+      (s.readError ? `IPASourceUnavailable: reading ${this.source.path} failed (${s.readError}); retrying` : s.replayDone ? `replay of ${this.source.path} finished`
+        : s.ring ? `reading network device ${this.source.path}: ${s.ring.frames} frames, ${s.ring.drops} lost` : '');
     this.ctx.reporter.update({
       ...(phase ? { phase, startTime: this.ctx.previous?.startTime ?? this.startedAt } : {}),
       ipaVersion: this.source.version,

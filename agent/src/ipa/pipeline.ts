@@ -58,7 +58,7 @@ export interface IPASnapshot {
   captureError?: string;
   /** A recorded file was read to its end. */
   replayDone: boolean;
-  /** A network device: frames the ring saw, and frames lost (kernel ring full, engine queues full). */
+  /** A network device, once its ring was open: frames the ring saw, and frames lost (kernel ring full, engine queues full). */
   ring?: { frames: number; drops: number };
 }
 
@@ -116,9 +116,9 @@ export class IPAPipeline {
     this.reader.start();
   }
 
-  /** Moves on every chunk, end, error, reopen and rotation: a snapshot is worth sending only when it did. */
+  /** Moves on every chunk, end, error, open and rotation: a snapshot is worth sending only when it did. */
   get generation(): number {
-    return this.moves + this.reader.reopens;
+    return this.moves + this.reader.opens;
   }
 
   /**

@@ -55,6 +55,8 @@ interface OpenSource {
 export class IPAStreamReader {
   /** Times the source was opened after the first time. */
   reopens = 0;
+  /** Times the source was opened. */
+  opens = 0;
   kind?: IPASourceKind;
   private stopped = false;
   private current?: OpenSource;
@@ -67,10 +69,11 @@ export class IPAStreamReader {
   constructor(readonly path: string, private readonly handlers: IPASourceHandlers, private readonly highWaterMark = 64 << 10, private readonly netdev?: NetdevOptions) {}
 
   private ringClosed = { frames: 0, drops: 0 };
+  private ringOpened = false;
 
-  /** A network device: frames its rings saw and lost (kernel ring full, engine queues full), over every open; else undefined. */
+  /** A network device once its ring was open: frames its rings saw and lost (kernel ring full, engine queues full), over every open; else undefined. */
   ringStats(): { frames: number; drops: number } | undefined {
-    if (!this.netdev) return undefined;
+    if (!this.netdev || !this.ringOpened) return undefined;
     const live = this.ring ? ringCounts(this.ring.stats()) : { frames: 0, drops: 0 };
     return { frames: this.ringClosed.frames + live.frames, drops: this.ringClosed.drops + live.drops };
   }
@@ -105,6 +108,7 @@ export class IPAStreamReader {
           this.kind = st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'device' : 'file';
         }
         const src = await this.openSource(this.kind);
+        this.opens++;
         if (opened++ > 0) this.reopens++;
         this.current = src;
         if (this.stopped) break;
@@ -137,6 +141,7 @@ export class IPAStreamReader {
     if (kind === 'netdev') {
       const ring = openNetdev(this.netdev!);
       this.ring = ring;
+      this.ringOpened = true;
       return {
         chunks: ring.chunks,
         close: () => {
