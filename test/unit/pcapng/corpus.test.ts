@@ -31,8 +31,8 @@ const KNOWN: Record<string, { wiretap?: string; libpcap?: string }> = {
   'tcpdump/bootp_asan.pcap': { libpcap: LIBPCAP_CUTS },
   'tcpdump/ieee802.11_meshhdr-oobr.pcap': { libpcap: LIBPCAP_CUTS },
   'tcpdump/atm-oam-heapoverflow.pcap': { wiretap: 'wiretap rewrites the SunATM pseudo-header when it writes a pcap (an editcap artifact); we pass the record\'s bytes on as they are' },
-  'tcpdump/time_2106_overflow.pcapng': { libpcap: 'the pcap tcpdump writes cannot hold times past 2106 (its conversion wraps them); tshark reads the times we read' },
-  'tcpdump/time_2107.pcapng': { libpcap: 'the pcap tcpdump writes cannot hold times past 2106 (its conversion wraps them); tshark reads the times we read' },
+  'tcpdump/time_2106_overflow.pcapng': { libpcap: 'libpcap wraps times past 2106 to 32 bits (tcpdump shows 2107 as 1970); tshark reads the times we read' },
+  'tcpdump/time_2107.pcapng': { libpcap: 'libpcap wraps times past 2106 to 32 bits (tcpdump shows 2107 as 1970); tshark reads the times we read' },
   'tcpdump/hoobr_juniper3.pcap': { wiretap: 'wiretap refuses link type 132, which it does not know; the merge needs no link type knowledge and keeps the packets (libpcap reads them too)' },
   'tcpdump/juniper_es_oobr.pcap': { wiretap: 'wiretap refuses link type 132, which it does not know; the merge needs no link type knowledge and keeps the packets (libpcap reads them too)' },
 };
