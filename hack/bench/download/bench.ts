@@ -13,9 +13,10 @@
 // traffic is what the merge holds).
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { concatCaptures, mergeCaptures, PcapngWriter, readCapture, writeMerged, type MergeSource } from '../../../lib/pcapng/index.js';
+import { orderSource } from '../../../lib/pcapng/stream-merge.js';
 
 const FRAME = 1000;
 /** Capture rate the timestamps describe, per node. */
@@ -72,12 +73,15 @@ class Sink extends Writable {
   }
 }
 
-/** The same merge the operator runs, reading the agents' directories directly. */
+/** The same merge the operator runs (operator/src/dataapi/server.ts), reading the agents' directories directly. */
 async function directMerge(dirs: string[], reorderNs: bigint): Promise<{ bytes: number; packets: number; seconds: number }> {
   const t0 = process.hrtime.bigint();
-  const sources: MergeSource[] = dirs.map((d, i) => ({ label: `node=n${i}`, events: concatCaptures(files(d).map((f) => readCapture(createReadStream(f)))) }));
+  const sources: MergeSource[] = dirs.map((d) => ({
+    label: `node=${basename(d)}`,
+    events: orderSource(concatCaptures(files(d).map((f) => readCapture(createReadStream(f), undefined, { statistics: true }))), reorderNs),
+  }));
   const sink = new Sink();
-  const s = await writeMerged(mergeCaptures(sources, { slackNs: reorderNs }), sink);
+  const s = await writeMerged(mergeCaptures(sources, { slackNs: 0n, statistics: true }), sink);
   return { bytes: sink.bytes, packets: s.packets, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 

@@ -25,6 +25,7 @@ import { HttpMethod } from '@kubernetes/client-node';
 import type { Logger } from '../../../lib/observe/log.js';
 import { KubeError, type KubeClient, type KubeObject } from '../../../lib/kube/kube.js';
 import { concatCaptures, mergeCaptures, readCapture, writeMerged, type MergeSource, type ReadEvent } from '../../../lib/pcapng/index.js';
+import { orderSource } from '../../../lib/pcapng/stream-merge.js';
 import { IPAMonitorType, PacketCaptureType, type ResourceType } from '../../../crds/src/resources.js';
 import { GROUP } from '../../../crds/src/meta.js';
 import { DATA_GROUP, DATA_KINDS, DATA_VERSION, DOWNLOAD_SUBRESOURCE, type DataKind, type NodeFileList } from '../../../crds/src/dataapi.js';
@@ -256,12 +257,14 @@ export class DataApiServer {
     // The lists first, so that an unreachable agent is a Status, not a short file.
     const lists = await Promise.all(nodes.map((n) => this.nodeFiles(route, n, signal)));
     const damaged: string[] = [];
+    // Each node's packets are put in order first, holding only what is out of order, then
+    // merged across nodes with no window (lib/pcapng/stream-merge.ts).
     const sources: MergeSource[] = lists.map((l) => ({
       label: `node=${l.node}`,
-      events: concatCaptures(this.fileCaptures(route, l, signal, damaged)),
+      events: orderSource(concatCaptures(this.fileCaptures(route, l, signal, damaged)), this.opts.reorderWindowNs),
     }));
     res.writeHead(200, { 'content-type': PCAPNG_TYPE, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-    const summary = await writeMerged(mergeCaptures(sources, { slackNs: this.opts.reorderWindowNs, statistics: true }), res, { notices: () => damaged });
+    const summary = await writeMerged(mergeCaptures(sources, { slackNs: 0n, statistics: true }), res, { notices: () => damaged });
     if (damaged.length) log.warn({ damaged }, 'data API: damaged files: their good packets were served, with a notice');
     log.info({ packets: summary.packets, interfaces: summary.interfaces, nodes: Object.fromEntries(summary.perSource) }, 'data API: pcap served');
   }
