@@ -297,7 +297,9 @@ class PortMirrorTask implements DriverTask {
         const msg = `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`;
         if (prev?.message !== msg) log.warn({ source: s.label, err: msg }, 'source not attached; will retry');
         if (prev?.dev) this.retire(prev.counts);
-        this.seen.set(s.key, { counts: { packets: 0, bytes: 0, drops: 0 }, state: 'Detached', message: msg });
+        // Failed, with the reason: tried and refused (it is tried again every pass). The operator
+        // reads a mirror whose sources all failed as Stalled, not as Attaching forever.
+        this.seen.set(s.key, { counts: { packets: 0, bytes: 0, drops: 0 }, state: 'Failed', message: msg });
       }
     }
     // Sources that left: remove their filters (their devices may be gone already).

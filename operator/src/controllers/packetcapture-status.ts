@@ -16,6 +16,8 @@ export interface ObservedTask {
   message?: string;
   /** From the agent's targets report, when it sent one: how many are attached, and why the others are not. */
   attached?: number;
+  /** Of the targets not attached, those the agent tried and failed to attach (each with its reason in notAttached). */
+  failedTargets?: number;
   notAttached?: string[];
 }
 
@@ -71,19 +73,28 @@ export function deriveCaptureStatus(s: CaptureState): DerivedStatus {
     const waiting = tasks.filter((t) => (t.phase ?? 'Pending') === 'Pending').map((t) => t.node);
     // Running agents that attached nothing capture nothing: not Ready, and say why.
     const running = tasks.filter((t) => t.phase === 'Running');
+    const why = running.flatMap((t) => (t.notAttached ?? []).map((m) => `${t.node}: ${m}`)).join('; ');
     if (waiting.length === 0 && running.length > 0 && running.every((t) => t.attached === 0)) {
-      const why = running.flatMap((t) => (t.notAttached ?? []).map((m) => `${t.node}: ${m}`)).join('; ');
+      // Every target the agents tried failed (no such interface, no hardware timestamps...):
+      // nothing will change without a person, so Stalled. Otherwise they are still looking.
+      const stuck = running.every((t) => (t.notAttached?.length ?? 0) > 0 && t.failedTargets === t.notAttached!.length);
       return {
         phase: 'Running', totals, nodes, terminal: false,
-        conditions: kstatusConditions({ ready: false, reconciling: true, stalled: false, reason: 'Attaching', message: `no target is attached${why ? `: ${why}` : ''}`.slice(0, 1024) }),
+        conditions: kstatusConditions({
+          ready: false, reconciling: !stuck, stalled: stuck, reason: stuck ? 'AttachFailed' : 'Attaching',
+          message: `no target is attached${why ? `: ${why}` : ''}`.slice(0, 1024),
+        }),
       };
     }
+    const attached = running.reduce((a, t) => a + (t.attached ?? 0), 0);
+    const notAttached = running.reduce((a, t) => a + (t.notAttached?.length ?? 0), 0);
+    const partly = notAttached > 0 ? `; ${attached} of ${attached + notAttached} targets attached, not attached: ${why}` : '';
     return {
       phase: 'Running', totals, nodes, terminal: false,
       conditions: kstatusConditions({
         ready: waiting.length === 0, reconciling: waiting.length > 0,
         stalled: false, reason: waiting.length ? 'NodesStarting' : 'Capturing',
-        message: waiting.length ? `waiting for the agents on ${waiting.join(', ')}` : `capturing on ${tasks.length} node(s): ${totals.packets} packets, ${totals.drops} drops`,
+        message: (waiting.length ? `waiting for the agents on ${waiting.join(', ')}` : `capturing on ${tasks.length} node(s): ${totals.packets} packets, ${totals.drops} drops${partly}`).slice(0, 1024),
       }),
     };
   }

@@ -231,6 +231,7 @@ export class PacketCaptureReconciler {
       ...(t.status?.message ? { message: t.status.message } : {}),
       ...(t.status?.targets?.length ? {
         attached: t.status.targets.filter((x) => x.state === 'Attached').length,
+        failedTargets: t.status.targets.filter((x) => x.state === 'Failed').length,
         notAttached: t.status.targets.filter((x) => x.state !== 'Attached').map((x) => `${x.name} ${x.state}${x.message ? `: ${x.message}` : ''}`),
       } : {}),
     }));

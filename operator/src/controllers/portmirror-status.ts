@@ -9,6 +9,8 @@ export interface ObservedMirrorTask {
   sources: number;
   phase?: NodePhase;
   attached: number;
+  /** Sources the agent tried and failed to attach, and why (its targets' messages). */
+  failed?: string[];
   packets?: number;
   bytes?: number;
   drops?: number;
@@ -55,14 +57,21 @@ export function deriveMirrorStatus(s: MirrorState): DerivedMirrorStatus {
   }
   const wanted = sum((t) => t.sources);
   const starting = tasks.filter((t) => (t.phase ?? 'Pending') === 'Pending').map((t) => t.node);
-  if (starting.length > 0 || totals.sources < wanted) {
+  const failures = tasks.flatMap((t) => (t.failed ?? []).map((m) => `${t.node}: ${m}`));
+  const why = failures.join('; ').slice(0, 900);
+  // Sources the agents tried and failed to attach will not attach by waiting: say so, never "Attaching" forever.
+  const pending = wanted - totals.sources - failures.length;
+  if (starting.length === 0 && totals.sources === 0 && failures.length > 0 && pending <= 0) {
+    return out('Degraded', { ready: false, reconciling: false, stalled: true, reason: 'AttachFailed', message: `no source is attached: ${why}` });
+  }
+  if (starting.length > 0 || pending > 0) {
     return out(starting.length === tasks.length ? 'Pending' : 'Running', {
       ready: false, reconciling: true, stalled: false, reason: 'Attaching',
-      message: starting.length ? `waiting for the agents on ${starting.join(', ')}` : `${totals.sources}/${wanted} source(s) attached`,
+      message: starting.length ? `waiting for the agents on ${starting.join(', ')}` : `${totals.sources}/${wanted} source(s) attached${why ? `; failed: ${why}` : ''}`,
     });
   }
   return out('Running', {
     ready: true, reconciling: false, stalled: false, reason: 'Mirroring',
-    message: `mirroring ${totals.sources} source(s) on ${tasks.filter((t) => t.sources > 0).length} node(s): ${totals.packets} packets, ${totals.bytes} bytes`,
+    message: `mirroring ${totals.sources} source(s) on ${tasks.filter((t) => t.sources > 0).length} node(s): ${totals.packets} packets, ${totals.bytes} bytes${failures.length ? `; ${totals.sources} of ${wanted} attached, not attached: ${why}` : ''}`,
   });
 }

@@ -233,6 +233,7 @@ export class PortMirrorReconciler {
       sources: t.spec.portMirror?.sources.length ?? 0,
       ...(t.status?.phase ? { phase: t.status.phase } : {}),
       attached: t.status?.targets?.filter((g) => g.state === 'Attached').length ?? 0,
+      failed: t.status?.targets?.filter((g) => g.state === 'Failed').map((g) => `${g.name}${g.message ? `: ${g.message}` : ''}`) ?? [],
       packets: t.status?.counters?.packets ?? 0,
       bytes: t.status?.counters?.bytes ?? 0,
       drops: t.status?.counters?.drops ?? 0,
