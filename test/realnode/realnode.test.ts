@@ -4,15 +4,16 @@
 // The last test takes the cluster down and checks that the host is as it was before.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type NodeTaskStatus, NodeTaskType, PacketCaptureType } from '../../crds/src/index.js';
-import type { NodeTask, PacketCapture } from '../../lib/kube/objects.js';
+import { type NodeTaskStatus, NodeTaskType, PacketCaptureType, PortMirrorType } from '../../crds/src/index.js';
+import type { NodeTask, PacketCapture, PortMirror } from '../../lib/kube/objects.js';
+import { resolvePodNetns } from '../../agent/src/podnetns.js';
 import { KubeClient } from '../../lib/kube/kube.js';
 import { countByInterface } from '../support/capture.js';
-import { cluster, runDir } from '../support/cluster.js';
+import { cluster, readClusterEnv, runDir } from '../support/cluster.js';
 import { adminConfig, uniqueName, waitFor } from '../support/kube.js';
 import { helm } from '../unit/chart/helm.js';
 import { hostState, kubectl, leftoversNaming, processesNaming, readRealNode, testAppPod, type HostState, type RealNode } from './support.js';
@@ -20,12 +21,15 @@ import { hostState, kubectl, leftoversNaming, processesNaming, readRealNode, tes
 const execFileP = promisify(execFile);
 const admin = new KubeClient(adminConfig(), 'test-admin');
 const RINGTAP_NS = 'ringtap-system';
-const FILTER = 'icmp or udp port 9999';
+// Echo requests and replies, and the test's datagrams; not the ICMP port-unreachable errors
+// that answer datagrams nobody listens for (the kernel rate-limits those).
+const FILTER = 'icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply or udp port 9999';
 let node: RealNode;
 let before: HostState;
 let ns: string;
 const ips = new Map<string, string>();
 let tmp: string;
+const unmount: string[] = [];
 
 type Capture = PacketCapture & { status?: PacketCapture['status'] & { totals?: { packets: number }; conditions?: { type: string; status: string; reason: string; message: string }[] } };
 
@@ -70,7 +74,8 @@ async function perPod(capture: string): Promise<Map<string, number>> {
   const merged = join(tmp, `${capture}.pcapng`);
   await execFileP('mergecap', ['-w', merged, ...files(capture)]);
   const m = new Map<string, number>();
-  for (const [desc, n] of await countByInterface([merged], FILTER)) {
+  // Every packet in the file: the kernel filter kept only those the test counts.
+  for (const [desc, n] of await countByInterface([merged])) {
     const pod = /pod=[^/]+\/(\S+)/.exec(desc)?.[1] ?? desc;
     m.set(pod, (m.get(pod) ?? 0) + n);
   }
@@ -109,6 +114,7 @@ beforeAll(async () => {
 }, 1_200_000);
 
 afterAll(async () => {
+  for (const m of unmount) await execFileP('umount', ['-l', m]).catch(() => undefined);
   rmSync(tmp, { recursive: true, force: true });
 }, 60_000);
 
@@ -142,7 +148,7 @@ describe('the chart on a real node, default values', () => {
   }, 180_000);
 
   test('the agent pod deleted mid-capture comes back; the capture goes on in a new segment and its counts never go down', async () => {
-    await createCapture('restart', { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, filter: FILTER });
+    await createCapture('restart', { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, filter: FILTER, limits: { duration: '30m' } });
     await targets('restart', 'Attached');
     await ping('client', 'a', 5);
     await waitFor('5 echo pairs counted', async () => ((await getCapture('restart')).status?.totals?.packets ?? 0) >= 10 || undefined, 30_000, 250);
@@ -171,7 +177,7 @@ describe('the chart on a real node, default values', () => {
   }, 300_000);
 
   test('helm upgrade with a changed value rolls the agent and the operator; the capture survives', async () => {
-    await createCapture('upgrade', { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, filter: FILTER });
+    await createCapture('upgrade', { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, filter: FILTER, limits: { duration: '30m' } });
     await targets('upgrade', 'Attached');
     await ping('client', 'a', 3);
     await waitFor('3 echo pairs counted', async () => ((await getCapture('upgrade')).status?.totals?.packets ?? 0) >= 6 || undefined, 30_000, 250);
@@ -219,9 +225,15 @@ describe('the chart on a real node, default values', () => {
   test('a target the agent may not enter: the status names permission denied, the target is not Attached, the capture not Ready', async () => {
     // The agent told to look for pinned namespaces where the runtime puts none (as with a
     // runtime that pins them elsewhere): /proc/PID/ns/net of the non-root pod is all it has.
-    await cluster(['ringtap', 'install', '--reuse-values', '--set', `agent.netnsDir=${join(runDir(), 'no-netns')}`]);
+    // A runtime's netns directory is a shared mount (HostToContainer propagation needs one).
+    const noNetns = join(runDir(), 'no-netns');
+    mkdirSync(noNetns, { recursive: true });
+    await execFileP('mount', ['--bind', noNetns, noNetns]);
+    await execFileP('mount', ['--make-shared', noNetns]);
+    unmount.push(noNetns);
+    await cluster(['ringtap', 'install', '--reuse-values', '--set', `agent.netnsDir=${noNetns}`]);
     await kubectl(['rollout', 'status', 'daemonset/ringtap-agent', '-n', RINGTAP_NS, '--timeout=180s'], 190_000);
-    await createCapture('denied', { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, filter: FILTER });
+    await createCapture('denied', { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, filter: FILTER, limits: { duration: '30m' } });
     const st = await targets('denied', 'Failed');
     for (const t of st.targets!) {
       expect(t.message).toContain('ERR_RINGTAP_NETNS_PERMISSION_DENIED');
@@ -237,15 +249,48 @@ describe('the chart on a real node, default values', () => {
     // Back to the default: the same capture attaches and becomes Ready.
     await cluster(['ringtap', 'install', '--reuse-values', '--set', 'agent.netnsDir=/run/netns']);
     await targets('denied', 'Attached', 180_000);
+    await execFileP('umount', [noNetns]);
+    unmount.pop();
     await waitFor('the capture Ready', async () => ready(await getCapture('denied'))?.status === 'True' || undefined, 30_000, 250);
     await deleteCapture('denied');
   }, 600_000);
 
+  test('a PortMirror from a real pod delivers the copies to a collector pod', async () => {
+    await admin.create(PortMirrorType, { metadata: { name: 'mirror', namespace: ns }, spec: {
+      source: { pods: { names: ['a'] } }, direction: 'ingress', filter: 'icmp',
+      destination: { pod: { name: 'client', interface: 'eth0' } },
+    } } as unknown as PortMirror);
+    await targets('mirror', 'Attached');
+    // The copies reach the collector's eth0 still addressed to a: count them there with tcpdump.
+    const uidOf = async (pod: string) => (await kubectl(['get', 'pod', pod, '-n', ns, '-o', 'jsonpath={.metadata.uid}'])).trim();
+    const collector = await resolvePodNetns(await uidOf('client'));
+    const pcap = join(tmp, 'mirror.pcap');
+    const dump = execFileP('nsenter', [`--net=${collector.netnsPath}`, 'timeout', '60', 'tcpdump', '-i', 'eth0', '-U', '-c', '6', '-w', pcap,
+      `icmp[icmptype] == icmp-echo and src ${ips.get('b')} and dst ${ips.get('a')}`]);
+    await new Promise((r) => setTimeout(r, 1_000)); // tcpdump opens its socket
+    await ping('b', 'a', 6);
+    await dump;
+    const { stdout } = await execFileP('tshark', ['-r', pcap, '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'icmp.seq']);
+    expect(stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 2).join('>'))).toEqual(Array(6).fill(`${ips.get('b')}>${ips.get('a')}`));
+  }, 180_000);
+
   test('after helm uninstall no tc filter or qdisc of ringtap is left on any veth', async () => {
-    await createCapture('left', { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, capturePoint: 'hostVeth', filter: FILTER });
-    await targets('left', 'Attached');
+    // The mirror above still runs: its tc filters are on a's host veth until the agent goes.
+    const vethsWithFilters = async () => {
+      const out: string[] = [];
+      for (const l of JSON.parse((await execFileP('ip', ['-n', node.netns, '-j', 'link', 'show', 'type', 'veth'])).stdout) as { ifname: string }[]) {
+        for (const dir of ['ingress', 'egress']) {
+          const f = await execFileP('tc', ['-n', node.netns, 'filter', 'show', 'dev', l.ifname, dir]).then((x) => x.stdout, () => '');
+          if (f.trim()) out.push(`${l.ifname} ${dir}`);
+        }
+      }
+      return out;
+    };
+    expect((await vethsWithFilters()).length).toBeGreaterThan(0);
     const r = await helm(['uninstall', 'ringtap', '--namespace', RINGTAP_NS, '--kubeconfig', join(runDir(), 'admin.kubeconfig'), '--wait', '--timeout', '180s']);
     expect(r.stderr).toBe('');
+    await waitFor('the agent and operator pods to be gone', async () =>
+      (await kubectl(['get', 'pods', '-n', RINGTAP_NS, '-o', 'name'])).trim() === '' || undefined, 120_000, 500);
     const links = JSON.parse((await execFileP('ip', ['-n', node.netns, '-j', 'link', 'show', 'type', 'veth'])).stdout) as { ifname: string }[];
     expect(links.length).toBeGreaterThanOrEqual(3);
     for (const l of links) {
@@ -262,6 +307,9 @@ describe('the chart on a real node, default values', () => {
 describe('hack/cluster down', () => {
   test('leaves nothing of the real node: no process, mount, netns, cgroup, iptables chain, link, sysctl or file outside the run directory', async () => {
     const dir = runDir();
+    const prefix = readClusterEnv().PREFIX!;
+    // The test's own mount, if a failed test above left it.
+    for (const m of unmount.splice(0)) await execFileP('umount', ['-l', m]).catch(() => undefined);
     await cluster(['down']);
     expect(processesNaming(dir)).toEqual([]);
     expect(leftoversNaming(dir)).toEqual([]);
@@ -272,8 +320,7 @@ describe('hack/cluster down', () => {
     expect(after.kubepods).toEqual(before.kubepods);
     expect(after.rootChains).toEqual(before.rootChains);
     // Links of other runs may come and go meanwhile; none of this run's may stay.
-    expect(after.rootLinks.filter((l) => !before.rootLinks.includes(l) && /^(cni0|veth|rt\d)/.test(l))).toEqual([]);
-    expect(after.rootLinks.filter((l) => /^rt\d+ul$/.test(l) && !before.rootLinks.includes(l))).toEqual([]);
+    expect(after.rootLinks.filter((l) => !before.rootLinks.includes(l) && (l.startsWith(prefix) || /^(cni0|veth)/.test(l)))).toEqual([]);
     const netns = (await execFileP('ip', ['netns', 'list'])).stdout;
     expect(netns).not.toContain(node.netns);
   }, 300_000);
