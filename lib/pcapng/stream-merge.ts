@@ -65,10 +65,13 @@ export async function* orderSource(events: AsyncIterable<ReadEvent>, windowNs: b
   const heap = new TimeHeap();
   /** Per interface: the time of its latest packet. */
   const last = new Map<string, bigint>();
+  /** Interfaces declared but silent so far, with the latest time when they were declared. */
+  const silent = new Map<string, bigint | undefined>();
   let latest: bigint | undefined;
   let seq = 0;
   for await (const ev of events) {
     if (ev.type === 'interface') {
+      silent.set(ev.iface.key, latest);
       yield ev;
       continue;
     }
@@ -81,16 +84,22 @@ export async function* orderSource(events: AsyncIterable<ReadEvent>, windowNs: b
     heap.push(ts, seq++, ev);
     const key = ev.packet.interfaceKey;
     if ((last.get(key) ?? ts) <= ts) last.set(key, ts);
+    silent.delete(key);
     if (latest === undefined || ts > latest) latest = ts;
     // Nothing later can be earlier than latest - window; nor, from an interface sending within
-    // the window, earlier than its own latest packet. Interfaces quiet for longer drop out.
+    // the window, earlier than its own latest packet. An interface declared within the window
+    // that has not sent yet could send anything in it. Interfaces quiet for longer drop out.
     const floor = latest - windowNs;
     let bound: bigint | undefined;
     for (const [k, t] of last) {
       if (t < floor) last.delete(k);
       else if (bound === undefined || t < bound) bound = t;
     }
-    if (bound === undefined || bound < floor) bound = floor;
+    for (const [k, since] of silent) {
+      if (since === undefined) silent.set(k, ts);
+      else if (since < floor) silent.delete(k);
+    }
+    if (bound === undefined || bound < floor || silent.size > 0) bound = floor;
     while (heap.size && heap.peekTs()! <= bound) yield heap.pop();
   }
   while (heap.size) yield heap.pop();
