@@ -78,9 +78,9 @@ kubectl -n "$APP_NS" rollout status deployment/web --timeout 3m
 
 # A user's capture, with the plugin from the same image's tree.
 export PATH="$PWD/bin:$PATH"
-kubectl ringtap capture web-echo -n "$APP_NS" --agent-namespace "$NS" --selector app=web --filter icmp --duration 20s
-kubectl ringtap status web-echo -n "$APP_NS" --agent-namespace "$NS" --watch
-kubectl ringtap fetch web-echo -n "$APP_NS" --agent-namespace "$NS" -o "$WORK/web-echo.pcapng"
+kubectl ringtap capture web-echo -n "$APP_NS" --selector app=web --filter icmp --duration 20s
+kubectl ringtap status web-echo -n "$APP_NS" --watch
+kubectl ringtap fetch web-echo -n "$APP_NS" -o "$WORK/web-echo.pcapng"
 packets=$(tshark -r "$WORK/web-echo.pcapng" -Y icmp 2>/dev/null | wc -l)
 echo "kind-e2e: $packets ICMP packets captured across nodes"
 [ "$packets" -gt 0 ] || { echo "kind-e2e: FAILED: no packets" >&2; exit 1; }
