@@ -320,6 +320,22 @@ describe('limits the tenant cannot turn against the node', () => {
     await tenant.delete(PacketCaptureType, teamA, 'long');
   }, 60_000);
 
+  test.each([
+    ['podInterfaces ["-h"]', { podInterfaces: ['-h'] }, /a1.*Failed.*no interface to capture/],
+    ['hardware timestamps on a veth', { timestamps: 'hardware' }, /a1.*Failed/],
+  ])('an unattachable target (%s) is not Ready: Stalled with the agent\'s reason', async (_what, extra, why) => {
+    const name = `unattachable-${Object.keys(extra)[0]!.toLowerCase()}`;
+    await capture(tenant, teamA, name, { targets: { pods: { names: ['a1'] } }, limits: { duration: '10m' }, ...extra });
+    const c = await waitFor(`${name}: Stalled`, async () => {
+      const x = await getCapture(teamA, name);
+      return condition(x, 'Stalled')?.status === 'True' ? x : undefined;
+    }, 30_000, 200);
+    expect(condition(c, 'Ready')?.status).toBe('False');
+    expect(condition(c, 'Stalled')?.reason).toBe('AttachFailed');
+    expect(condition(c, 'Stalled')?.message).toMatch(why);
+    await tenant.delete(PacketCaptureType, teamA, name);
+  }, 60_000);
+
   test('a hostNetwork pod is a node target: the tenant\'s capture of it is Stalled, nothing is placed', async () => {
     await admin.create(PodType, {
       metadata: { name: 'hostnet', namespace: teamA, labels: { app: 'hostnet' } },
