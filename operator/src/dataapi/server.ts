@@ -160,7 +160,7 @@ export class DataApiServer {
       if (route.sub === 'files' && route.file) return await this.file(req, res, route, ac.signal);
       if (route.sub === 'files') return await this.files(res, route, parent, nodes, ac.signal);
       if (url.searchParams.get('follow') === 'true') return await this.follow(res, route, nodes, url.searchParams.get('fromStart') === 'true', ac.signal, log);
-      return await this.pcap(res, route, nodes, ac.signal, log);
+      return await this.pcap(res, route, nodes, ac.signal, log, ['Completed', 'Failed'].includes(parent.status?.phase ?? ''));
     } catch (err) {
       if (err instanceof HttpError && !res.headersSent) return writeStatus(res, err.code, err.message, details);
       if (err instanceof AgentUnavailable && !res.headersSent) {
@@ -253,7 +253,7 @@ export class DataApiServer {
   }
 
   /** Every node's files, merged in time order, written as they are merged. */
-  private async pcap(res: ServerResponse, route: Route, nodes: string[], signal: AbortSignal, log: Logger): Promise<void> {
+  private async pcap(res: ServerResponse, route: Route, nodes: string[], signal: AbortSignal, log: Logger, settled: boolean): Promise<void> {
     // The lists first, so that an unreachable agent is a Status, not a short file.
     const lists = await Promise.all(nodes.map((n) => this.nodeFiles(route, n, signal)));
     const damaged: string[] = [];
@@ -261,7 +261,7 @@ export class DataApiServer {
     // merged across nodes with no window (lib/pcapng/stream-merge.ts).
     const sources: MergeSource[] = lists.map((l) => ({
       label: `node=${l.node}`,
-      events: orderSource(concatCaptures(this.fileCaptures(route, l, signal, damaged)), this.opts.reorderWindowNs),
+      events: orderSource(concatCaptures(this.fileCaptures(route, l, signal, damaged, settled)), this.opts.reorderWindowNs),
     }));
     res.writeHead(200, { 'content-type': PCAPNG_TYPE, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
     const summary = await writeMerged(mergeCaptures(sources, { slackNs: 0n, statistics: true }), res, { notices: () => damaged });
@@ -269,16 +269,25 @@ export class DataApiServer {
     log.info({ packets: summary.packets, interfaces: summary.interfaces, nodes: Object.fromEntries(summary.perSource) }, 'data API: pcap served');
   }
 
-  /** Each file's events; a damaged file gives its packets up to the damage, and a line in `damaged`. */
-  private async *fileCaptures(route: Route, l: NodeFileList, signal: AbortSignal, damaged: string[]): AsyncGenerator<AsyncIterable<ReadEvent>> {
-    for (const f of l.files) {
+  /**
+   * Each file's events; a damaged file gives its packets up to the damage, and a line in `damaged`.
+   * Until the capture has ended, the last file may end inside the block being written: not damage.
+   */
+  private async *fileCaptures(route: Route, l: NodeFileList, signal: AbortSignal, damaged: string[], settled = true): AsyncGenerator<AsyncIterable<ReadEvent>> {
+    for (const [i, f] of l.files.entries()) {
       const r = await this.agents.get(l.node, `${this.agentBase(route)}/files/${encodeURIComponent(f.name)}`, { signal });
       if (r.status === 404) { // retention removed it since the list: skip it, as a reader of the directory would
         r.body.destroy();
         continue;
       }
       if (r.status !== 200) throw new AgentUnavailable(l.node, `${f.name}: ${agentMessage(await readText(r.body), r.status)}`, r.status);
-      yield readCapture(r.body, undefined, { statistics: true, onDamage: (d) => damaged.push(`node ${l.node} file ${f.name}: ${d.message}; kept the ${d.packets} packets before it`) });
+      const writing = !settled && i === l.files.length - 1;
+      yield readCapture(r.body, undefined, {
+        statistics: true,
+        onDamage: (d) => {
+          if (!(d.truncated && writing)) damaged.push(`node ${l.node} file ${f.name}: ${d.message}; kept the ${d.packets} packets before it`);
+        },
+      });
     }
   }
 
