@@ -74,6 +74,8 @@ export const dataApiRules: PolicyRule[] = [
  * a namespace owner with every verb on every resource of their namespace included, is denied.
  * Cluster administrators (system:masters) are exempt: they could run anything on a node anyway.
  */
+const notClusterAdmin = { name: 'not-cluster-admin', expression: "!(has(request.userInfo.groups) && 'system:masters' in request.userInfo.groups)" };
+
 export function admissionObjects(namespace: string, prefix = 'ringtap', agentPort: number | string = 9443): object[] {
   const name = `${prefix}-nodetask-writers`;
   const proxy = `${prefix}-agent-proxy-port`;
@@ -86,7 +88,7 @@ export function admissionObjects(namespace: string, prefix = 'ringtap', agentPor
         matchConstraints: {
           resourceRules: [{ apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE'], resources: [NT, `${NT}/status`] }],
         },
-        matchConditions: [{ name: 'not-cluster-admin', expression: "!(has(request.userInfo.groups) && 'system:masters' in request.userInfo.groups)" }],
+        matchConditions: [notClusterAdmin],
         variables: [
           // subResource is absent, not empty, on a write of the object itself.
           { name: 'status', expression: "has(request.subResource) && request.subResource == 'status'" },
@@ -111,9 +113,9 @@ export function admissionObjects(namespace: string, prefix = 'ringtap', agentPor
       apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name },
       spec: { policyName: name, validationActions: ['Deny'] },
     },
-    // Every authenticated user may reach the agents through the pod proxy (agentProxyRules);
-    // the agents run on the host network, so without this a user could reach any port of any
-    // node. Only HTTPS to the agents' own server port passes.
+    // The chart grants nobody pods/proxy here (downloads go through the data API). The agents
+    // run on the host network, so a grant added later (a namespace admin's RoleBinding) would
+    // reach every port of every node through them: this keeps it to the agents' server port.
     {
       apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: proxy },
       spec: {
@@ -122,6 +124,7 @@ export function admissionObjects(namespace: string, prefix = 'ringtap', agentPor
           namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
           resourceRules: [{ apiGroups: [''], apiVersions: ['*'], operations: ['CONNECT'], resources: ['pods/proxy'] }],
         },
+        matchConditions: [notClusterAdmin],
         validations: [{
           expression: `request.name.matches('^https:[a-z0-9]([-a-z0-9.]*[a-z0-9])?:${agentPort}$')`,
           reason: 'Forbidden',

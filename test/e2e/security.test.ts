@@ -299,6 +299,21 @@ describe('the outsider cannot reach node ports', () => {
     }
   }, 30_000);
 
+  test('even a user granted pods/proxy in the agents\' namespace reaches no port but the agent\'s own', async () => {
+    const role = `sec-proxy-${node.name}`;
+    await cluster(['kubectl', 'create', 'role', role, '-n', 'ringtap-system', '--verb=get,create', '--resource=pods/proxy']);
+    await cluster(['kubectl', 'create', 'rolebinding', role, '-n', 'ringtap-system', `--role=${role}`, `--serviceaccount=${teamB}:outsider`]);
+    try {
+      const r = await waitFor('the grant to take effect', async () => {
+        const x = await rawGet(tokens.outsider, `/api/v1/namespaces/ringtap-system/pods/http:ringtap-agent-${node.name}:10255/proxy/`);
+        return x.status === 403 && /HTTPS port of the ringtap agents/.test(x.body) ? x : undefined;
+      }, 20_000, 200);
+      expect((JSON.parse(r.body) as { message: string }).message).toMatch(/pods\/proxy in ringtap-system reaches only the HTTPS port of the ringtap agents \(https:<pod>:9443\), not http:ringtap-agent-/);
+    } finally {
+      await cluster(['kubectl', 'delete', 'rolebinding,role', role, '-n', 'ringtap-system']).catch(() => undefined);
+    }
+  }, 60_000);
+
   test('the outsider and the owner get no team-b traffic through the data API', async () => {
     for (const who of ['outsider', 'owner', 'tenant'] as const) {
       const r = await rawGet(tokens[who], dataPath('PacketCapture', teamB, 'neighbour', 'pcap'));
