@@ -242,9 +242,10 @@ describe('the chart on a real node, default values', () => {
     }
     const c = await waitFor('the capture not Ready, saying why', async () => {
       const x = await getCapture('denied');
-      return ready(x)?.reason === 'Attaching' ? x : undefined;
+      return ready(x)?.reason === 'AttachFailed' ? x : undefined;
     }, 30_000, 250);
-    expect(ready(c)).toMatchObject({ status: 'False', reason: 'Attaching' });
+    // Every target failed to attach: nothing changes without a person, so Stalled too.
+    expect(ready(c)).toMatchObject({ status: 'False', reason: 'AttachFailed' });
     expect(ready(c)!.message).toContain('permission denied');
     // Back to the default: the same capture attaches and becomes Ready.
     await cluster(['ringtap', 'install', '--reuse-values', '--set', 'agent.netnsDir=/run/netns']);
