@@ -182,7 +182,7 @@ function tear(r: Reading, offset: number, need: number): void {
  */
 export function readCapture(input: AsyncIterable<Uint8Array | string>, stats?: ReadStats): AsyncGenerator<CaptureEvent>;
 export function readCapture(input: AsyncIterable<Uint8Array | string>, stats: ReadStats | undefined, opts: ReadOptions & { statistics: true }): AsyncGenerator<ReadEvent>;
-export function readCapture(input: AsyncIterable<Uint8Array | string>, stats: ReadStats | undefined, opts: ReadOptions): AsyncGenerator<CaptureEvent>;
+export function readCapture(input: AsyncIterable<Uint8Array | string>, stats: ReadStats | undefined, opts: ReadOptions & { statistics?: false }): AsyncGenerator<CaptureEvent>;
 export async function* readCapture(input: AsyncIterable<Uint8Array | string>, stats: ReadStats = { bytes: 0, packets: 0, truncated: false }, opts: ReadOptions = {}): AsyncGenerator<ReadEvent> {
   const win = new ByteWindow();
   const it = input[Symbol.asyncIterator]();
