@@ -24,9 +24,9 @@ import { join } from 'node:path';
 import { fetch } from 'undici';
 import { parse } from 'yaml';
 import { Informer } from '../../../lib/kube/informer.js';
-import { KubeClient, NamespaceType, NodeType, PodType, type KubeObject, type ResourceType } from '../../../lib/kube/kube.js';
+import { EventType, KubeClient, NamespaceType, NodeType, PodType, type KubeObject, type ResourceType } from '../../../lib/kube/kube.js';
 import { newLogger } from '../../../lib/observe/log.js';
-import { AGENT_CERT_ANNOTATION, NodeTaskType, PacketCaptureType } from '../../../crds/src/index.js';
+import { AGENT_CERT_ANNOTATION, FINALIZER, NodeTaskType, PacketCaptureType } from '../../../crds/src/index.js';
 import type { NodeTask } from '../../../lib/kube/objects.js';
 
 const env = (name: string, dflt: number): number => {
@@ -54,6 +54,9 @@ const SETTLE_QUIET_MS = 5_000;
 const SETTLE_MAX_MS = 180_000;
 const DRAIN_DEADLINE_MS = 600_000;
 const CEILING_WARMUP = 100;
+const COST_SAMPLES = 200;
+/** Pods per NodeTask in the burst: PODS over NODES, as the world spreads them. */
+const PODS_PER_TASK = Math.max(1, Math.round(PODS / NODES));
 
 const run = process.env.RINGTAP_RUN_DIR ?? '';
 if (!run) throw new Error('RINGTAP_RUN_DIR is not set (hack/bench/operator/run.sh sets it)');
@@ -147,6 +150,16 @@ function ringKiB(pid: number): number {
   return kib;
 }
 const operatorPid = pidOf('operator-0');
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+/** CPU seconds the control plane (kube-apiserver and etcd) has used: its cost, whatever else loads the machine. */
+function controlPlaneCpu(): number {
+  let ticks = 0;
+  for (const name of ['kube-apiserver', 'etcd']) {
+    const f = readFileSync(`/proc/${pidOf(name)}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15 of stat)
+  }
+  return ticks / CLK_TCK;
+}
 const operatorMetricsAddr = /--metrics-bind-address\0([^\0]+)/.exec(readFileSync(`/proc/${operatorPid}/cmdline`, 'utf8'))?.[1];
 if (!operatorMetricsAddr) throw new Error('the operator was started without --metrics-bind-address');
 
@@ -156,6 +169,12 @@ async function operatorCounters(): Promise<Map<string, number>> {
   const c = new Map<string, number>();
   for (const m of text.matchAll(/^(ringtap_\w+_total)(?:\{[^}]*\})? (\S+)$/gm)) c.set(m[1]!, (c.get(m[1]!) ?? 0) + Number(m[2]));
   return c;
+}
+/** The operator's V8 heap (used/committed) and memory outside it, from its own metrics, for the RSS lines. */
+async function operatorHeap(): Promise<string> {
+  const text = await (await fetch(`http://${operatorMetricsAddr}/metrics`)).text();
+  const g = (name: string) => Number(new RegExp(`^\\w*${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
+  return `V8 heap ${g('nodejs_heap_size_used_bytes').toFixed(0)}/${g('nodejs_heap_size_total_bytes').toFixed(0)} MiB, external ${g('nodejs_external_memory_bytes').toFixed(0)} MiB`;
 }
 const counterDelta = (a: Map<string, number>, b: Map<string, number>, name: string) => (b.get(name) ?? 0) - (a.get(name) ?? 0);
 
@@ -167,7 +186,7 @@ async function settle(): Promise<number> {
     const sig = `${total(await apiserverWrites(), (k) => !k.endsWith(' leases'))}/${(await operatorCounters()).get('ringtap_reconcile_total') ?? 0}`;
     if (sig !== last) { last = sig; quietSince = Date.now(); }
     if (Date.now() - quietSince >= SETTLE_QUIET_MS) return Date.now() - start;
-    await sleep(500);
+    await sleep(1000);
   }
   return Date.now() - start;
 }
@@ -236,13 +255,56 @@ async function ceilingCrd(): Promise<void> {
 }
 
 /** The ceiling: creates/s of CAPTURES custom objects of PacketCapture's schema and size, nothing watching them. */
-async function ceiling(round: string): Promise<{ rate: number; serverMs: number }> {
+async function ceiling(round: string): Promise<{ rate: number; serverMs: number; cpuMs: number }> {
   const s0 = await apiserverStats();
+  const cpu0 = controlPlaneCpu();
   const t0 = Date.now();
   await pool(CAPTURES, CONCURRENCY, async (i) => { await client.create(CeilingType, captureBody(`ceiling-${round}-${i}`, i)); });
   const rate = CAPTURES / ((Date.now() - t0) / 1000);
+  const cpuMs = (1000 * (controlPlaneCpu() - cpu0)) / CAPTURES;
   const s1 = await apiserverStats();
-  return { rate, serverMs: (1000 * total(diff(s0.seconds, s1.seconds), (k) => k === 'POST packetcaptures')) / CAPTURES };
+  return { rate, serverMs: (1000 * total(diff(s0.seconds, s1.seconds), (k) => k === 'POST packetcaptures')) / CAPTURES, cpuMs };
+}
+
+/**
+ * What each kind of write a capture needs costs the control plane, in CPU ms per request, with
+ * nothing reconciling: the ceiling's own kind for the capture writes (create, finalizer patch,
+ * status apply), NodeTasks without the label the operator watches, and Events.
+ */
+async function writeCosts(): Promise<void> {
+  const n = COST_SAMPLES;
+  const cost = async (fn: (i: number) => Promise<unknown>) => {
+    const c0 = controlPlaneCpu();
+    await pool(n, CONCURRENCY, async (i) => { await fn(i); });
+    return (1000 * (controlPlaneCpu() - c0)) / n;
+  };
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const status = {
+    observedGeneration: 1, phase: 'Pending',
+    conditions: ['Ready', 'Reconciling', 'Stalled'].map((type) => ({ type, status: type === 'Reconciling' ? 'True' : 'False', reason: 'NodesStarting', message: 'waiting for the agents on bench-node-0', observedGeneration: 1, lastTransitionTime: now })),
+    nodes: [{ node: 'bench-node-0', phase: 'Pending', pods: PODS_PER_TASK, packets: 0, bytes: 0, drops: 0, files: 0 }],
+  };
+  const task = (i: number) => ({
+    metadata: { name: `cost-${i}`, namespace: ns },
+    spec: {
+      node: 'bench-node-0', parent: { kind: 'PacketCapture', name: `cost-${i}`, namespace: ns, uid: '00000000-0000-4000-8000-000000000000', generation: 1 },
+      packetCapture: {
+        pods: Array.from({ length: PODS_PER_TASK }, (_, j) => ({ name: `bench-pod-${j}`, namespace: ns, uid: `00000000-0000-4000-8000-${String(j).padStart(12, '0')}`, ips: [`10.200.0.${j}`] })),
+        interfaces: [], capturePoint: 'pod', filter: '', snapLength: 262144, limits: { maxPackets: 1000 }, output: { format: 'pcapng' }, timestamps: 'software',
+      },
+    },
+  }) as KubeObject;
+  const create = await cost((i) => client.create(CeilingType, captureBody(`cost-${i}`, i)));
+  const finalizer = await cost((i) => client.mergePatch(CeilingType, ns, `cost-${i}`, { metadata: { finalizers: [FINALIZER] } }));
+  const st = await cost((i) => client.apply(CeilingType, { metadata: { name: `cost-${i}`, namespace: ns }, status } as KubeObject, { subresource: 'status' }));
+  const nt = await cost((i) => client.apply(NodeTaskType, task(i)));
+  const noop = await cost((i) => client.apply(NodeTaskType, task(i)));
+  const ev = await cost((i) => client.create(EventType, {
+    metadata: { name: `cost-${i}.${i}`, namespace: ns }, eventTime: new Date().toISOString().replace('Z', '000Z'), reportingController: 'bench', reportingInstance: 'bench',
+    action: 'Pending', reason: 'Pending', type: 'Normal', note: 'Pending', regarding: { apiVersion: 'v1', kind: 'Namespace', name: ns },
+  } as KubeObject));
+  out('control plane CPU ms per write, nothing watching', `create ${create.toFixed(1)}, finalizer patch ${finalizer.toFixed(1)}, status apply ${st.toFixed(1)}, NodeTask apply ${nt.toFixed(1)} (the same again, unchanged: ${noop.toFixed(1)}), event ${ev.toFixed(1)}`);
+  out('  a capture\'s writes (finalizer, NodeTask, status)', `${((finalizer + nt + st) / create).toFixed(1)} creates: a CPU-bound server drains at most ${(create / (create + finalizer + nt + st)).toFixed(2)} of its create rate`);
 }
 
 /** Watches this namespace's NodeTasks and remembers when each parent's first one appeared. */
@@ -325,7 +387,7 @@ async function agentPhase(): Promise<void> {
     await pool(batch, CONCURRENCY, async (i) => {
       await client.create(PacketCaptureType, {
         metadata: { name: `agent-${created + i}`, namespace: trustedNs },
-        spec: { targets: { nodes: { names: [node], interfaces: ['eth0'] } }, snapLength: 128, limits: { maxPackets: 100_000_000 } },
+        spec: { targets: { nodes: { names: [node], interfaces: ['lo'] } }, snapLength: 128, limits: { maxPackets: 100_000_000 } },
       } as KubeObject);
     });
     created += batch;
@@ -343,15 +405,16 @@ async function agentPhase(): Promise<void> {
   const w0 = await apiserverWrites();
   await sleep(AGENT_SECONDS * 1000);
   const w1 = await apiserverWrites();
-  // Traffic to the node's eth0 (from the root namespace, over the underlay): every capture sees it.
-  const ping = spawn('ping', ['-q', '-i', '0.1', '-w', String(AGENT_SECONDS), nodeEnv.NODE_IP!], { stdio: 'ignore' });
+  // Traffic on the node's lo, which every capture watches (not eth0: the agent's own API
+  // requests cross eth0, so its status writes would be traffic its captures count).
+  const ping = spawn('ip', ['netns', 'exec', nodeEnv.NODE_NETNS!, 'ping', '-q', '-i', '0.1', '-w', String(AGENT_SECONDS), '127.0.0.1'], { stdio: 'ignore' });
   await new Promise((r) => ping.once('exit', r));
   const w2 = await apiserverWrites();
   const mem = memKiB(pid);
   informer.stop();
   out(`agent: NodeTasks on ${node}`, `${mine().length} (${[...phases].map(([p, c]) => `${p} ${c}`).join(', ')})${running ? '' : ' NOT ALL RUNNING'}`);
   out('agent: status writes/s, idle', (statusWrites(diff(w0, w1)) / AGENT_SECONDS).toFixed(2));
-  out('agent: status writes/s, traffic (ping 10/s)', `${(statusWrites(diff(w1, w2)) / AGENT_SECONDS).toFixed(2)} (bound ${(created / 2).toFixed(0)}/s: one per task per 2 s)`);
+  out('agent: status writes/s, traffic (ping 10/s on lo)', `${(statusWrites(diff(w1, w2)) / AGENT_SECONDS).toFixed(2)} (bound ${(created / 2).toFixed(0)}/s: one per task per 2 s)`);
   const rings = ringKiB(pid);
   out('agent: RSS before tasks / with tasks', `${mib(memBefore.rss)} / ${mib(mem.rss)} (peak ${mib(mem.hwm)}; target < 150 MiB)`);
   out('agent: of which packet rings / the rest', `${mib(rings)} / ${mib(mem.rss - rings)} (rings: mmapped TPACKET_V3 blocks, ${(rings / 1024 / Math.max(1, created)).toFixed(0)} MiB per capture)`);
@@ -367,18 +430,21 @@ async function main(): Promise<void> {
   out('world created in', `${((Date.now() - t) / 1000).toFixed(1)} s`);
   out('operator settled after', `${(await settle() / 1000).toFixed(1)} s`);
   const idle = memKiB(operatorPid);
-  out('operator RSS idle (pods, nodes cached)', `${mib(idle.rss)} (peak ${mib(idle.hwm)})`);
+  out('operator RSS idle (pods, nodes cached)', `${mib(idle.rss)} (peak ${mib(idle.hwm)}; ${await operatorHeap()})`);
 
   await ceilingCrd();
+  await writeCosts();
   const before = await ceiling('before');
 
   const { seen, informer } = await taskWatch(ns);
   const s0 = await apiserverStats();
   const w0 = s0.count;
   const c0 = await operatorCounters();
+  const cpu0 = controlPlaneCpu();
   const b = await burst(seen);
   t = Date.now();
   await settle();
+  const burstCpuMs = (1000 * (controlPlaneCpu() - cpu0)) / CAPTURES;
   const settledSeconds = (Date.now() - t) / 1000;
   const s1 = await apiserverStats();
   const w1 = s1.count;
@@ -408,9 +474,13 @@ async function main(): Promise<void> {
   const serverPerCapture = ms((k) => /packetcaptures|nodetasks|events/.test(k));
   out('burst: API server ms per capture', `${serverPerCapture.toFixed(0)} (create ${ms((k) => k === 'POST packetcaptures').toFixed(0)}, finalizer ${ms((k) => k === 'PATCH packetcaptures').toFixed(0)}, NodeTask ${ms((k) => / nodetasks$/.test(k)).toFixed(0)}, status ${ms((k) => / packetcaptures\/status$/.test(k)).toFixed(0)}, events ${ms((k) => / events$/.test(k)).toFixed(0)})`);
   const ceilMs = Math.min(before.serverMs, after.serverMs);
-  out('ceiling: API server ms per create', `${ceilMs.toFixed(0)} (before ${before.serverMs.toFixed(0)}, after ${after.serverMs.toFixed(0)}): a capture costs the server ${(serverPerCapture / ceilMs).toFixed(1)} creates`);
+  out('ceiling: API server ms per create', `${ceilMs.toFixed(0)} (before ${before.serverMs.toFixed(0)}, after ${after.serverMs.toFixed(0)})`);
+  // CPU, unlike request time, does not grow with the machine's load: the cost ratio that bounds the drain rate.
+  const ceilCpu = Math.min(before.cpuMs, after.cpuMs);
+  out('control plane CPU ms: per ceiling create', `${ceilCpu.toFixed(1)} (before ${before.cpuMs.toFixed(1)}, after ${after.cpuMs.toFixed(1)})`);
+  out('control plane CPU ms: per burst capture', `${burstCpuMs.toFixed(1)}: a capture costs ${(burstCpuMs / ceilCpu).toFixed(1)} creates, so a CPU-bound server drains at most ${(ceilCpu / burstCpuMs).toFixed(2)} of the ceiling`);
   const burstMem = memKiB(operatorPid);
-  out('operator RSS after the burst', `${mib(burstMem.rss)} (peak ${mib(burstMem.hwm)}; target < 200 MiB)`);
+  out('operator RSS after the burst', `${mib(burstMem.rss)} (peak ${mib(burstMem.hwm)}; target < 200 MiB; ${await operatorHeap()})`);
 
   const r0 = await apiserverWrites(), rc0 = await operatorCounters();
   await sleep(REST_SECONDS * 1000);
@@ -419,6 +489,8 @@ async function main(): Promise<void> {
   out(`rest ${REST_SECONDS} s: reconciles`, String(counterDelta(rc0, rc1, 'ringtap_reconcile_total')));
   out(`rest ${REST_SECONDS} s: writes`, `${total(rest, (k) => !k.endsWith(' leases'))}${[...rest].filter(([k]) => !k.endsWith(' leases')).map(([k, v]) => ` (${k} ${v})`).join('')}`);
   out(`rest ${REST_SECONDS} s: leader Lease renewals (documented)`, String(total(rest, (k) => k.endsWith(' leases'))));
+  const restMem = memKiB(operatorPid);
+  out(`operator RSS after the rest (${CAPTURES} captures cached)`, `${mib(restMem.rss)} (target < 200 MiB; ${await operatorHeap()})`);
 
   if (STEADY_RATE > 0 && STEADY_SECONDS > 0) {
     const s = await steady(seen);
