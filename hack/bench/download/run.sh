@@ -23,7 +23,11 @@ RINGTAP_LOG_LEVEL=warn hack/cluster ringtap start >/dev/null
 # shellcheck disable=SC1091
 . "$RINGTAP_RUN_DIR/cluster.env"
 K() { hack/cluster kubectl "$@"; }
-until [ "$(K get apiservice v1alpha1.data.ringtap.dev -o 'jsonpath={.status.conditions[?(@.type=="Available")].status}')" = True ]; do sleep 0.2; done
+deadline=$(( $(date +%s) + 60 ))
+until [ "$(K get apiservice v1alpha1.data.ringtap.dev -o 'jsonpath={.status.conditions[?(@.type=="Available")].status}')" = True ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "the data API did not become available; operator log:" >&2; tail -20 "$RINGTAP_RUN_DIR/logs/operator-0.log" >&2; exit 1; }
+  sleep 0.2
+done
 K apply -f - >/dev/null <<YAML
 apiVersion: ringtap.dev/v1alpha1
 kind: PacketCapture
@@ -33,7 +37,11 @@ spec:
   filter: udp port 9
   limits: {duration: 3s}
 YAML
-until [ "$(K get packetcapture dl -n bench -o jsonpath='{.status.phase}')" = Completed ]; do sleep 0.5; done
+deadline=$(( $(date +%s) + 60 ))
+until [ "$(K get packetcapture dl -n bench -o jsonpath='{.status.phase}')" = Completed ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "the capture did not complete" >&2; exit 1; }
+  sleep 0.5
+done
 start_ns=$(( $(date +%s) * 1000000000 ))
 bytes=$(( GIB * 1024 * 1024 * 1024 / 2 ))
 dirs=()
