@@ -18,12 +18,11 @@ async function run(events: ReadEvent[], windowNs: number): Promise<{ out: string
   const seen = { pulled: 0 };
   const out: string[] = [];
   const lag: number[] = [];
-  let inPackets = 0;
   for await (const e of orderSource(source(events, seen), BigInt(windowNs))) {
     if (e.type === 'packet') {
       out.push(`${e.packet.interfaceKey}@${e.packet.tsNs}`);
-      inPackets = events.slice(0, seen.pulled).filter((x) => x.type === 'packet').length;
-      lag.push(inPackets - out.length);
+      const inPackets = events.slice(0, seen.pulled).filter((x) => x.type === 'packet').length;
+      lag.push(inPackets - out.filter((o) => o.includes('@')).length);
     } else out.push(e.type);
   }
   return { out, lag };
