@@ -79,7 +79,10 @@ export class ParentStatusWriter {
     const since = Date.now() - (this.lastWrite.get(key) ?? 0);
     if (since < STATUS_MIN_INTERVAL_MS) return { requeueAfterMs: STATUS_MIN_INTERVAL_MS - since };
     try {
-      this.observe?.(await this.client.apply(this.type, { metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status } as KubeObject, { subresource: 'status' }));
+      // Not `this.observe?.(await apply(...))`: an optional call skips evaluating its arguments
+      // when there is no callback, and the status would never be written.
+      const applied = await this.client.apply(this.type, { metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status } as KubeObject, { subresource: 'status' });
+      this.observe?.(applied);
     } catch (err) {
       if (isNotFound(err)) return 'gone';
       if (isConflict(err)) return { requeueAfterMs: 100 };
