@@ -9,13 +9,16 @@
 // comparison (it refuses them, we read them as wiretap does). tshark shows Custom and Decryption
 // Secrets Blocks as frames without an interface; they are not packets, and are left out.
 // Where a tool and we differ on purpose, KNOWN says why and who is right; anything else fails.
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { mergeCaptures, readCapture, writeMerged, type MergeSource } from '../../../lib/pcapng/index.js';
 import { chunks, readAll, type ReadResult } from './bytes.js';
 import { epochNs, libpcapRead, tsharkFields, wiretapRead } from './tools.js';
+
+// Deadlines, not measurements: a file may need tshark (a second or more on a busy machine) besides editcap and tcpdump.
+jest.setTimeout(120_000);
 
 const corpus = resolve(import.meta.dirname, '../../fixtures/pcap-corpus');
 const files = [

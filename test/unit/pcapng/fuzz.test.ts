@@ -2,7 +2,7 @@
 // (so repeatable) generator. The reader may only ever throw its PcapFormatError, and what it reads
 // before the damage is compared packet by packet with what Wireshark's wiretap (through editcap)
 // reads. Where they differ, the category is in AGREED_DIFFERENCES with who is right.
-import { describe, expect, it, beforeAll, afterAll } from '@jest/globals';
+import { describe, expect, it, beforeAll, afterAll, jest } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,9 @@ import { join, resolve } from 'node:path';
 import { PcapFormatError } from '../../../lib/pcapng/index.js';
 import { frame, pcapHeader, pcapRecord, readAll } from './bytes.js';
 import { wiretapCount, wiretapRead } from './tools.js';
+
+// Deadlines, not measurements: 280 mutants, each read by editcap or capinfos.
+jest.setTimeout(600_000);
 
 const corpus = resolve(import.meta.dirname, '../../fixtures/pcap-corpus');
 const MUTANTS_PER_SEED = 40;

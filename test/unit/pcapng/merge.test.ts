@@ -1,6 +1,6 @@
 // The merge against other people's files: what a source says about its packets and interfaces
 // reaches the merged pcapng, checked by tshark and capinfos reading it.
-import { describe, expect, it, beforeAll, afterAll } from '@jest/globals';
+import { describe, expect, it, beforeAll, afterAll, jest } from '@jest/globals';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,9 @@ import { IPAStreamWalker } from '../../../agent/src/ipa/walker.js';
 import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';
 import { chunks, epb, frame, idb, isb, opb, pcapHeader, pcapRecord, readAll, shb, spb, u32 } from './bytes.js';
 import { capinfos, epochNs, libpcapRead, tsharkFields } from './tools.js';
+
+// Deadlines, not measurements: each test starts tshark or capinfos, a second or more on a busy machine.
+jest.setTimeout(60_000);
 
 let dir: string;
 let n = 0;

@@ -1,6 +1,6 @@
 // The reader against what tshark and libpcap read: each defect found by running it over other
 // people's files, built here byte by byte (or by editcap) and read by both tools as well.
-import { describe, expect, it, beforeAll, afterAll } from '@jest/globals';
+import { describe, expect, it, beforeAll, afterAll, jest } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { PcapFormatError, type ReadDamage } from '../../../lib/pcapng/index.js';
 import { blk, epb, frame, idb, opb, pcapHeader, pcapRecord, readAll, shb, spb, u32, type Endian } from './bytes.js';
 import { libpcapRead, tsharkFields, wiretapRead } from './tools.js';
+
+// Deadlines, not measurements: each test starts tshark, editcap or tcpdump, a second or more on a busy machine.
+jest.setTimeout(60_000);
 
 let dir: string;
 beforeAll(() => {
