@@ -173,35 +173,31 @@ async function runWorker(format: IPAFormat, version: string, stream: Buffer, rec
 
 /**
  * Runs the pipeline on a source until it counted `records`. feed() starts the writer (resolves
- * when it is done); the clock starts at the first record counted. With `prefeed`, the writer runs
- * to its end first while this thread is blocked (the ring engine's threads keep draining the
- * ring into its stream queue), then the clock starts: the decoder's rate, not the writer's.
+ * when it is done); the clock starts just before it (for a file: before the pipeline starts),
+ * so a writer's start-up counts against the rate. With `prefeed`, the writer runs to its end
+ * first while this thread is blocked (the ring engine's threads keep draining the ring into its
+ * stream queue), then the clock starts: the decoder's rate, not the writer's.
  */
-async function timePipeline(opts: Partial<IPAPipelineOptions> & { source: string }, records: number, feed: () => Promise<void>, prefeed?: () => void): Promise<{ seconds: number; ring?: { frames: number; drops: number } }> {
+async function timePipeline(opts: Partial<IPAPipelineOptions> & { source: string }, records: number, feed?: () => Promise<void>, prefeed?: () => void): Promise<{ seconds: number; ring?: { frames: number; drops: number } }> {
   const p = new IPAPipeline({ format: 'status', version: '4.9', endpointNames: {}, topPairs: 64, topFlows: 20, ...opts }, { changed: () => undefined, log: () => undefined });
-  let t0 = 0n;
   let t1 = 0n;
+  let t0 = process.hrtime.bigint();
+  p.start();
+  // A network device's ring opens asynchronously: wait until it is open before writing.
+  if (opts.netdev) while (!p.snapshot().ring) await new Promise((r) => setTimeout(r, 5));
+  if (prefeed) prefeed();
+  // The snapshot (a summary) is not free: look every 5 ms.
   const counted = new Promise<void>((resolve) => {
     const poll = setInterval(() => {
-      const s = p.snapshot();
-      if (t0 === 0n && s.summary.records > 0) t0 = process.hrtime.bigint();
-      if (s.summary.records >= records) {
+      if (p.snapshot().summary.records >= records) {
         t1 = process.hrtime.bigint();
         clearInterval(poll);
         resolve();
       }
-    }, 1);
+    }, 5);
   });
-  p.start();
-  if (opts.netdev) {
-    // The ring opens asynchronously: wait until the reader runs before writing.
-    while (!p.snapshot().ring) await new Promise((r) => setTimeout(r, 5));
-  }
-  if (prefeed) {
-    prefeed();
-    t0 = process.hrtime.bigint();
-  }
-  const fed = feed();
+  if (feed || prefeed) t0 = process.hrtime.bigint();
+  const fed = feed?.();
   await counted;
   await fed;
   const ring = p.snapshot().ring;
@@ -228,7 +224,7 @@ async function benchSources(): Promise<void> {
     }
     return b;
   };
-  line('file', (await best(() => timePipeline({ source: input }, records, async () => undefined))).seconds);
+  line('file', (await best(() => timePipeline({ source: input }, records))).seconds);
   const fifo = join(work, 'sources.fifo');
   line('fifo', (await best(async () => {
     rmSync(fifo, { force: true });
@@ -269,7 +265,7 @@ async function benchSources(): Promise<void> {
     const tw = process.hrtime.bigint();
     writeTap(); // no reader: the writer alone, for comparison
     const writerSeconds = Number(process.hrtime.bigint() - tw) / 1e9;
-    const r = await best(() => timePipeline({ source: 'ipamon0', netdev: { interface: 'ipamon0', netns: `/run/netns/${ns}` } }, nRecords, async () => undefined, writeTap));
+    const r = await best(() => timePipeline({ source: 'ipamon0', netdev: { interface: 'ipamon0', netns: `/run/netns/${ns}` } }, nRecords, undefined, writeTap));
     console.log(
       `source netdev   records=${nRecords} seconds=${r.seconds.toFixed(3)} records/s=${Math.round(nRecords / r.seconds)} MB/s=${(bytes / r.seconds / 1e6).toFixed(1)} ` +
         `frames=${frames.length} ring=${JSON.stringify(r.ring)} (TAP writer alone: records/s=${Math.round(nRecords / writerSeconds)})`,
