@@ -249,19 +249,20 @@ describe('the namespace owner of team-c cannot forge NodeTasks', () => {
 
 describe('the tenant cannot inject traffic into other namespaces or onto the node', () => {
   type Event = KubeObject & { type?: string; reason?: string; note?: string; regarding?: { name?: string } };
-  /** The operator's refusal, as the tenant sees it: the Warning Event of the mirror, and its Stalled condition. */
+  /** The operator's refusal, as the tenant sees it: the mirror's Stalled condition, and the Warning Event that says the same. */
   async function refusal(name: string): Promise<{ reason?: string; message: string }> {
     const ev = await waitFor(`${name}: a Warning Event`, async () => {
       const l = await admin.list<Event>(EventType, teamA);
       return l.items.find((e) => e.regarding?.name === name && e.type === 'Warning');
     }, 20_000, 200);
-    const m = await tenant.get<Mirror>(PortMirrorType, teamA, name);
-    const stalled = condition(m, 'Stalled');
-    if (stalled) {
-      expect(stalled.status).toBe('True');
-      expect(stalled.reason).toBe(ev.reason);
-    }
-    return { ...(ev.reason ? { reason: ev.reason } : {}), message: (ev.note ?? '').replace(/^Failed: /, '') };
+    const m = await waitFor(`${name}: Stalled`, async () => {
+      const x = await tenant.get<Mirror>(PortMirrorType, teamA, name);
+      return condition(x, 'Stalled')?.status === 'True' ? x : undefined;
+    }, 20_000, 200);
+    const stalled = condition(m, 'Stalled')!;
+    expect(stalled.reason).toBe(ev.reason);
+    expect(`Failed: ${stalled.message}`).toBe(ev.note);
+    return { ...(stalled.reason ? { reason: stalled.reason } : {}), message: stalled.message ?? '' };
   }
 
   test.each([
