@@ -231,29 +231,39 @@ describe('the chart on a real node, default values', () => {
     await execFileP('mount', ['--bind', noNetns, noNetns]);
     await execFileP('mount', ['--make-shared', noNetns]);
     unmount.push(noNetns);
-    await cluster(['ringtap', 'install', '--reuse-values', '--set', `agent.netnsDir=${noNetns}`]);
-    await kubectl(['rollout', 'status', 'daemonset/ringtap-agent', '-n', RINGTAP_NS, '--timeout=180s'], 190_000);
-    await createCapture('denied', { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, filter: FILTER, limits: { duration: '30m' } });
-    const st = await targets('denied', 'Failed');
-    for (const t of st.targets!) {
-      expect(t.message).toContain('ERR_RINGTAP_NETNS_PERMISSION_DENIED');
-      expect(t.message).toContain('permission denied (EACCES)');
-      expect(t.message).not.toContain('POD_NOT_FOUND');
+    let restored = false;
+    const restore = async () => {
+      await cluster(['ringtap', 'install', '--reuse-values', '--set', 'agent.netnsDir=/run/netns']);
+      restored = true;
+    };
+    try {
+      await cluster(['ringtap', 'install', '--reuse-values', '--set', `agent.netnsDir=${noNetns}`]);
+      await kubectl(['rollout', 'status', 'daemonset/ringtap-agent', '-n', RINGTAP_NS, '--timeout=180s'], 190_000);
+      await createCapture('denied', { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, filter: FILTER, limits: { duration: '30m' } });
+      const st = await targets('denied', 'Failed');
+      for (const t of st.targets!) {
+        expect(t.message).toContain('ERR_RINGTAP_NETNS_PERMISSION_DENIED');
+        expect(t.message).toContain('permission denied (EACCES)');
+        expect(t.message).not.toContain('POD_NOT_FOUND');
+      }
+      const c = await waitFor('the capture not Ready, saying why', async () => {
+        const x = await getCapture('denied');
+        return ready(x)?.reason === 'AttachFailed' ? x : undefined;
+      }, 30_000, 250);
+      // Every target failed to attach: nothing changes without a person, so Stalled too.
+      expect(ready(c)).toMatchObject({ status: 'False', reason: 'AttachFailed' });
+      expect(ready(c)!.message).toContain('permission denied');
+      // Back to the default: the same capture attaches and becomes Ready.
+      await restore();
+      await targets('denied', 'Attached', 180_000);
+      await waitFor('the capture Ready', async () => ready(await getCapture('denied'))?.status === 'True' || undefined, 30_000, 250);
+      await deleteCapture('denied');
+    } finally {
+      // The tests after this one need the default back.
+      if (!restored) await restore();
+      await execFileP('umount', [noNetns]);
+      unmount.pop();
     }
-    const c = await waitFor('the capture not Ready, saying why', async () => {
-      const x = await getCapture('denied');
-      return ready(x)?.reason === 'AttachFailed' ? x : undefined;
-    }, 30_000, 250);
-    // Every target failed to attach: nothing changes without a person, so Stalled too.
-    expect(ready(c)).toMatchObject({ status: 'False', reason: 'AttachFailed' });
-    expect(ready(c)!.message).toContain('permission denied');
-    // Back to the default: the same capture attaches and becomes Ready.
-    await cluster(['ringtap', 'install', '--reuse-values', '--set', 'agent.netnsDir=/run/netns']);
-    await targets('denied', 'Attached', 180_000);
-    await execFileP('umount', [noNetns]);
-    unmount.pop();
-    await waitFor('the capture Ready', async () => ready(await getCapture('denied'))?.status === 'True' || undefined, 30_000, 250);
-    await deleteCapture('denied');
   }, 600_000);
 
   test('a PortMirror from a real pod delivers the copies to a collector pod', async () => {
