@@ -2,6 +2,7 @@
 # Download benchmark (see bench.ts): a capture of GIB GiB (default 1) across two nodes of a local
 # cluster of its own, through the API server against reading the same files directly.
 #   bash hack/bench/download/run.sh [GiB]
+#   OPERATOR_NODE_OPTIONS=--max-semi-space-size=4 bash hack/bench/download/run.sh
 # The capture is a real PacketCapture on two simulated nodes (its agents serve its directory);
 # its files are synthesized into the agents' data directories after it completed, because
 # capturing a gigabyte through veth pairs on a small machine measures the capture path, not
@@ -19,7 +20,8 @@ for n in bench-a bench-b; do hack/cluster node add "$n" >/dev/null; done
 hack/cluster kubectl create namespace bench >/dev/null
 hack/cluster pod add bench-a bench p0 app=bench >/dev/null
 hack/cluster pod add bench-b bench p1 app=bench >/dev/null
-RINGTAP_LOG_LEVEL=warn hack/cluster ringtap start >/dev/null
+# OPERATOR_NODE_OPTIONS: V8 flags for the operator and agents (e.g. --max-semi-space-size=4).
+NODE_OPTIONS=${OPERATOR_NODE_OPTIONS:-} RINGTAP_LOG_LEVEL=warn hack/cluster ringtap start >/dev/null
 # shellcheck disable=SC1091
 . "$RINGTAP_RUN_DIR/cluster.env"
 K() { hack/cluster kubectl "$@"; }
