@@ -437,6 +437,24 @@ const cases: BadCase[] = [
     expect: ['spec.device', 'should match', 'auto|'],
   },
   {
+    what: 'IPA payload alignment that is not a power of two',
+    base: IPA,
+    create: (o) => { spec(o).source = { payloadAlignment: 3 }; },
+    expect: ['spec.source.payloadAlignment', 'supported values', '"4"'],
+  },
+  {
+    what: 'IPA network-device source together with a named device',
+    base: IPA,
+    create: (o) => { spec(o).device = 'ipa_adpl'; spec(o).source = { netdev: { interface: 'ipamon0' } }; },
+    expect: ['spec.source.netdev', 'two stream sources'],
+  },
+  {
+    what: 'IPA network device given as a path',
+    base: IPA,
+    create: (o) => { spec(o).source = { netdev: { interface: 'a/b' } }; },
+    expect: ['spec.source.netdev.interface', 'should match'],
+  },
+  {
     what: 'metrics interval without a unit',
     base: IPA,
     create: (o) => { spec(o).metricsInterval = '10'; },
