@@ -40,12 +40,23 @@ export interface ProbeInput {
   ipaSources?: ('device' | 'fifo' | 'file')[];
   /** PTP hardware clocks (/sys/class/ptp): NICs that timestamp in hardware register one. */
   ptpClocks?: string[];
+  /** Whether a gretap and an erspan device could be created (probeTunnels): null, or why not. */
+  tunnels?: { gretap: string | null; erspan: string | null };
 }
 
 function kernelAtLeast(rel: string, major: number, minor: number): boolean {
   const m = /^(\d+)\.(\d+)/.exec(rel);
   if (!m) return false;
   return Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor);
+}
+
+/**
+ * A tunnel capability: what creating a device showed, where that was tried; else the kernel
+ * configuration. A kernel that lacks the option by its configuration is reported as such.
+ */
+function tunnel(byConfig: Capability, created: string | null | undefined, kind: string): Capability {
+  if (created === undefined || (!byConfig.available && !byConfig.reason?.startsWith('cannot tell'))) return byConfig;
+  return created === null ? { available: true } : { available: false, reason: `cannot create a ${kind} device: ${created}` };
 }
 
 /** Pure: the capabilities that follow from what was probed. */
@@ -78,8 +89,8 @@ export function capabilitiesFrom(p: ProbeInput): NodeCapabilities {
     pppKernelBridge,
     tcMirror: tc,
     vxlan: need(['CONFIG_VXLAN'], 'VXLAN'),
-    gre: need(['CONFIG_NET_IPGRE'], 'GRE'),
-    erspan: need(['CONFIG_NET_IPGRE', 'CONFIG_IPV6_GRE'], 'GRE/ERSPAN'),
+    gre: tunnel(need(['CONFIG_NET_IPGRE'], 'GRE'), p.tunnels?.gretap, 'gretap'),
+    erspan: tunnel(need(['CONFIG_NET_IPGRE'], 'GRE/ERSPAN'), p.tunnels?.erspan, 'erspan'),
     ipa: ipaFound
       ? { available: true, ...(p.ipaVersion ? { version: p.ipaVersion } : {}), devices: p.ipaDevices, sources: [...(p.ipaSources ?? []), ...(v3 ? ['netdev' as const] : [])] }
       : { available: false, reason: 'no Qualcomm IPA hardware (no ipa platform device, no /dev/qcom_ipa*_monitor or /dev/ipa_adpl)' },
@@ -103,7 +114,30 @@ export async function probeCapabilities(): Promise<NodeCapabilities> {
   const ipaVersion = ipa.version;
   const ipaSources = ipa.sources;
   const ptpClocks = existsSync('/sys/class/ptp') ? readdirSync('/sys/class/ptp') : [];
-  return capabilitiesFrom({ kernelRelease: release(), config, protocols, devPpp: existsSync('/dev/ppp'), ipaDevices, ipaSources, ptpClocks, ...(ipaVersion ? { ipaVersion } : {}) });
+  const tunnels = await probeTunnels();
+  return capabilitiesFrom({ kernelRelease: release(), config, protocols, devPpp: existsSync('/dev/ppp'), ipaDevices, ipaSources, ptpClocks, tunnels, ...(ipaVersion ? { ipaVersion } : {}) });
+}
+
+/**
+ * Whether this kernel makes gretap and erspan devices: each is created in a throwaway network
+ * namespace (unshare -n; the namespace and the device go with the process), which also loads
+ * ip_gre where it is a module. A configuration can say "m" for a module the node cannot load.
+ */
+export async function probeTunnels(): Promise<{ gretap: string | null; erspan: string | null }> {
+  const attempt = async (args: string[]): Promise<string | null> => {
+    try {
+      await execFileP('unshare', ['--net', '--', 'ip', 'link', 'add', 'rtprobe', ...args], { timeout: 10_000 });
+      return null;
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      return (e.stderr || e.message).trim().split('\n')[0]!;
+    }
+  };
+  const [gretap, erspan] = await Promise.all([
+    attempt(['type', 'gretap', 'remote', '192.0.2.1']),
+    attempt(['type', 'erspan', 'remote', '192.0.2.1', 'seq', 'key', '1', 'erspan_ver', '1']),
+  ]);
+  return { gretap, erspan };
 }
 
 /**

@@ -29,7 +29,7 @@ function checkInt(n: number, min: number, max: number, what: string): string {
   return String(n);
 }
 
-async function run(cmd: 'tc' | 'ip' | 'tcpdump', args: string[]): Promise<string> {
+async function run(cmd: 'tc' | 'ip' | 'tcpdump' | 'iptables', args: string[]): Promise<string> {
   try {
     const { stdout } = await execFileP(cmd, args, { maxBuffer: 64 << 20, timeout: 15_000 });
     return stdout;
@@ -174,14 +174,20 @@ export async function deleteFilter(dev: string, hook: Hook, f: Pick<TcFilter, 'p
 
 // ---- links ------------------------------------------------------------------------------------
 
-export interface Link { ifname: string; kind?: string; vxlan?: { id?: number; remote?: string; port?: number } }
+export type GreKind = 'gretap' | 'ip6gretap' | 'erspan' | 'ip6erspan';
+const GRE_KINDS: readonly string[] = ['gretap', 'ip6gretap', 'erspan', 'ip6erspan'];
+
+/** A tunnel device's parameters as `ip -d -j link` prints them (keys as dotted quads). */
+export interface GreInfo { remote?: string; okey?: string; erspan_ver?: number; erspan_index?: number; erspan_dir?: string }
+export interface Link { ifname: string; kind?: string; vxlan?: { id?: number; remote?: string; port?: number }; gre?: GreInfo }
 
 export async function listLinks(): Promise<Link[]> {
-  const raw = JSON.parse(await run('ip', ['-d', '-j', 'link', 'show'])) as { ifname: string; linkinfo?: { info_kind?: string; info_data?: { id?: number; remote?: string; port?: number } } }[];
+  const raw = JSON.parse(await run('ip', ['-d', '-j', 'link', 'show'])) as { ifname: string; linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } }[];
   return raw.map((l) => ({
     ifname: l.ifname,
     ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}),
-    ...(l.linkinfo?.info_kind === 'vxlan' ? { vxlan: { ...l.linkinfo.info_data } } : {}),
+    ...(l.linkinfo?.info_kind === 'vxlan' ? { vxlan: { ...l.linkinfo.info_data } as Link['vxlan'] } : {}),
+    ...(GRE_KINDS.includes(l.linkinfo?.info_kind ?? '') ? { gre: { ...l.linkinfo!.info_data } as GreInfo } : {}),
   }));
 }
 
@@ -202,6 +208,107 @@ export async function ensureVxlan(v: VxlanSpec, existing: Link | undefined): Pro
   await run('ip', ['link', 'set', 'dev', v.name, 'up']);
 }
 
+// ---- who may send to a receive device -----------------------------------------------------------
+//
+// A VXLAN device takes every datagram to its port that carries its VNI, whoever sent it; the
+// kernel has no source check (drivers/net/vxlan/vxlan_core.c). The VNI of a mirror is derived
+// from its UID, which anyone who can read the PortMirror knows. So before decapsulation, in the
+// node's INPUT chain, a datagram to the port whose VXLAN header carries the VNI (the u32 match
+// reads it 12 bytes into the UDP header: 8 of UDP, 4 of flags) jumps to a chain of the mirror's
+// own that returns for its senders and drops the rest. IPv4 only: an IPv6 sender is not
+// filtered (ip6tables would need the same chain).
+
+/** The INPUT rule that sends one VNI's datagrams to its chain. */
+function rxJump(chain: string, vni: number, port: number): string[] {
+  return ['INPUT', '-p', 'udp', '--dport', String(checkInt(port, 1, 65535, 'port')), '-m', 'u32', '--u32', `0>>22&0x3C@12>>8=${checkInt(vni, 0, 16777215, 'vni')}`, '-j', chain];
+}
+
+/** The rules of a receive chain: its senders return (on to the VXLAN socket), everything else is dropped. */
+export function rxChainRules(chain: string, senders: readonly string[]): string[][] {
+  return [...senders.filter((a) => isIP(a) === 4).map((a) => ['-A', chain, '-s', `${a}/32`, '-j', 'RETURN']), ['-A', chain, '-j', 'DROP']];
+}
+
+/** Makes the node accept one VNI on the port only from `senders` (idempotent; rewrites the chain when asked). */
+export async function ensureRxFilter(chain: string, vni: number, port: number, senders: readonly string[]): Promise<void> {
+  if (!/^[A-Za-z0-9-]{1,28}$/.test(chain)) throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `'${chain}' is not a chain name`);
+  for (const a of senders) if (isIP(a) === 0) throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `'${a}' is not an IP address`);
+  await run('iptables', ['-w', '-N', chain]).catch(() => undefined); // exists already
+  const old = (await run('iptables', ['-w', '-S', chain])).split('\n').filter((l) => l.startsWith(`-A ${chain} `)).length;
+  // The new rules go in above the old ones, which then go: at no moment does the chain let
+  // everybody in, nor drop a sender that both the old and the new rules let in.
+  const rules = rxChainRules(chain, senders);
+  for (const rule of [...rules].reverse()) await run('iptables', ['-w', '-I', chain, '1', ...rule.slice(2)]);
+  for (let i = 0; i < old; i++) await run('iptables', ['-w', '-D', chain, String(rules.length + 1)]);
+  const jump = rxJump(chain, vni, port);
+  await run('iptables', ['-w', '-C', ...jump]).catch(() => run('iptables', ['-w', '-I', ...jump.slice(0, 1), '1', ...jump.slice(1)]));
+}
+
+/** Removes a receive chain and its INPUT rule (nothing if they are not there). */
+export async function removeRxFilter(chain: string, vni: number, port: number): Promise<void> {
+  await run('iptables', ['-w', '-D', ...rxJump(chain, vni, port)]).catch(() => undefined);
+  await run('iptables', ['-w', '-F', chain]).catch(() => undefined);
+  await run('iptables', ['-w', '-X', chain]).catch(() => undefined);
+}
+
 export async function deleteLink(name: string): Promise<void> {
   await run('ip', ['link', 'del', 'dev', checkIfName(name)]);
+}
+
+/**
+ * A transmit-only GRE tunnel device for mirrored frames: gretap (Ethernet over GRE, the key
+ * optional) or erspan (ERSPAN over GRE: type II with version 1, type III with version 2).
+ * ERSPAN's GRE header carries a sequence number and no key (the kernel insists on `seq key`
+ * and puts the key in the ERSPAN header as the 10-bit session id, net/ipv4/ip_gre.c
+ * erspan_validate); the index (type II) or direction and hardware id (type III) are the
+ * device's, the same for every frame. IPv6 remotes use the ip6 variants (net/ipv6/ip6_gre.c).
+ */
+export interface GreSpec {
+  name: string;
+  remote: string;
+  /** gretap: the GRE key of every frame (none when undefined). */
+  key?: number;
+  erspan?: { version: 1 | 2; sessionId: number; index?: number; direction?: 'ingress' | 'egress' };
+}
+
+export function greKind(g: Pick<GreSpec, 'remote' | 'erspan'>): GreKind {
+  const family = isIP(g.remote);
+  if (family === 0) throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `'${g.remote}' is not an IP address`);
+  return `${family === 6 ? 'ip6' : ''}${g.erspan ? 'erspan' : 'gretap'}`;
+}
+
+/** The `ip link add` arguments of a GRE device (validated: nothing unchecked reaches ip). */
+export function greLinkArgs(g: GreSpec): string[] {
+  const kind = greKind(g);
+  const args = ['link', 'add', checkIfName(g.name), 'type', kind, 'remote', g.remote];
+  if (!g.erspan) return g.key === undefined ? args : [...args, 'key', checkInt(g.key, 0, 0xffffffff, 'key')];
+  const e = g.erspan;
+  args.push('seq', 'key', checkInt(e.sessionId, 0, 1023, 'ERSPAN session id'), 'erspan_ver', checkInt(e.version, 1, 2, 'ERSPAN version'));
+  if (e.version === 1) return [...args, 'erspan', checkInt(e.index ?? 0, 0, 0xfffff, 'ERSPAN index')];
+  return [...args, 'erspan_dir', e.direction ?? 'ingress', 'erspan_hwid', '0'];
+}
+
+/** A dotted-quad key as ip prints it ("0.0.0.7") as a number. */
+function keyOf(dotted: string | undefined): number | undefined {
+  if (dotted === undefined) return undefined;
+  const o = dotted.split('.').map(Number);
+  return o.length === 4 && o.every((x) => Number.isInteger(x)) ? o.reduce((a, x) => a * 256 + x, 0) : undefined;
+}
+
+/** True when an existing device is already the one a spec asks for. */
+export function sameGre(existing: Link | undefined, g: GreSpec): boolean {
+  const i = existing?.gre;
+  if (!i || existing.kind !== greKind(g) || i.remote !== g.remote) return false;
+  if (!g.erspan) return keyOf(i.okey) === g.key || (g.key === undefined && keyOf(i.okey) === 0);
+  const e = g.erspan;
+  return keyOf(i.okey) === e.sessionId && i.erspan_ver === e.version
+    && (e.version === 1 ? i.erspan_index === (e.index ?? 0) : i.erspan_dir === (e.direction ?? 'ingress'));
+}
+
+/** Creates (or recreates, when it differs) a GRE tunnel device and sets it up. */
+export async function ensureGre(g: GreSpec, existing: Link | undefined): Promise<void> {
+  const args = greLinkArgs(g);
+  const same = sameGre(existing, g);
+  if (existing && !same) await deleteLink(g.name);
+  if (!same) await run('ip', args);
+  await run('ip', ['link', 'set', 'dev', g.name, 'up']);
 }

@@ -20,8 +20,10 @@
 // `rtmt<uid>`, owned by the agent). A collector pod on another node is reached the same way:
 // the operator resolves it to `remote` = the collector's node IP with the mirror's VNI, and on
 // the collector's node this driver keeps a receive device `rtmr<uid>` (same VNI, no remote)
-// whose decapsulated frames are redirected into the collector's host veth. GRE and ERSPAN need
-// CONFIG_NET_IPGRE; where it is missing the task fails with reason CapabilityMissing.
+// whose decapsulated frames are redirected into the collector's host veth. A remote collector
+// over GRE or ERSPAN gets a gretap or erspan device as `rtmt<uid>` (ip6gretap, ip6erspan for
+// IPv6; see tc.ts greLinkArgs); where the kernel cannot make one (no ip_gre, the node's gre or
+// erspan capability false) the task fails with reason CapabilityMissing.
 //
 // Coexistence. `continue` makes a copy transparent to classification: later filters (other
 // mirrors on the same source, other tools) still see every packet. Filters that run before
@@ -33,13 +35,13 @@
 // random-load prefix (see withSampling): this kernel has cls_bpf, u32 and act_mirred, but
 // neither matchall, act_gact nor act_sample.
 import { isIP } from 'node:net';
-import { mirrorVni, VXLAN_DEFAULT_PORT, type ConditionReason, type MirrorDirection, type NodeTaskSpec, type NodeTaskTarget, type PortMirrorWork, type ResolvedPod } from '../../../crds/src/index.js';
+import { mirrorVni, VXLAN_DEFAULT_PORT, type ConditionReason, type MirrorDirection, type NodeTaskSpec, type NodeTaskTarget, type PortMirrorWork, type RemoteDestination, type ResolvedPod } from '../../../crds/src/index.js';
 import type { NodeCapabilities } from '../capabilities.js';
 import { findHostVeth, resolvePodNetns } from '../podnetns.js';
 import type { Driver, DriverTask, TaskContext } from './driver.js';
 import {
-  addMirrorFilter, compileBpf, deleteFilter, deleteLink, ensureClsact, ensureVxlan, listFilters, listLinks, removeClsactIfEmpty,
-  MATCH_ALL, withSampling, type BpfInsn, type Hook, type TcFilter,
+  addMirrorFilter, compileBpf, deleteFilter, deleteLink, ensureClsact, ensureGre, ensureRxFilter, ensureVxlan, listFilters, listLinks, removeClsactIfEmpty, removeRxFilter,
+  MATCH_ALL, withSampling, type BpfInsn, type GreSpec, type Hook, type TcFilter,
 } from './tc.js';
 import { errorReason, RingtapError } from '../../../lib/errors.js';
 
@@ -51,6 +53,11 @@ const RESOLVE_INTERVAL_MS = 2_000;
 /** A failure no retry mends: the node cannot do what the mirror asks. */
 function capabilityMissing(message: string): RingtapError {
   return new RingtapError('ERR_RINGTAP_CAPABILITY_MISSING', message, { reason: 'CapabilityMissing' });
+}
+
+/** The iptables chain that admits one PortMirror's VXLAN senders on its collector's node. */
+export function rxChain(parentUid: string): string {
+  return `RTAP-RX-${parentUid.replaceAll('-', '').slice(0, 10)}`;
 }
 
 /** The cookie on every tc action of one PortMirror: "rtap" + 12 bytes of its UID (hex). */
@@ -79,12 +86,32 @@ export function hooksFor(direction: MirrorDirection, source: 'pod' | 'interface'
 }
 
 /**
- * The BPF text of a source. A node interface mirrored over VXLAN would see the encapsulated
- * copies leave through it and mirror them again, without end: those are left out.
+ * The GRE device of a gre or erspan remote. ERSPAN's GRE header has no key field (the session
+ * id takes its place), so a key there is refused rather than silently dropped. The type III
+ * direction bit is the device's: egress when only the source's egress is mirrored, else ingress.
+ */
+export function greSpec(name: string, r: RemoteDestination, direction: MirrorDirection): GreSpec {
+  if (r.protocol === 'gre') return { name, remote: r.address, ...(r.key !== undefined ? { key: r.key } : {}) };
+  if (r.key !== undefined) {
+    throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `spec.destination.remote.key: ERSPAN frames carry no GRE key; the collector tells sessions apart by erspan.sessionId (${r.erspan?.sessionId ?? 0})`, { reason: 'InvalidSpec' });
+  }
+  const version = r.erspan?.version ?? 1;
+  return {
+    name, remote: r.address,
+    erspan: { version, sessionId: r.erspan?.sessionId ?? 0, ...(version === 1 ? { index: 0 } : { direction: direction === 'egress' ? 'egress' as const : 'ingress' as const }) },
+  };
+}
+
+/**
+ * The BPF text of a source. A node interface mirrored to a remote would see the encapsulated
+ * copies (VXLAN, GRE) leave through it and mirror them again, without end: those are left out.
  */
 export function mirrorFilterText(kind: 'pod' | 'interface', user: string | undefined, remote: { address: string; protocol: string; port?: number } | undefined): string {
   if (remote && isIP(remote.address) === 0) throw new Error(`destination address '${remote.address}' is not an IP address`);
-  const guard = kind === 'interface' && remote?.protocol === 'vxlan' ? `not (dst host ${remote.address} and udp dst port ${remote.port ?? VXLAN_DEFAULT_PORT})` : '';
+  const guard = kind !== 'interface' || !remote ? ''
+    : remote.protocol === 'vxlan' ? `not (dst host ${remote.address} and udp dst port ${remote.port ?? VXLAN_DEFAULT_PORT})`
+      : `not (dst host ${remote.address} and proto 47)`; // GRE, under gretap and erspan alike
+
   const u = user?.trim() ?? '';
   return guard && u ? `(${guard}) and (${u})` : guard || u;
 }
@@ -135,6 +162,8 @@ class PortMirrorTask implements DriverTask {
   private pass = Promise.resolve();
   private stopped = false;
   private progs = new Map<string, { sampling: number; insns: BpfInsn[] }>();
+  /** The senders the receive chain was last written for (rewritten only when they change). */
+  private rxSenders?: string;
   /** Per source: the device it resolved to, its last counts, its state. */
   private seen = new Map<string, { dev?: string; counts: Counts; state: NodeTaskTarget['state']; message?: string }>();
   /** Counts of filters that are gone (pods that left or restarted): totals never go backwards. */
@@ -201,6 +230,12 @@ class PortMirrorTask implements DriverTask {
       const veth = await this.hostVeth(d.pod, d.pod.interface);
       // The receive side for source nodes elsewhere: decapsulate and hand to the collector.
       const vni = mirrorVni(this.spec.parent.uid);
+      // Only the mirror's source nodes may send to it: the VNI is no secret (it is the UID's).
+      const senders = JSON.stringify(d.pod.receiveFrom ?? []);
+      if (senders !== this.rxSenders) {
+        await ensureRxFilter(rxChain(this.spec.parent.uid), vni, VXLAN_DEFAULT_PORT, d.pod.receiveFrom ?? []);
+        this.rxSenders = senders;
+      }
       await ensureVxlan({ name: this.devs.rx, vni, port: VXLAN_DEFAULT_PORT }, links.get(this.devs.rx));
       owned.add(this.devs.rx);
       await ensureClsact(this.devs.rx);
@@ -210,8 +245,14 @@ class PortMirrorTask implements DriverTask {
     const r = d.remote!;
     if (r.protocol !== 'vxlan') {
       const cap = r.protocol === 'gre' ? this.caps?.gre : this.caps?.erspan;
-      if (!cap?.available) throw capabilityMissing(`${r.protocol} is not available on this node${cap?.reason ? ` (${cap.reason})` : ''}`);
-      throw capabilityMissing(`${r.protocol} mirroring is not implemented by this agent`);
+      if (this.caps && !cap?.available) throw capabilityMissing(`${r.protocol} is not available on this node${cap?.reason ? ` (${cap.reason})` : ''}`);
+      await ensureGre(greSpec(this.devs.tx, r, this.work.direction), links.get(this.devs.tx)).catch((err: unknown) => {
+        // An IPv6 remote on a kernel with IPv4 GRE only (no ip6_gre): nothing a retry mends.
+        if (/Unknown device type/i.test((err as Error).message)) throw capabilityMissing(`${r.protocol} to ${r.address} is not available on this node: ${(err as Error).message}`);
+        throw err;
+      });
+      owned.add(this.devs.tx);
+      return { dev: this.devs.tx, owned };
     }
     if (this.caps && !this.caps.vxlan.available) throw capabilityMissing(`vxlan is not available on this node (${this.caps.vxlan.reason ?? ''})`);
     await ensureVxlan({ name: this.devs.tx, vni: r.vni ?? 0, port: r.port ?? VXLAN_DEFAULT_PORT, remote: r.address }, links.get(this.devs.tx));
@@ -370,6 +411,7 @@ class PortMirrorTask implements DriverTask {
       await this.removeFrom(l.ifname, true).catch(() => undefined);
     }
     for (const d of [this.devs.tx, this.devs.rx]) if (links.some((l) => l.ifname === d)) await deleteLink(d).catch(() => undefined);
+    await removeRxFilter(rxChain(this.spec.parent.uid), mirrorVni(this.spec.parent.uid), VXLAN_DEFAULT_PORT);
     this.ctx.reporter.log.info('mirror removed: filters and devices of ours are gone');
   }
 }
