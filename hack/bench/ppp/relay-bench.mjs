@@ -1,11 +1,16 @@
-// PPP relay benchmark driver (see run.sh): runs ringtap's userspace PppRelay in the relay
-// namespace and, for each direction and frame size, has the TX_RING generator
-// (hack/bench/capture/ringtap-tx.mjs, a separate process pinned to CPU0) offer COUNT frames as
-// fast as it can. Measures, from the relay's own counters polled every 5 ms:
-//   relay rate   frames forwarded / (time of the last forwarded frame - time of the first)
-//   CPU          utime+stime of the relay thread (/proc/self/task/TID/stat) per million frames
-// and prints the generator's offered rate of the same run as the reference.
-// Usage: node relay-bench.mjs   (environment from run.sh; RINGTAP_NATIVE=path.node to bench another build)
+// PPP bridge benchmark driver (see run.sh): for each direction and frame size, bridges the
+// PPPoE and L2TP sessions with ringtap's kernel bridge (PppKernelBridge: PPPIOCBRIDGECHAN) and
+// with its userspace relay (PppRelay), one after the other in the same machine, and has the
+// TX_RING generator (hack/bench/capture/ringtap-tx.mjs, a separate process pinned to CPU0) offer
+// COUNT frames as fast as it can. Measures, from the bridge's own counters polled every 5 ms:
+//   rate   frames forwarded / (time of the last forwarded frame - time of the first)
+//   CPU    busy time of all CPUs (/proc/stat, the generator's included) per forwarded frame;
+//          for the relay also its thread's own (/proc/self/task/TID/stat)
+// Frames forwarded: the relay's per-direction counter; the kernel's L2TP session counters
+// (PPPIOCGL2TPSTATS): frames sent to the LNS (PPPoE->L2TP), received from it (L2TP->PPPoE).
+// Prints one line per run and a table: kernel vs userspace, ratio kernel/userspace.
+// Usage: node relay-bench.mjs   (environment from run.sh; MODES="kernel userspace" by default
+// where the kernel has PPP; RINGTAP_NATIVE=path.node to bench another build)
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -74,60 +79,99 @@ function l2tpFrame(size) {
   return f;
 }
 
-function threadCpu(tid) {
-  const s = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14, 15)
+/** CPU seconds of threads (those gone count 0). */
+function threadCpu(tids) {
+  let sum = 0;
+  for (const tid of tids) {
+    try {
+      const s = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      sum += (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14, 15)
+    } catch {
+      // the thread has ended
+    }
+  }
+  return sum;
+}
+/** Busy seconds of all CPUs (everything but idle and iowait). */
+function systemCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) / TICK;
 }
 const tids = () => new Set(readdirSync('/proc/self/task'));
 
-async function run(dir, size, count) {
+async function run(mode, dir, size, count) {
   const before = tids();
-  const relay = new native.PppRelay({
-    a: { type: 'pppoe', interface: env.RELAY_DOWN, netns: `/run/netns/${env.NS_RELAY}`, sessionId: SID, peerMac: env.CLIENT_MAC },
-    b: { type: 'l2tp', netns: `/run/netns/${env.NS_RELAY}`, localAddress: env.RELAY_IP, localPort: 1701, peerAddress: env.LNS_IP, peerPort: 1701, ...IDS },
-  });
+  const ns = `/run/netns/${env.NS_RELAY}`;
+  const opts = {
+    a: { type: 'pppoe', interface: env.RELAY_DOWN, netns: ns, sessionId: SID, peerMac: env.CLIENT_MAC },
+    b: { type: 'l2tp', netns: ns, localAddress: env.RELAY_IP, localPort: 1701, peerAddress: env.LNS_IP, peerPort: 1701, ...IDS },
+  };
+  const bridge = mode === 'kernel' ? new native.PppKernelBridge(opts) : new native.PppRelay(opts);
   try {
-    const tid = [...tids()].find((t) => !before.has(t));
-    // Pin the relay thread to CPU1 (the generator runs on CPU0).
-    await execFileP('taskset', ['-p', '-c', '1', tid]);
-    const key = dir === 'pppoe-to-l2tp' ? 'aToB' : 'bToA';
+    const forwarded = mode === 'kernel'
+      ? () => { const b = bridge.stats().b; return dir === 'pppoe-to-l2tp' ? b.txPackets : b.rxPackets; }
+      : () => bridge.stats()[dir === 'pppoe-to-l2tp' ? 'aToB' : 'bToA'].frames;
+    // The relay thread on CPU1 (the generator runs on CPU0); the kernel bridge has no thread.
+    // Threads new since the relay started and still there: the relay's (and any idle helper).
+    const tid = mode === 'userspace' ? [...tids()].filter((t) => !before.has(t)) : undefined;
+    for (const t of tid ?? []) await execFileP('taskset', ['-p', '-c', '1', t]).catch(() => undefined);
     const frame = dir === 'pppoe-to-l2tp' ? pppoeFrame(size) : l2tpFrame(size);
-    const [ns, iface] = dir === 'pppoe-to-l2tp' ? [env.NS_CLIENT, env.CLIENT_IF] : [env.NS_LNS, env.LNS_IF];
-    const cpu0 = threadCpu(tid);
-    let first = 0, last = 0, lastFrames = 0, cpuLast = cpu0, doneAt = 0;
-    const gen = execFileP('ip', ['netns', 'exec', ns, 'taskset', '-c', '0', NODE, TX, iface, frame.toString('hex'), String(count), '0']).then((r) => {
+    const [gns, iface] = dir === 'pppoe-to-l2tp' ? [env.NS_CLIENT, env.CLIENT_IF] : [env.NS_LNS, env.LNS_IF];
+    const thread0 = tid ? threadCpu(tid) : 0;
+    const sys0 = systemCpu();
+    let first = 0, last = 0, lastFrames = 0, threadLast = thread0, sysLast = sys0, doneAt = 0;
+    const gen = execFileP('ip', ['netns', 'exec', gns, 'taskset', '-c', '0', NODE, TX, iface, frame.toString('hex'), String(count), '0']).then((r) => {
       doneAt = performance.now();
       return r.stdout.trim();
     });
-    // Poll until the generator has finished and the relay has been idle for 200 ms (1 s if it never forwarded).
+    // Poll until the generator has finished and the bridge has been idle for 300 ms (2 s if it never forwarded).
     for (;;) {
       await new Promise((r) => setTimeout(r, 5));
-      const s = relay.stats()[key];
+      const n = forwarded();
       const now = performance.now();
-      if (s.frames !== lastFrames) {
+      if (n !== lastFrames) {
         if (!first) first = now;
         last = now;
-        cpuLast = threadCpu(tid);
-        lastFrames = s.frames;
+        if (tid) threadLast = threadCpu(tid);
+        sysLast = systemCpu();
+        lastFrames = n;
       }
-      if (doneAt && now - Math.max(last, doneAt) > (first ? 200 : 1000)) break;
+      if (doneAt && now - Math.max(last, doneAt) > (first ? 300 : 2000)) break;
     }
     const out = await gen;
     const offered = Number(/pps=(\d+)/.exec(out)?.[1] ?? 0);
-    const st = relay.stats()[key];
+    const frames = forwarded();
     const secs = (last - first) / 1000;
-    const rate = secs > 0 ? Math.round(st.frames / secs) : 0;
-    const cpuPerM = st.frames > 0 ? ((cpuLast - cpu0) / st.frames) * 1e6 : 0;
-    const drops = Object.values(st.drops).reduce((a, b) => a + b, 0);
-    console.log(`${dir.padEnd(14)} ${String(size).padStart(5)}B  offered=${offered} fps  relay=${rate} fps  ratio=${offered ? (rate / offered).toFixed(2) : 'n/a'}  forwarded=${st.frames}/${count}  drops=${drops} (rxOverflow=${st.drops.rxOverflow} sendError=${st.drops.sendError})  cpu=${cpuPerM.toFixed(2)} s/Mframe`);
+    const r = {
+      mode, dir, size, offered, frames, count,
+      rate: secs > 0 ? Math.round(frames / secs) : 0,
+      cpuUs: frames > 0 ? ((sysLast - sys0) / frames) * 1e6 : 0,
+      threadUs: tid && frames > 0 ? ((threadLast - thread0) / frames) * 1e6 : undefined,
+    };
+    console.log(`${mode.padEnd(9)} ${dir.padEnd(14)} ${String(size).padStart(5)}B  offered=${offered} fps  forwarded=${frames}/${count} at ${r.rate} fps  cpu(all)=${r.cpuUs.toFixed(2)} us/frame${r.threadUs !== undefined ? `  relay thread=${r.threadUs.toFixed(2)} us/frame` : ''}`);
+    return r;
   } finally {
-    relay.close();
+    bridge.close();
   }
 }
 
 const sizes = (env.SIZES ?? '64 1400').split(' ').map(Number);
 const counts = { 64: Number(env.COUNT64 ?? 1000000), 1400: Number(env.COUNT1400 ?? 300000) };
+const modes = (env.MODES ?? 'kernel userspace').split(' ');
+const rows = [];
 for (const dir of (env.DIRS ?? 'pppoe-to-l2tp l2tp-to-pppoe').split(' ')) {
-  for (const size of sizes) await run(dir, size, counts[size] ?? 300000);
+  for (const size of sizes) {
+    const byMode = {};
+    for (const mode of modes) byMode[mode] = await run(mode, dir, size, counts[size] ?? 300000);
+    rows.push({ dir, size, ...byMode });
+  }
+}
+if (modes.includes('kernel') && modes.includes('userspace')) {
+  console.log('\n| direction | size | kernel fps | kernel CPU us/frame | userspace fps | userspace CPU us/frame | fps kernel/userspace | CPU/frame kernel/userspace |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const { dir, size, kernel: k, userspace: u } of rows) {
+    const ratio = (a, b) => (b > 0 ? (a / b).toFixed(2) : 'n/a');
+    console.log(`| ${dir} | ${size} B | ${k.rate} | ${k.cpuUs.toFixed(2)} | ${u.rate} | ${u.cpuUs.toFixed(2)} | ${ratio(k.rate, u.rate)} | ${ratio(k.cpuUs, u.cpuUs)} |`);
+  }
 }
