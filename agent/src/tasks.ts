@@ -9,7 +9,7 @@
 // context, which the runner tags with the task's key), fails that task with the error in its
 // status. The agent and every other task go on.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { NodeTaskType, type NodeTaskStatus } from '../../crds/src/index.js';
+import { NodeTaskType, TERMINAL_NODE_PHASES, type NodeTaskStatus } from '../../crds/src/index.js';
 import { Controller } from '../../lib/kube/controller.js';
 import { Informer } from '../../lib/kube/informer.js';
 import { isNotFound, PodType, type KubeClient, type KubeObject } from '../../lib/kube/kube.js';
@@ -26,7 +26,7 @@ type Pod = KubeObject & { spec?: { hostNetwork?: boolean } };
 export type { NodeTask };
 
 const STATUS_INTERVAL_MS = 2_000;
-const TERMINAL = new Set(['Completed', 'Failed', 'Stopped']);
+const TERMINAL = new Set<string>(TERMINAL_NODE_PHASES);
 
 /** kstatus conditions of a NodeTask, from the phase its driver reported. */
 export function taskConditions(s: NodeTaskStatus): DesiredCondition[] {

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { DNS_SUBDOMAIN_PATTERN, DURATION_PATTERN, LABEL_VALUE_PATTERN } from '../../crds/src/schema.js';
 import { MAX_SNAP_LENGTH } from '../../crds/src/defaults.js';
+import { PLURALS } from '../../crds/src/index.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -137,8 +138,8 @@ export function parseTarget(arg: string): { kind: TargetKind; name: string } {
   if (slash < 0) return { kind: 'PacketCapture', name: validName(arg) };
   const type = arg.slice(0, slash).toLowerCase().replace(/\.ringtap\.dev$/, '');
   const name = validName(arg.slice(slash + 1));
-  if (['packetcapture', 'packetcaptures', 'pcap', 'pc'].includes(type)) return { kind: 'PacketCapture', name };
-  if (['ipamonitor', 'ipamonitors', 'ipam'].includes(type)) return { kind: 'IPAMonitor', name };
+  if (['packetcapture', PLURALS.PacketCapture, 'pcap', 'pc'].includes(type)) return { kind: 'PacketCapture', name };
+  if (['ipamonitor', PLURALS.IPAMonitor, 'ipam'].includes(type)) return { kind: 'IPAMonitor', name };
   throw new UsageError(`"${arg}": TYPE must be packetcapture or ipamonitor, not "${type}"`);
 }
 

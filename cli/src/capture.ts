@@ -7,7 +7,7 @@ import { createWriteStream, renameSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { PacketCapture } from '../../crds/src/packetcapture.js';
-import { API_VERSION, GROUP, IPAMonitorType, PacketCaptureType } from '../../crds/src/index.js';
+import { API_VERSION, GROUP, IPAMonitorType, PACKET_CAPTURE_TERMINAL_PHASES, PacketCaptureType } from '../../crds/src/index.js';
 import { dataPath } from '../../crds/src/dataapi.js';
 import { KubeClient, type KubeObject } from '../../lib/kube/kube.js';
 import { DataClient } from './dataclient.js';
@@ -15,7 +15,7 @@ import { DEFAULT_DURATION, type TargetKind } from './args.js';
 import { readCapture } from '../../lib/pcapng/index.js';
 
 export const FIELD_MANAGER = 'kubectl-ringtap';
-export const TERMINAL_PHASES = new Set(['Completed', 'Failed']);
+export const TERMINAL_PHASES = new Set<string>(PACKET_CAPTURE_TERMINAL_PHASES);
 
 export interface TargetOptions {
   kubeConfig: KubeConfig;

@@ -16,7 +16,6 @@ import {
   dateTime,
   DNS_LABEL_PATTERN,
   dnsSubdomain,
-  duration,
   positiveDuration,
   enumStr,
   ifName,

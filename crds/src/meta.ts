@@ -183,6 +183,8 @@ export function observedGenerationSchema(): JSONSchemaProps {
 
 export type NodePhase = 'Pending' | 'Running' | 'Completed' | 'Failed' | 'Stopped';
 export const NODE_PHASES: readonly NodePhase[] = ['Pending', 'Running', 'Completed', 'Failed', 'Stopped'];
+/** A node's work in one of these phases is over: it is not started again. */
+export const TERMINAL_NODE_PHASES: readonly NodePhase[] = ['Completed', 'Failed', 'Stopped'];
 
 export function nodePhaseSchema(description: string): JSONSchemaProps {
   return enumStr(description, NODE_PHASES);

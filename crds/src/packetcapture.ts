@@ -91,6 +91,8 @@ export interface PacketCaptureSpec {
 
 export type PacketCapturePhase = 'Pending' | 'Running' | 'Stopping' | 'Completed' | 'Failed';
 export const PACKET_CAPTURE_PHASES: readonly PacketCapturePhase[] = ['Pending', 'Running', 'Stopping', 'Completed', 'Failed'];
+/** A capture in one of these phases has finished and stays so. */
+export const PACKET_CAPTURE_TERMINAL_PHASES: readonly PacketCapturePhase[] = ['Completed', 'Failed'];
 
 export type StopReason = 'DurationReached' | 'PacketLimitReached' | 'ByteLimitReached' | 'Deleted' | 'Failed';
 export const STOP_REASONS: readonly StopReason[] = ['DurationReached', 'PacketLimitReached', 'ByteLimitReached', 'Deleted', 'Failed'];

@@ -1,7 +1,13 @@
 // PacketCapture status from what was observed: the capture, its resolved targets and its
 // NodeTasks' statuses. Pure, so it can be table-tested.
 import { kstatusConditions, type DesiredCondition } from '../../../lib/kube/conditions.js';
-import type { ConditionReason, NodePhase, PacketCapturePhase } from '../../../crds/src/index.js';
+import {
+  PACKET_CAPTURE_TERMINAL_PHASES,
+  TERMINAL_NODE_PHASES,
+  type ConditionReason,
+  type NodePhase,
+  type PacketCapturePhase,
+} from '../../../crds/src/index.js';
 
 export interface ObservedTask {
   node: string;
@@ -38,7 +44,8 @@ export interface DerivedStatus {
   terminal: boolean;
 }
 
-const TERMINAL = new Set(['Completed', 'Failed', 'Stopped']);
+const TERMINAL = new Set<string>(TERMINAL_NODE_PHASES);
+const FINISHED = new Set<string>(PACKET_CAPTURE_TERMINAL_PHASES);
 
 export function deriveCaptureStatus(s: CaptureState): DerivedStatus {
   const tasks = [...s.tasks].sort((a, b) => a.node.localeCompare(b.node));
@@ -60,7 +67,7 @@ export function deriveCaptureStatus(s: CaptureState): DerivedStatus {
   }
   const phases = tasks.map((t) => t.phase ?? 'Pending');
   // Finished once every node finished; and a finished capture stays finished.
-  if (tasks.length > 0 && phases.every((p) => TERMINAL.has(p)) && (s.targetsFound > 0 || TERMINAL.has(s.previousPhase ?? ''))) {
+  if (tasks.length > 0 && phases.every((p) => TERMINAL.has(p)) && (s.targetsFound > 0 || FINISHED.has(s.previousPhase ?? ''))) {
     return finished(tasks, phases, totals, nodes);
   }
   if (tasks.length === 0 || s.targetsFound === 0) {

@@ -9,8 +9,18 @@
 //   core pods, nodes: get list watch; events.k8s.io events: create.
 import type { Logger } from '../../../lib/observe/log.js';
 import {
-  API_VERSION, type ConditionReason, DEFAULT_SNAP_LENGTH, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME,
-  MAX_TASK_PODS, NodeTaskType, PacketCaptureType, type PacketCaptureWork, type ResolvedPod,
+  API_VERSION,
+  DEFAULT_SNAP_LENGTH,
+  LABEL_NODE,
+  LABEL_PARENT_KIND,
+  LABEL_PARENT_NAME,
+  MAX_TASK_PODS,
+  NodeTaskType,
+  PACKET_CAPTURE_TERMINAL_PHASES,
+  PacketCaptureType,
+  type ConditionReason,
+  type PacketCaptureWork,
+  type ResolvedPod,
 } from '../../../crds/src/index.js';
 import type { Controller, Result } from '../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
@@ -101,7 +111,7 @@ export class PacketCaptureReconciler {
     }
     invalid ??= authorizeCapture(this.deps, namespace, capture.spec) ?? this.checkPods(capture);
 
-    const terminal = ['Completed', 'Failed', 'Stopped'].includes(capture.status?.phase ?? '') && capture.status?.observedGeneration === capture.metadata.generation && !invalid && myTasks.length > 0;
+    const terminal = (PACKET_CAPTURE_TERMINAL_PHASES as readonly string[]).includes(capture.status?.phase ?? '') && capture.status?.observedGeneration === capture.metadata.generation && !invalid && myTasks.length > 0;
     let targetsFound = 0;
     if (invalid) {
       // Nothing may run on a spec we refuse.
