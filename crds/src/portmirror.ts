@@ -27,6 +27,7 @@ import {
   int,
   ipAddress,
   obj,
+  set,
   str,
   withRules,
   type JSONSchemaProps,
@@ -201,7 +202,15 @@ export interface MirrorSourceRef {
 export interface ResolvedPodDestination extends ResolvedPod {
   node: string;
   interface: string;
+  /**
+   * On the collector's node: the addresses of the source nodes that send this mirror's frames
+   * over VXLAN. The receive side accepts the mirror's VNI from these only.
+   */
+  receiveFrom?: string[];
 }
+
+/** At most this many source nodes per mirror send to one collector. */
+export const MAX_MIRROR_SENDERS = 1000;
 
 /** Exactly one of interface, pod or remote. */
 export interface ResolvedMirrorDestination {
@@ -240,7 +249,15 @@ export const portMirrorWorkSchema = obj(
         interface: obj('A host interface on this node.', { name: ifName('The interface name.') }, ['name']),
         pod: resolvedPodSchema(
           'The collector pod, with the node it runs on.',
-          { node: dnsSubdomain('The node the collector runs on.'), interface: ifName('The interface inside the collector pod.') },
+          {
+            node: dnsSubdomain('The node the collector runs on.'),
+            interface: ifName('The interface inside the collector pod.'),
+            receiveFrom: set(
+              "On the collector's node: the source nodes' addresses; VXLAN frames of this mirror from any other address are dropped.",
+              ipAddress('A source node address.'),
+              MAX_MIRROR_SENDERS,
+            ),
+          },
           ['node', 'interface'],
         ),
         remote: remoteDestinationSchema(),

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { NodeTaskType, PacketCaptureType, PortMirrorType } from '../../crds/src/index.js';
+import { mirrorVni, NodeTaskType, PacketCaptureType, PortMirrorType } from '../../crds/src/index.js';
 import { dataPath } from '../../crds/src/dataapi.js';
 import type { NodeTask, PacketCapture, PortMirror } from '../../lib/kube/objects.js';
 import { EventType, KubeClient, PodType, type KubeObject } from '../../lib/kube/kube.js';
@@ -19,8 +19,8 @@ import { adminConfig, apiMessage, createNamespace, deleteCaptureNamespace, token
 
 const admin = new KubeClient(adminConfig(), 'test-admin');
 let teamA: string, teamB: string, teamC: string;
-let node: SimNode;
-let a1: SimPod, a2: SimPod, b1: SimPod;
+let node: SimNode, nodeB: SimNode;
+let a1: SimPod, a2: SimPod, b1: SimPod, c1: SimPod;
 const tokens: Record<'tenant' | 'outsider' | 'owner', string> = { tenant: '', outsider: '', owner: '' };
 let tenant: KubeClient, owner: KubeClient;
 
@@ -111,6 +111,8 @@ beforeAll(async () => {
   a1 = await addPod(node.name, teamA, 'a1', { app: 'a' });
   a2 = await addPod(node.name, teamA, 'a2', { app: 'peer' });
   b1 = await addPod(node.name, teamB, 'b1', { app: 'b' });
+  nodeB = await addNode('secb');
+  c1 = await addPod(nodeB.name, teamA, 'c1', { app: 'collector' });
   // Only the operator's own namespace is trusted: every team is a tenant.
   await cluster(['ringtap', 'start'], { ...process.env, RINGTAP_TRUSTED_NAMESPACES: 'ringtap-system' });
   await cluster(['kubectl', 'create', 'serviceaccount', 'tenant', '-n', teamA]);
@@ -132,8 +134,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster(['ringtap', 'stop']).catch(() => undefined);
-  for (const p of [a1, a2, b1]) if (p) await delPod(p.namespace, p.name).catch(() => undefined);
-  if (node) await delNode(node.name).catch(() => undefined);
+  for (const p of [a1, a2, b1, c1]) if (p) await delPod(p.namespace, p.name).catch(() => undefined);
+  for (const n of [node, nodeB]) if (n) await delNode(n.name).catch(() => undefined);
   for (const ns of [teamA, teamB, teamC]) if (ns) await deleteCaptureNamespace(ns);
 }, 180_000);
 
@@ -285,6 +287,45 @@ describe('the tenant cannot inject traffic into other namespaces or onto the nod
     expect(heard).not.toMatch(/\.6666: UDP/);
     await tenant.delete(PortMirrorType, teamA, name);
   }, 60_000);
+});
+
+describe('a collector\'s VXLAN port takes only its mirror\'s source nodes', () => {
+  /** A VXLAN datagram carrying an Ethernet/IPv4/UDP frame to port 6666, built by hand (the attacker's tool). */
+  const forge = (vni: number, to: string) => `
+import socket, struct
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+payload = b'forged-marker'
+udp = struct.pack('!HHHH', 5555, 6666, 8 + len(payload), 0) + payload
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, socket.inet_aton('10.250.0.1'), socket.inet_aton('10.250.0.2'))
+ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+frame = b'\\xff' * 6 + b'\\x02\\x00\\x00\\x00\\x00\\x01' + b'\\x08\\x00' + ip + udp
+vxlan = struct.pack('!B3xI', 0x08, ${vni} << 8)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(5): s.sendto(vxlan + frame, ('${to}', 4789))
+`;
+
+  test('a datagram with the mirror\'s VNI from anyone but a source node never reaches the collector; the mirrored traffic does', async () => {
+    await tenant.create(PortMirrorType, { metadata: { name: 'to-c1', namespace: teamA }, spec: { source: { pods: { names: ['a1'] } }, filter: 'icmp', destination: { pod: { name: 'c1' } } } } as unknown as PortMirror);
+    const m = await waitFor('to-c1: Ready', async () => {
+      const x = await tenant.get<Mirror>(PortMirrorType, teamA, 'to-c1');
+      return condition(x, 'Ready')?.status === 'True' ? x : undefined;
+    }, 40_000, 200);
+    const [collectorTask] = (await admin.list<NodeTask>(NodeTaskType, teamA, { labelSelector: 'ringtap.dev/parent-name=to-c1' })).items.filter((t) => t.spec.node === nodeB.name);
+    expect(collectorTask?.spec.portMirror?.destination.pod?.receiveFrom).toEqual([node.ip]);
+    const sniffer = await sniff(c1.netns, 'icmp or udp port 6666');
+    // b1 (another namespace's pod, not a node) knows the VNI: it is the first 24 bits of the mirror's UID.
+    await inNetns(b1.netns, ['python3', '-c', forge(mirrorVni(m.metadata.uid!), nodeB.ip)]);
+    await ping(a2.netns, a1.ip, 2); // mirrored from node A: arrives after the forged datagrams would have
+    const heard = await sniffer.until(/ICMP echo/);
+    expect(heard).not.toMatch(/6666/);
+    const counters = await inNetns(nodeB.netns, ['iptables', '-w', '-L', `RTAP-RX-${m.metadata.uid!.replaceAll('-', '').slice(0, 10)}`, '-v', '-n', '-x']);
+    expect(Number(/^\s*(\d+)\s+\d+\s+DROP/m.exec(counters)?.[1] ?? 0)).toBeGreaterThanOrEqual(5);
+    await tenant.delete(PortMirrorType, teamA, 'to-c1');
+    await waitFor('the receive chain to go with the mirror', async () => (/RTAP-RX-/.test(await inNetns(nodeB.netns, ['iptables', '-w', '-S'])) ? undefined : true), 20_000, 200);
+  }, 90_000);
 });
 
 describe('the outsider cannot reach node ports', () => {

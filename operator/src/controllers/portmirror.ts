@@ -58,6 +58,11 @@ export function podIps(pod: Pod): string[] {
   return pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
 }
 
+/** Every address a node may send from (InternalIP and ExternalIP). */
+export function nodeAddresses(node: Node | undefined): string[] {
+  return (node?.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address);
+}
+
 export function nodeAddress(node: Node | undefined): string | undefined {
   const a = node?.status?.addresses ?? [];
   return (a.find((x) => x.type === 'InternalIP') ?? a.find((x) => x.type === 'ExternalIP'))?.address;
@@ -164,8 +169,13 @@ export class PortMirrorReconciler {
       return { byNode, destination: () => undefined, waiting: { reason: 'CollectorNotFound', message: `destination.pod: collector pod ${d.pod!.name} is not running in ${ns}; waiting for it` } };
     }
     const address = nodeAddress(this.deps.nodes.get(undefined, cnode));
+    // The collector's node accepts this mirror's VXLAN frames only from its source nodes.
+    const receiveFrom = [...new Set([...byNode.keys()].filter((n) => n !== cnode).flatMap((n) => nodeAddresses(this.deps.nodes.get(undefined, n))))].sort();
     const local: ResolvedMirrorDestination = {
-      pod: { name: collector.metadata.name, namespace: ns, uid: collector.metadata.uid!, ips: podIps(collector), node: cnode, interface: d.pod!.interface ?? 'eth0' },
+      pod: {
+        name: collector.metadata.name, namespace: ns, uid: collector.metadata.uid!, ips: podIps(collector), node: cnode, interface: d.pod!.interface ?? 'eth0',
+        ...(receiveFrom.length ? { receiveFrom } : {}),
+      },
     };
     return {
       byNode, collectorNode: cnode,
