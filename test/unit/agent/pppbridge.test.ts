@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
 import { capabilitiesFrom, type NodeCapabilities } from '../../../agent/src/capabilities.js';
 import { pino } from 'pino';
-import { addCounters, chooseDataPath, directionCounters, nativeEndpoint, PppBridgeDriver } from '../../../agent/src/drivers/pppbridge.js';
+import { addCounters, chooseDataPath, directionCounters, kernelDirectionCounters, nativeEndpoint, PppBridgeDriver } from '../../../agent/src/drivers/pppbridge.js';
 import type { NodeTaskSpec, NodeTaskStatus, PPPBridgeWork } from '../../../crds/src/index.js';
 
 const noPpp: NodeCapabilities = capabilitiesFrom({ kernelRelease: '6.18.0', config: 'CONFIG_PACKET=y\n', protocols: ['PACKET'], devPpp: false, ipaDevices: [] });
@@ -48,6 +48,16 @@ describe('nativeEndpoint', () => {
 test('directionCounters: drops are the sum of the reasons', () => {
   const drops = { short: 1, badVersion: 2, badSession: 3, badLength: 4, control: 5, sendError: 6, rxOverflow: 7 };
   expect(directionCounters({ frames: 10, bytes: 1000, drops })).toEqual({ packets: 10, bytes: 1000, drops: 28, dropReasons: drops });
+});
+
+test('kernelDirectionCounters: a -> b from b\'s L2TP sends (else a\'s receives); failed sends are sendError; PPPoE <-> PPPoE counts nothing', () => {
+  const l2tp = (tx: number, rx: number, txErrors = 0) => ({ txPackets: tx, txBytes: tx * 100, txErrors, rxPackets: rx, rxBytes: rx * 10, rxSeqDiscards: 0, rxOosPackets: 0, rxErrors: 0 });
+  const zero = { short: 0, badVersion: 0, badSession: 0, badLength: 0, control: 0, sendError: 0, rxOverflow: 0 };
+  expect(kernelDirectionCounters({ a: null, b: l2tp(5, 3, 1) })).toEqual({
+    aToB: { packets: 5, bytes: 500, drops: 1, dropReasons: { ...zero, sendError: 1 } }, bToA: { packets: 3, bytes: 30, drops: 0, dropReasons: zero },
+  });
+  expect(kernelDirectionCounters({ a: l2tp(2, 4), b: l2tp(7, 9) })).toMatchObject({ aToB: { packets: 7, bytes: 700 }, bToA: { packets: 2, bytes: 200 } });
+  expect(kernelDirectionCounters({ a: null, b: null })).toEqual({});
 });
 
 test('addCounters: totals across relays (agent restarts, re-bridges) add field by field', () => {
