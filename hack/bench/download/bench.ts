@@ -93,6 +93,12 @@ async function rawRead(dirs: string[]): Promise<{ bytes: number; seconds: number
   return { bytes, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
 function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 }
@@ -126,7 +132,11 @@ async function measure(): Promise<void> {
   const total = dirs.reduce((a, d) => a + files(d).reduce((b, f) => b + statSync(f).size, 0), 0);
   const raw = await rawRead(dirs); // also warms the page cache for both runs below
   const direct = await directMerge(dirs, reorderNs);
+  // Where the CPU goes on the API path: name=pid of each process it crosses.
+  const procs = (process.env.BENCH_PIDS ?? '').split(',').filter(Boolean).map((x) => x.split('=') as [string, string]);
+  const before = new Map(procs.map(([n, p]) => [n, cpuSeconds(Number(p))]));
   const api = await apiDownload(env('BENCH_KUBECTL'), env('BENCH_KUBECONFIG'), env('BENCH_PATH'), Number(env('BENCH_OPERATOR_PID')));
+  const cpu = Object.fromEntries(procs.map(([n, p]) => [n, +(cpuSeconds(Number(p)) - before.get(n)!).toFixed(1)]));
   const mbps = (b: number, s: number) => b / s / 1e6;
   const result = {
     inputBytes: total,
@@ -139,6 +149,9 @@ async function measure(): Promise<void> {
     ratio: +(mbps(api.bytes, api.seconds) / mbps(direct.bytes, direct.seconds)).toFixed(3),
     operatorRssGrowthMiB: +((api.rssPeakKiB - api.rssBaseKiB) / 1024).toFixed(1),
     operatorRssBaseMiB: +(api.rssBaseKiB / 1024).toFixed(1),
+    apiSeconds: +api.seconds.toFixed(1),
+    directSeconds: +direct.seconds.toFixed(1),
+    cpuSecondsDuringApiDownload: cpu,
   };
   console.log(JSON.stringify(result));
   console.log(`input ${(total / 2 ** 30).toFixed(2)} GiB on ${dirs.length} nodes, ${direct.packets} packets`);
@@ -146,6 +159,7 @@ async function measure(): Promise<void> {
   console.log(`merge them directly (same merge code):  ${result.directMergeMBps} MB/s`);
   console.log(`download through the API server:         ${result.apiMBps} MB/s   ratio ${result.ratio} (acceptance >= 0.5)`);
   console.log(`operator RSS growth during the download: ${result.operatorRssGrowthMiB} MiB (acceptance < 64)`);
+  console.log(`CPU seconds during the API download (${result.apiSeconds} s; the direct merge took ${result.directSeconds} s): ${JSON.stringify(cpu)}`);
   if (api.bytes !== direct.bytes) console.log(`WARNING: the API returned ${api.bytes} bytes, the direct merge ${direct.bytes}`);
   process.exitCode = result.ratio >= 0.5 && result.operatorRssGrowthMiB < 64 && api.bytes === direct.bytes ? 0 : 1;
 }

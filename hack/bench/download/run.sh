@@ -59,4 +59,5 @@ BENCH_KUBECTL="$(eval "$(hack/cluster env)"; command -v kubectl)" \
 BENCH_KUBECONFIG="$RINGTAP_RUN_DIR/admin.kubeconfig" \
 BENCH_PATH=/apis/data.ringtap.dev/v1alpha1/watch/namespaces/bench/packetcaptures/dl/pcap \
 BENCH_OPERATOR_PID=$(cat "$RINGTAP_RUN_DIR/pids/operator-0.pid") \
+BENCH_PIDS="operator=$(cat "$RINGTAP_RUN_DIR/pids/operator-0.pid"),agent-a=$(cat "$RINGTAP_RUN_DIR/pids/agent-bench-a.pid"),agent-b=$(cat "$RINGTAP_RUN_DIR/pids/agent-bench-b.pid"),kube-apiserver=$(cat "$RINGTAP_RUN_DIR/pids/kube-apiserver.pid")" \
   "$NODE" dist/hack/bench/download/bench.js measure
