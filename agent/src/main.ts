@@ -83,7 +83,7 @@ const links = new LinkMonitor({}, (e) => registry.link({
   type: e.type, netns: '', ifindex: e.ifindex, name: e.name, mtu: e.mtu,
   ...(e.previousName ? { previousName: e.previousName } : {}),
 }));
-links.on('error', (err) => log.error({ err: err.message, code: err.code }, 'link monitor stopped; interfaces are still re-checked every 2 s'));
+links.on('error', (err) => log.error({ err }, 'link monitor stopped; interfaces are still re-checked every 2 s'));
 let ready = false;
 await startHealthServer(process.env.RINGTAP_METRICS_ADDR ?? '127.0.0.1:9090', { healthy: () => true, ready: () => ready });
 await runner.start();

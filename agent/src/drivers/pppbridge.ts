@@ -167,7 +167,7 @@ class PppBridgeTask implements DriverTask {
       else this.relay = new PppRelay(this.options());
     } catch (err) {
       if (isNativeError(err, NativeErrorCode.noSuchInterface)) {
-        log.warn({ err: err.message, dataPath: this.dataPath }, 'a session interface is missing; retrying');
+        log.warn({ err, dataPath: this.dataPath }, 'a session interface is missing; retrying');
         this.ctx.reporter.update({ phase: 'Pending', reason: 'InterfaceNotFound', dataPath: this.dataPath!, message: err.message });
         clearTimeout(this.retry);
         this.retry = setTimeout(() => this.open(false), RETRY_MS);
@@ -214,7 +214,7 @@ class PppBridgeTask implements DriverTask {
     try {
       return kernelDirectionCounters(this.kernel!.stats());
     } catch (err) {
-      this.ctx.reporter.log.warn({ err: (err as Error).message }, 'reading the kernel bridge counters failed');
+      this.ctx.reporter.log.warn({ err }, 'reading the kernel bridge counters failed');
       return {};
     }
   }
