@@ -12,18 +12,24 @@
 // ipamonitors/status patch, ipamonitors/finalizers update; nodetasks; nodes get list watch.
 import type { Logger } from '../../../lib/observe/log.js';
 import {
-  API_VERSION, type ConditionReason, DEFAULT_SNAP_LENGTH, IPA_NODE_LABEL, type IPACaptureWork, type IPAMonitorSpec,
-  IPAMonitorType, type IPAMonitorWork, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, type NodeTaskSpec,
+  type ConditionReason,
+  DEFAULT_SNAP_LENGTH,
+  IPA_NODE_LABEL,
+  type IPACaptureWork,
+  type IPAMonitorSpec,
+  IPAMonitorType,
+  type IPAMonitorWork,
+  type NodeTaskSpec,
   NodeTaskType,
 } from '../../../crds/src/index.js';
 import type { Controller, Result } from '../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../lib/kube/events.js';
 import type { Informer } from '../../../lib/kube/informer.js';
-import type { KubeClient, KubeObject, OwnerReference } from '../../../lib/kube/kube.js';
+import type { KubeClient, KubeObject } from '../../../lib/kube/kube.js';
 import type { IPAMonitor, NodeTask } from '../../../lib/kube/objects.js';
 import { deriveIPAMonitorStatus, type ObservedIPATask } from './ipamonitor-status.js';
-import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName } from './parent.js';
+import { cleanupHandshake, ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName } from './parent.js';
 import { matchesSelector } from './selectors.js';
 import { parseDurationMs, resolveFiles } from './units.js';
 
@@ -123,7 +129,7 @@ export class IPAMonitorReconciler {
     const existing = mine();
     const wanted = new Set<string>();
     if (!invalid && work) {
-      const owner: OwnerReference = { apiVersion: API_VERSION, kind: 'IPAMonitor', name, uid: monitor.metadata.uid!, controller: true, blockOwnerDeletion: true };
+      const owner = ownerOf('IPAMonitor', monitor);
       for (const node of selected) {
         const taskName = ipaTaskName(name, node);
         wanted.add(taskName);
@@ -137,7 +143,7 @@ export class IPAMonitorReconciler {
         await this.deps.client.apply<NodeTask>(NodeTaskType, {
           metadata: {
             name: taskName, namespace: ns, ownerReferences: [owner],
-            labels: { [LABEL_NODE]: node, [LABEL_PARENT_KIND]: 'IPAMonitor', [LABEL_PARENT_NAME]: name.slice(0, 63) },
+            labels: taskLabels('IPAMonitor', name, node),
           },
           spec,
         });

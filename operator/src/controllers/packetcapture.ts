@@ -11,9 +11,6 @@ import type { Logger } from '../../../lib/observe/log.js';
 import {
   API_VERSION,
   DEFAULT_SNAP_LENGTH,
-  LABEL_NODE,
-  LABEL_PARENT_KIND,
-  LABEL_PARENT_NAME,
   MAX_TASK_PODS,
   NodeTaskType,
   PACKET_CAPTURE_TERMINAL_PHASES,
@@ -26,12 +23,12 @@ import type { Controller, Result } from '../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../lib/kube/events.js';
 import type { Informer } from '../../../lib/kube/informer.js';
-import type { KubeClient, OwnerReference } from '../../../lib/kube/kube.js';
+import type { KubeClient } from '../../../lib/kube/kube.js';
 import type { NodeTask, PacketCapture } from '../../../lib/kube/objects.js';
 import { effectiveFilter } from './bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './packetcapture-status.js';
 import { parseBytes, parseDurationMs, resolveFiles } from './units.js';
-import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName, type FilterValidator } from './parent.js';
+import { cleanupHandshake, ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from './parent.js';
 import { authorizeCapture, authorizePods } from './authorize.js';
 import { podTargeted } from './selectors.js';
 import { BY_PARENT, selectTargets, type PlacementNode, type PlacementPod } from './cache.js';
@@ -164,9 +161,7 @@ export class PacketCaptureReconciler {
       for (const node of selectTargets(this.deps.nodes, undefined, nt)) slot(node.metadata.name).interfaces.push(...nt.interfaces);
     }
     let targets = 0;
-    const owner: OwnerReference = {
-      apiVersion: API_VERSION, kind: 'PacketCapture', name: capture.metadata.name, uid: capture.metadata.uid!, controller: true, blockOwnerDeletion: true,
-    };
+    const owner = ownerOf('PacketCapture', capture);
     const wanted = new Set<string>();
     for (const [node, work] of [...byNode].sort(([a], [b]) => a.localeCompare(b))) {
       work.pods.sort((a, b) => a.name.localeCompare(b.name) || a.uid.localeCompare(b.uid));
@@ -185,7 +180,7 @@ export class PacketCaptureReconciler {
       await this.apply({
         metadata: {
           name, namespace: ns, ownerReferences: [owner],
-          labels: { [LABEL_NODE]: node, [LABEL_PARENT_KIND]: 'PacketCapture', [LABEL_PARENT_NAME]: capture.metadata.name.slice(0, 63) },
+          labels: taskLabels('PacketCapture', capture.metadata.name, node),
         },
         spec,
       });

@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import type { Result } from '../../../lib/kube/controller.js';
 import type { Condition, DesiredCondition } from '../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../lib/kube/events.js';
-import { isConflict, isNotFound, type KubeClient, type KubeObject, type ResourceType } from '../../../lib/kube/kube.js';
+import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../../../lib/kube/kube.js';
 import type { Logger } from '../../../lib/observe/log.js';
 import { statusWrites } from '../../../lib/kube/metrics.js';
-import { FINALIZER, NodeTaskType } from '../../../crds/src/index.js';
+import { API_VERSION, FINALIZER, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, NodeTaskType, type ParentKind } from '../../../crds/src/index.js';
 import type { NodeTask } from '../../../lib/kube/objects.js';
 
 const CLEANUP_TIMEOUT_MS = 60_000;
@@ -41,6 +41,16 @@ export function canonicalJson(value: unknown): string {
 /** Deep equality of JSON values, ignoring key order and empty lists. */
 export function sameJson(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
+}
+
+/** The controlling owner reference of a parent's NodeTasks: the garbage collector deletes them with it. */
+export function ownerOf(kind: ParentKind, obj: KubeObject): OwnerReference {
+  return { apiVersion: API_VERSION, kind, name: obj.metadata.name, uid: obj.metadata.uid!, controller: true, blockOwnerDeletion: true };
+}
+
+/** The labels every NodeTask carries (a label value holds at most 63 characters). */
+export function taskLabels(kind: ParentKind, parentName: string, node: string): Record<string, string> {
+  return { [LABEL_NODE]: node, [LABEL_PARENT_KIND]: kind, [LABEL_PARENT_NAME]: parentName.slice(0, 63) };
 }
 
 /** Validates a BPF filter; returns libpcap's message when it does not compile. */

@@ -12,18 +12,25 @@
 // portmirrors/status patch, portmirrors/finalizers update; nodetasks; pods, nodes get list watch.
 import type { Logger } from '../../../lib/observe/log.js';
 import {
-  API_VERSION, type ConditionReason, DEFAULT_SNAP_LENGTH, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME,
-  type MirrorSourceRef, mirrorVni, type NodeTaskSpec, NodeTaskType, PortMirrorType, type PortMirrorWork,
-  type ResolvedMirrorDestination, VXLAN_DEFAULT_PORT,
+  type ConditionReason,
+  DEFAULT_SNAP_LENGTH,
+  type MirrorSourceRef,
+  mirrorVni,
+  type NodeTaskSpec,
+  NodeTaskType,
+  PortMirrorType,
+  type PortMirrorWork,
+  type ResolvedMirrorDestination,
+  VXLAN_DEFAULT_PORT,
 } from '../../../crds/src/index.js';
 import type { Controller, Result } from '../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../lib/kube/events.js';
 import type { Informer } from '../../../lib/kube/informer.js';
-import type { KubeClient, KubeObject, OwnerReference } from '../../../lib/kube/kube.js';
+import type { KubeClient, KubeObject } from '../../../lib/kube/kube.js';
 import type { NodeTask, PortMirror } from '../../../lib/kube/objects.js';
 import { deriveMirrorStatus, type ObservedMirrorTask } from './portmirror-status.js';
-import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName, type FilterValidator } from './parent.js';
+import { cleanupHandshake, ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from './parent.js';
 import { authorizeMirror, authorizePods, type AccessRules } from './authorize.js';
 import { matchesSelector, podTargeted } from './selectors.js';
 
@@ -191,7 +198,7 @@ export class PortMirrorReconciler {
     for (const l of r.byNode.values()) sources += l.length;
     // The collector's node takes part as the receive side, with or without sources of its own.
     if (r.collectorNode && !r.byNode.has(r.collectorNode)) r.byNode.set(r.collectorNode, []);
-    const owner: OwnerReference = { apiVersion: API_VERSION, kind: 'PortMirror', name: mirror.metadata.name, uid: mirror.metadata.uid!, controller: true, blockOwnerDeletion: true };
+    const owner = ownerOf('PortMirror', mirror);
     const wanted = new Set<string>();
     const apply = async (node: string, work: PortMirrorWork, labels?: Record<string, string>) => {
       const name = mirrorTaskName(mirror.metadata.name, node);
@@ -205,7 +212,7 @@ export class PortMirrorReconciler {
       await this.deps.client.apply<NodeTask>(NodeTaskType, {
         metadata: {
           name, namespace: ns, ownerReferences: [owner],
-          labels: labels ?? { [LABEL_NODE]: node, [LABEL_PARENT_KIND]: 'PortMirror', [LABEL_PARENT_NAME]: mirror.metadata.name.slice(0, 63) },
+          labels: labels ?? taskLabels('PortMirror', mirror.metadata.name, node),
         },
         spec,
       });

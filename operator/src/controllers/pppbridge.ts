@@ -13,14 +13,18 @@ import type { Controller, Result } from '../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../lib/kube/events.js';
 import type { Informer } from '../../../lib/kube/informer.js';
-import type { KubeClient, KubeObject, OwnerReference } from '../../../lib/kube/kube.js';
+import type { KubeClient, KubeObject } from '../../../lib/kube/kube.js';
 import type { NodeTask, PPPBridge } from '../../../lib/kube/objects.js';
 import type { Logger } from '../../../lib/observe/log.js';
 import {
-  API_VERSION, CAPABILITY_ANNOTATION, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, NodeTaskType, PPPBridgeType,
-  type NodeTaskSpec, type PPPBridgeSpec, type PPPBridgeWork,
+  CAPABILITY_ANNOTATION,
+  NodeTaskType,
+  PPPBridgeType,
+  type NodeTaskSpec,
+  type PPPBridgeSpec,
+  type PPPBridgeWork,
 } from '../../../crds/src/index.js';
-import { cleanupHandshake, ensureFinalizer, ParentStatusWriter, sameJson, taskName } from './parent.js';
+import { cleanupHandshake, ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName } from './parent.js';
 import { blocked, deriveBridgeStatus, type BridgeState } from './pppbridge-status.js';
 
 
@@ -130,11 +134,11 @@ export class PPPBridgeReconciler {
     };
     const prev = existing.find((t) => t.metadata.name === name);
     if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) return prev;
-    const owner: OwnerReference = { apiVersion: API_VERSION, kind: 'PPPBridge', name: bridge.metadata.name, uid: bridge.metadata.uid!, controller: true, blockOwnerDeletion: true };
+    const owner = ownerOf('PPPBridge', bridge);
     const applied = await this.deps.client.apply<NodeTask>(NodeTaskType, {
       metadata: {
         name, namespace: ns, ownerReferences: [owner],
-        labels: { [LABEL_NODE]: node, [LABEL_PARENT_KIND]: 'PPPBridge', [LABEL_PARENT_NAME]: bridge.metadata.name.slice(0, 63) },
+        labels: taskLabels('PPPBridge', bridge.metadata.name, node),
       },
       spec,
     });
