@@ -61,6 +61,11 @@ const FILE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?-\d{6,}\.(pcapng|pcap)$/;
 /** A reviewed token is trusted this long before it is reviewed again. */
 const TOKEN_CACHE_MS = 10_000;
 const TOKEN_CACHE_MAX = 64;
+/**
+ * Socket and file buffers: a download crosses several processes (agent, operator, API server,
+ * client), and large buffers mean fewer handoffs between them. Backpressure still bounds memory.
+ */
+const STREAM_BUFFER_BYTES = 1 << 20;
 
 export class DownloadServer {
   private server?: Server;
@@ -79,7 +84,7 @@ export class DownloadServer {
     const i = addr.lastIndexOf(':');
     const host = addr.slice(0, i) || '0.0.0.0';
     const port = Number(addr.slice(i + 1));
-    this.server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+    this.server = createServer({ cert: tls.cert, key: tls.key, highWaterMark: STREAM_BUFFER_BYTES }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.log.error({ err, url: req.url }, 'request failed');
         if (!res.headersSent) this.reply(res, 500, 'internal error');
@@ -198,7 +203,7 @@ export class DownloadServer {
       res.end();
       return;
     }
-    const body = fh.createReadStream({ start, end, autoClose: true });
+    const body = fh.createReadStream({ start, end, autoClose: true, highWaterMark: STREAM_BUFFER_BYTES });
     body.on('error', (err) => {
       this.log.warn({ err, path }, 'reading a file for download failed; the response is cut short');
       res.destroy();

@@ -29,7 +29,7 @@ import { orderSource } from '../../../lib/pcapng/stream-merge.js';
 import { IPAMonitorType, PacketCaptureType, type ResourceType } from '../../../crds/src/resources.js';
 import { GROUP } from '../../../crds/src/meta.js';
 import { DATA_GROUP, DATA_KINDS, DATA_VERSION, DOWNLOAD_SUBRESOURCE, type DataKind, type NodeFileList } from '../../../crds/src/dataapi.js';
-import { AgentClient, AgentUnavailable, agentMessage, readText, type AgentResponse } from './agents.js';
+import { AgentClient, AgentUnavailable, STREAM_BUFFER_BYTES, agentMessage, readText, type AgentResponse } from './agents.js';
 import { apiGroupDocument, apiGroupList, apiResourceList, writeJSON, writeStatus } from './discovery.js';
 import { RequestHeaderAuthenticator, type UserInfo } from './requestheader.js';
 
@@ -84,7 +84,7 @@ export class DataApiServer {
     const port = Number(this.opts.bindAddress.slice(i + 1));
     // Client certificates are asked for and checked here and per request, never required by
     // TLS itself: an unauthenticated caller gets a 401 Status rather than a broken handshake.
-    this.server = createServer({ ...this.tlsOptions(this.auth.config?.caPem), requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    this.server = createServer({ ...this.tlsOptions(this.auth.config?.caPem), requestCert: true, rejectUnauthorized: false, highWaterMark: STREAM_BUFFER_BYTES }, (req, res) => {
       this.open.add(res);
       res.on('close', () => this.open.delete(res));
       this.handle(req, res).catch((err: unknown) => {
