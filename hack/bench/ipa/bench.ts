@@ -178,10 +178,12 @@ async function runWorker(format: IPAFormat, version: string, stream: Buffer, rec
  * first while this thread is blocked (the ring engine's threads keep draining the ring into its
  * stream queue), then the clock starts: the decoder's rate, not the writer's.
  */
-async function timePipeline(opts: Partial<IPAPipelineOptions> & { source: string }, records: number, feed?: () => Promise<void>, prefeed?: () => void): Promise<{ seconds: number; ring?: { frames: number; drops: number } }> {
+async function timePipeline(opts: Partial<IPAPipelineOptions> & { source: string }, records: number, feed?: () => Promise<void>, prefeed?: () => void): Promise<{ seconds: number; cpuSeconds: number; ring?: { frames: number; drops: number } }> {
   const p = new IPAPipeline({ format: 'status', version: '4.9', endpointNames: {}, topPairs: 64, topFlows: 20, ...opts }, { changed: () => undefined, log: () => undefined });
   let t1 = 0n;
+  let cpu = 0;
   let t0 = process.hrtime.bigint();
+  let c0 = process.cpuUsage();
   p.start();
   // A network device's ring opens asynchronously: wait until it is open before writing.
   if (opts.netdev) while (!p.snapshot().ring) await new Promise((r) => setTimeout(r, 5));
@@ -191,18 +193,23 @@ async function timePipeline(opts: Partial<IPAPipelineOptions> & { source: string
     const poll = setInterval(() => {
       if (p.snapshot().summary.records >= records) {
         t1 = process.hrtime.bigint();
+        const c = process.cpuUsage(c0);
+        cpu = (c.user + c.system) / 1e6;
         clearInterval(poll);
         resolve();
       }
     }, 5);
   });
-  if (feed || prefeed) t0 = process.hrtime.bigint();
+  if (feed || prefeed) {
+    t0 = process.hrtime.bigint();
+    c0 = process.cpuUsage();
+  }
   const fed = feed?.();
   await counted;
   await fed;
   const ring = p.snapshot().ring;
   await p.stop();
-  return { seconds: Number(t1 - t0) / 1e9, ...(ring ? { ring } : {}) };
+  return { seconds: Number(t1 - t0) / 1e9, cpuSeconds: cpu, ...(ring ? { ring } : {}) };
 }
 
 async function benchSources(): Promise<void> {
@@ -212,29 +219,33 @@ async function benchSources(): Promise<void> {
   const input = join(work, 'sources.bin');
   writeFileSync(input, stream);
   const rates: Record<string, number> = {};
-  const line = (name: string, seconds: number, extra = ''): void => {
-    rates[name] = records / seconds;
-    console.log(`source ${name.padEnd(8)} records=${records} seconds=${seconds.toFixed(3)} records/s=${Math.round(records / seconds)} MB/s=${(stream.length / seconds / 1e6).toFixed(1)}${extra}`);
+  const line = (name: string, r: { seconds: number; cpuSeconds: number }, n = records, bytes = stream.length, extra = ''): void => {
+    rates[name] = n / r.seconds;
+    console.log(
+      `source ${name.padEnd(8)} records=${n} seconds=${r.seconds.toFixed(3)} records/s=${Math.round(n / r.seconds)} MB/s=${(bytes / r.seconds / 1e6).toFixed(1)} ` +
+        `records/cpu-s=${Math.round(n / r.cpuSeconds)} (this process's CPU: decoder and ring engine threads)${extra}`,
+    );
   };
-  const best = async (f: () => Promise<{ seconds: number; ring?: { frames: number; drops: number } }>) => {
-    let b = { seconds: Infinity } as { seconds: number; ring?: { frames: number; drops: number } };
+  type Run = { seconds: number; cpuSeconds: number; ring?: { frames: number; drops: number } };
+  const best = async (f: () => Promise<Run>): Promise<Run> => {
+    let b: Run = { seconds: Infinity, cpuSeconds: Infinity };
     for (let i = 0; i < 3; i++) {
       const r = await f();
       if (r.seconds < b.seconds) b = r;
     }
     return b;
   };
-  line('file', (await best(() => timePipeline({ source: input }, records))).seconds);
+  line('file', await best(() => timePipeline({ source: input }, records)));
   const fifo = join(work, 'sources.fifo');
-  line('fifo', (await best(async () => {
+  line('fifo', await best(async () => {
     rmSync(fifo, { force: true });
     execFileSync('mkfifo', [fifo]);
     return timePipeline({ source: fifo }, records, async () => {
       const cat = spawn('sh', ['-c', 'exec cat "$1" > "$2"', 'sh', input, fifo], { stdio: 'ignore' });
       await once(cat, 'exit');
     });
-  })).seconds);
-  line('chardev', (await best(async () => {
+  }));
+  line('chardev', await best(async () => {
     const pty = spawn('python3', [join(repo, 'test/support/ptywriter.py'), input, '65536'], { stdio: ['pipe', 'pipe', 'inherit'] });
     const slave = await new Promise<string>((resolve) => { let o = ''; pty.stdout.on('data', (d: Buffer) => { o += d.toString(); if (o.includes('\n')) resolve(o.split('\n')[0]!); }); });
     try {
@@ -243,7 +254,7 @@ async function benchSources(): Promise<void> {
       pty.stdin.end();
       await once(pty, 'exit');
     }
-  })).seconds, ' (a raw pseudo-terminal)');
+  }), records, stream.length, ' (a raw pseudo-terminal)');
   // The network device: a TAP in its own namespace, frames of whole records up to 16 KiB. The
   // frames are written while the decoder waits (they fit the engine's 32 MiB stream queue), so
   // the rate is the ring path's (ring -> engine -> walker -> stats), not the Python writer's.
@@ -266,11 +277,7 @@ async function benchSources(): Promise<void> {
     writeTap(); // no reader: the writer alone, for comparison
     const writerSeconds = Number(process.hrtime.bigint() - tw) / 1e9;
     const r = await best(() => timePipeline({ source: 'ipamon0', netdev: { interface: 'ipamon0', netns: `/run/netns/${ns}` } }, nRecords, undefined, writeTap));
-    console.log(
-      `source netdev   records=${nRecords} seconds=${r.seconds.toFixed(3)} records/s=${Math.round(nRecords / r.seconds)} MB/s=${(bytes / r.seconds / 1e6).toFixed(1)} ` +
-        `frames=${frames.length} ring=${JSON.stringify(r.ring)} (TAP writer alone: records/s=${Math.round(nRecords / writerSeconds)})`,
-    );
-    rates.netdev = nRecords / r.seconds;
+    line('netdev', r, nRecords, bytes, ` frames=${frames.length} ring=${JSON.stringify(r.ring)} (TAP writer alone: records/s=${Math.round(nRecords / writerSeconds)})`);
   } finally {
     execFileSync('ip', ['netns', 'del', ns]);
   }
