@@ -178,7 +178,7 @@ export type GreKind = 'gretap' | 'ip6gretap' | 'erspan' | 'ip6erspan';
 const GRE_KINDS: readonly string[] = ['gretap', 'ip6gretap', 'erspan', 'ip6erspan'];
 
 /** A tunnel device's parameters as `ip -d -j link` prints them (keys as dotted quads). */
-export interface GreInfo { remote?: string; okey?: string; erspan_ver?: number; erspan_index?: number; erspan_dir?: string }
+export interface GreInfo { remote?: string; local?: string; okey?: string; erspan_ver?: number; erspan_index?: number; erspan_dir?: string }
 export interface Link { ifname: string; kind?: string; vxlan?: { id?: number; remote?: string; port?: number }; gre?: GreInfo }
 
 export async function listLinks(): Promise<Link[]> {
@@ -265,6 +265,11 @@ export async function deleteLink(name: string): Promise<void> {
 export interface GreSpec {
   name: string;
   remote: string;
+  /**
+   * The source address; needed for IPv6 (an ip6 tunnel without one never transmits: no
+   * IP6_TNL_F_CAP_XMIT, net/ipv6/ip6_tunnel.c ip6_tnl_get_cap). IPv4 picks it per packet.
+   */
+  local?: string;
   /** gretap: the GRE key of every frame (none when undefined). */
   key?: number;
   erspan?: { version: 1 | 2; sessionId: number; index?: number; direction?: 'ingress' | 'egress' };
@@ -279,11 +284,13 @@ export function greKind(g: Pick<GreSpec, 'remote' | 'erspan'>): GreKind {
 /** The `ip link add` arguments of a GRE device (validated: nothing unchecked reaches ip). */
 export function greLinkArgs(g: GreSpec): string[] {
   const kind = greKind(g);
-  const args = ['link', 'add', checkIfName(g.name), 'type', kind, 'remote', g.remote];
+  if (g.local !== undefined && isIP(g.local) !== isIP(g.remote)) throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `local '${g.local}' is not an address of the remote's family`);
+  const args = ['link', 'add', checkIfName(g.name), 'type', kind, 'remote', g.remote, ...(g.local ? ['local', g.local] : [])];
   if (!g.erspan) return g.key === undefined ? args : [...args, 'key', checkInt(g.key, 0, 0xffffffff, 'key')];
   const e = g.erspan;
   args.push('seq', 'key', checkInt(e.sessionId, 0, 1023, 'ERSPAN session id'), 'erspan_ver', checkInt(e.version, 1, 2, 'ERSPAN version'));
-  if (e.version === 1) return [...args, 'erspan', checkInt(e.index ?? 0, 0, 0xfffff, 'ERSPAN index')];
+  // iproute2 takes an index of 1 and up only; left out, the kernel's is 0.
+  if (e.version === 1) return e.index ? [...args, 'erspan', checkInt(e.index, 1, 0xfffff, 'ERSPAN index')] : args;
   return [...args, 'erspan_dir', e.direction ?? 'ingress', 'erspan_hwid', '0'];
 }
 
@@ -297,11 +304,20 @@ function keyOf(dotted: string | undefined): number | undefined {
 /** True when an existing device is already the one a spec asks for. */
 export function sameGre(existing: Link | undefined, g: GreSpec): boolean {
   const i = existing?.gre;
-  if (!i || existing.kind !== greKind(g) || i.remote !== g.remote) return false;
+  if (!i || existing.kind !== greKind(g) || i.remote !== g.remote || (i.local ?? 'any') !== (g.local ?? 'any')) return false;
   if (!g.erspan) return keyOf(i.okey) === g.key || (g.key === undefined && keyOf(i.okey) === 0);
   const e = g.erspan;
   return keyOf(i.okey) === e.sessionId && i.erspan_ver === e.version
-    && (e.version === 1 ? i.erspan_index === (e.index ?? 0) : i.erspan_dir === (e.direction ?? 'ingress'));
+    && (e.version === 1 ? (i.erspan_index ?? 0) === (e.index ?? 0) : i.erspan_dir === (e.direction ?? 'ingress'));
+}
+
+/** The source address this node would use toward an address (`ip route get`). */
+export async function routeSource(address: string): Promise<string> {
+  if (isIP(address) === 0) throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `'${address}' is not an IP address`);
+  const routes = JSON.parse(await run('ip', ['-j', 'route', 'get', address])) as { prefsrc?: string }[];
+  const src = routes[0]?.prefsrc;
+  if (!src || isIP(src) === 0) throw new RingtapError('ERR_RINGTAP_TC', `no source address on the route to ${address}`);
+  return src;
 }
 
 /** Creates (or recreates, when it differs) a GRE tunnel device and sets it up. */

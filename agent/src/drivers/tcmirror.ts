@@ -40,7 +40,7 @@ import type { NodeCapabilities } from '../capabilities.js';
 import { findHostVeth, resolvePodNetns } from '../podnetns.js';
 import type { Driver, DriverTask, TaskContext } from './driver.js';
 import {
-  addMirrorFilter, compileBpf, deleteFilter, deleteLink, ensureClsact, ensureGre, ensureRxFilter, ensureVxlan, listFilters, listLinks, removeClsactIfEmpty, removeRxFilter,
+  addMirrorFilter, compileBpf, deleteFilter, deleteLink, ensureClsact, ensureGre, ensureRxFilter, ensureVxlan, listFilters, listLinks, removeClsactIfEmpty, removeRxFilter, routeSource,
   MATCH_ALL, withSampling, type BpfInsn, type GreSpec, type Hook, type TcFilter,
 } from './tc.js';
 import { errorReason, RingtapError } from '../../../lib/errors.js';
@@ -98,7 +98,7 @@ export function greSpec(name: string, r: RemoteDestination, direction: MirrorDir
   const version = r.erspan?.version ?? 1;
   return {
     name, remote: r.address,
-    erspan: { version, sessionId: r.erspan?.sessionId ?? 0, ...(version === 1 ? { index: 0 } : { direction: direction === 'egress' ? 'egress' as const : 'ingress' as const }) },
+    erspan: { version, sessionId: r.erspan?.sessionId ?? 0, ...(version === 1 ? {} : { direction: direction === 'egress' ? 'egress' as const : 'ingress' as const }) },
   };
 }
 
@@ -246,7 +246,10 @@ class PortMirrorTask implements DriverTask {
     if (r.protocol !== 'vxlan') {
       const cap = r.protocol === 'gre' ? this.caps?.gre : this.caps?.erspan;
       if (this.caps && !cap?.available) throw capabilityMissing(`${r.protocol} is not available on this node${cap?.reason ? ` (${cap.reason})` : ''}`);
-      await ensureGre(greSpec(this.devs.tx, r, this.work.direction), links.get(this.devs.tx)).catch((err: unknown) => {
+      const g = greSpec(this.devs.tx, r, this.work.direction);
+      // Found again every pass: a changed route moves the device to the new source address.
+      if (isIP(r.address) === 6) g.local = await routeSource(r.address);
+      await ensureGre(g, links.get(this.devs.tx)).catch((err: unknown) => {
         // An IPv6 remote on a kernel with IPv4 GRE only (no ip6_gre): nothing a retry mends.
         if (/Unknown device type/i.test((err as Error).message)) throw capabilityMissing(`${r.protocol} to ${r.address} is not available on this node: ${(err as Error).message}`);
         throw err;

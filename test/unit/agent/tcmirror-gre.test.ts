@@ -20,11 +20,11 @@ describe('GRE device arguments', () => {
     expect(greLinkArgs(greSpec('rtmt1', { address: '2001:db8::9', protocol: 'gre' }, 'both')))
       .toEqual(['link', 'add', 'rtmt1', 'type', 'ip6gretap', 'remote', '2001:db8::9']);
   });
-  test('erspan: sequence numbers, the session id as the kernel key, version 1 with index 0, version 2 with the direction', () => {
+  test('erspan: sequence numbers, the session id as the kernel key, version 1 with the default index 0, version 2 with the direction', () => {
     expect(greLinkArgs(greSpec('rtmt1', { address: '192.0.2.9', protocol: 'erspan', erspan: { sessionId: 7 } }, 'both')))
-      .toEqual(['link', 'add', 'rtmt1', 'type', 'erspan', 'remote', '192.0.2.9', 'seq', 'key', '7', 'erspan_ver', '1', 'erspan', '0']);
+      .toEqual(['link', 'add', 'rtmt1', 'type', 'erspan', 'remote', '192.0.2.9', 'seq', 'key', '7', 'erspan_ver', '1']);
     expect(greLinkArgs(greSpec('rtmt1', { address: '192.0.2.9', protocol: 'erspan' }, 'ingress')))
-      .toEqual(['link', 'add', 'rtmt1', 'type', 'erspan', 'remote', '192.0.2.9', 'seq', 'key', '0', 'erspan_ver', '1', 'erspan', '0']);
+      .toEqual(['link', 'add', 'rtmt1', 'type', 'erspan', 'remote', '192.0.2.9', 'seq', 'key', '0', 'erspan_ver', '1']);
     expect(greLinkArgs(greSpec('rtmt1', { address: '2001:db8::50', protocol: 'erspan', erspan: { version: 2, sessionId: 1023 } }, 'both')))
       .toEqual(['link', 'add', 'rtmt1', 'type', 'ip6erspan', 'remote', '2001:db8::50', 'seq', 'key', '1023', 'erspan_ver', '2', 'erspan_dir', 'ingress', 'erspan_hwid', '0']);
   });
@@ -41,16 +41,21 @@ describe('GRE device arguments', () => {
     expect(() => greLinkArgs({ ...g, erspan: { version: 1, sessionId: 1024 } })).toThrow(/session id 1024/);
     expect(() => greLinkArgs({ ...g, remote: '192.0.2.9 key 1' })).toThrow(/not an IP address/);
     expect(() => greLinkArgs({ ...g, name: 'a b' })).toThrow(/not a valid interface name/);
+    expect(() => greLinkArgs({ ...g, local: '2001:db8::1' })).toThrow(/not an address of the remote's family/);
+    expect(greLinkArgs({ name: 'rtmt1', remote: '2001:db8::50', local: '2001:db8::1' })).toEqual(['link', 'add', 'rtmt1', 'type', 'ip6gretap', 'remote', '2001:db8::50', 'local', '2001:db8::1']);
   });
   test('an existing device is kept only when it is the one asked for', () => {
-    const g: GreSpec = { name: 'rtmt1', remote: '192.0.2.9', erspan: { version: 1, sessionId: 7, index: 0 } };
-    const link = { ifname: 'rtmt1', kind: 'erspan', gre: { remote: '192.0.2.9', okey: '0.0.0.7', erspan_ver: 1, erspan_index: 0 } };
+    const g: GreSpec = { name: 'rtmt1', remote: '192.0.2.9', erspan: { version: 1, sessionId: 7 } };
+    const link = { ifname: 'rtmt1', kind: 'erspan', gre: { remote: '192.0.2.9', local: 'any', okey: '0.0.0.7', erspan_ver: 1, erspan_index: 0 } };
     expect(sameGre(link, g)).toBe(true);
     expect(sameGre({ ...link, gre: { ...link.gre, okey: '0.0.0.8' } }, g)).toBe(false);
     expect(sameGre({ ...link, kind: 'gretap' }, g)).toBe(false);
     expect(sameGre({ ifname: 'rtmt1', kind: 'gretap', gre: { remote: '192.0.2.9' } }, { name: 'rtmt1', remote: '192.0.2.9' })).toBe(true);
     expect(sameGre({ ifname: 'rtmt1', kind: 'gretap', gre: { remote: '192.0.2.9', okey: '0.0.1.0' } }, { name: 'rtmt1', remote: '192.0.2.9', key: 256 })).toBe(true);
     expect(sameGre(undefined, g)).toBe(false);
+    const v6 = { ifname: 'rtmt1', kind: 'ip6gretap', gre: { remote: '2001:db8::50', local: '2001:db8::1' } };
+    expect(sameGre(v6, { name: 'rtmt1', remote: '2001:db8::50', local: '2001:db8::1' })).toBe(true);
+    expect(sameGre(v6, { name: 'rtmt1', remote: '2001:db8::50', local: '2001:db8::2' })).toBe(false); // the route moved
   });
   test('a node interface mirrored over GRE never mirrors its own encapsulated copies', () => {
     const gre: RemoteDestination = { address: '192.0.2.9', protocol: 'gre' };
