@@ -2,7 +2,8 @@
 // objects select the same pods and nodes, through the indexes, as the whole objects did
 // by scanning; and the informer's store keeps its indexes in step with every change.
 import { describe, expect, test } from '@jest/globals';
-import { compareResourceVersion, dropManagedFields, sameButVersion, Store } from '../../../lib/kube/informer.js';
+import { compareResourceVersion, dropManagedFields, Informer, sameButVersion, Store } from '../../../lib/kube/informer.js';
+import { newLogger } from '../../../lib/observe/log.js';
 import type { KubeObject } from '../../../lib/kube/kube.js';
 import type { NodeTask } from '../../../lib/kube/objects.js';
 import {
@@ -190,5 +191,29 @@ describe('compareResourceVersion', () => {
     expect(compareResourceVersion('12a', '13')).toBeUndefined();
     expect(compareResourceVersion('012', '13')).toBeUndefined();
     expect(compareResourceVersion(undefined, '13')).toBeUndefined();
+  });
+});
+
+describe('Informer.observe', () => {
+  // Never started: no request is made; observe() and get() work on the cache alone.
+  const informer = () => new Informer<KubeObject>({ watcher: {} } as never, { group: 'ringtap.dev', version: 'v1alpha1', plural: 'things', kind: 'Thing', namespaced: true }, newLogger('test'), { namespace: 'a' });
+  const obj = (rv: string, extra: Record<string, unknown> = {}) => ({ metadata: { name: 'x', namespace: 'a', resourceVersion: rv, managedFields: [{}] }, ...extra }) as KubeObject;
+
+  test('a write\'s answer enters the cache, transformed, unless the cache holds that version or a newer one', () => {
+    const i = informer();
+    i.observe(obj('10', { spec: 1 }));
+    expect(i.get('a', 'x')).toEqual({ metadata: { name: 'x', namespace: 'a', resourceVersion: '10' }, spec: 1 });
+    i.observe(obj('9', { spec: 0 }));
+    expect(i.get('a', 'x')?.metadata.resourceVersion).toBe('10');
+    i.observe(obj('11', { spec: 2 }));
+    expect((i.get('a', 'x') as { spec?: number }).spec).toBe(2);
+  });
+
+  test('without comparable resourceVersions, or outside the informer\'s namespace, it does nothing', () => {
+    const i = informer();
+    i.observe(obj('abc'));
+    expect(i.get('a', 'x')).toBeUndefined();
+    i.observe({ metadata: { name: 'y', namespace: 'b', resourceVersion: '5' } });
+    expect(i.get('b', 'y')).toBeUndefined();
   });
 });
