@@ -261,18 +261,7 @@ export class PacketCaptureReconciler {
       const left = Date.parse(startTime) + parseDurationMs(dur) - Date.now();
       result = { requeueAfterMs: Math.max(left + 2_000, 1_000) };
     }
-    const written = await this.status.write(capture, status);
-    if (written === 'unchanged') return result;
-    if (written === 'gone') return;
-    if (written !== 'written') return written;
-    // An event per change of phase; a new capture's first phase, Pending, is no change (its
-    // status says so), and would cost the API server one more write per capture in a burst.
-    if (prev.phase !== d.phase && !(prev.phase === undefined && d.phase === 'Pending')) {
-      log.info({ from: prev.phase ?? '', to: d.phase }, 'phase changed');
-      const c = d.conditions.find((x) => x.type === (invalid ? 'Stalled' : 'Ready'))!;
-      void this.deps.events.record({ ...capture, apiVersion: API_VERSION, kind: 'PacketCapture' }, invalid || d.phase === 'Failed' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
-    }
-    return result;
+    return this.status.writeAndAnnounce(capture, status, d, this.deps.events, log, result);
   }
 
   /** Deletion: ask each agent to clean up, wait for them (bounded), then let the capture go. */

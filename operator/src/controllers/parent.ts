@@ -105,20 +105,27 @@ export class ParentStatusWriter {
 
   /**
    * write(), then, when the phase changed, a log line and an Event from the Stalled condition
-   * (Warning) or else the Ready one (Normal). Returns what the reconcile should return.
+   * (Warning) or else the Ready one (Normal). Returns what the reconcile should return: `then`
+   * (e.g. come back at a deadline) once the status is in place.
    */
   async writeAndAnnounce(
     obj: KubeObject & { status?: { phase?: string } }, status: Record<string, unknown>,
-    d: { phase: string; conditions: readonly DesiredCondition[] }, events: EventRecorder, log: Logger,
+    d: { phase: string; conditions: readonly DesiredCondition[] }, events: EventRecorder, log: Logger, then?: Result,
   ): Promise<Result | void> {
     const written = await this.write(obj, status);
-    if (written !== 'written') return written === 'unchanged' || written === 'gone' ? undefined : written;
-    if (obj.status?.phase === d.phase) return;
+    if (written === 'gone') return;
+    if (written === 'unchanged') return then;
+    if (written !== 'written') return written;
+    const before = obj.status?.phase;
+    // An Event per change of phase; a new object's first phase, Pending, is no change (its status
+    // says so), and would cost the API server one more write per object in a burst.
+    if (before === d.phase || (before === undefined && d.phase === 'Pending')) return then;
     log.info({ from: obj.status?.phase ?? '', to: d.phase }, 'phase changed');
     const stalled = d.conditions.find((x) => x.type === 'Stalled')!;
     const c = stalled.status === 'True' ? stalled : d.conditions.find((x) => x.type === 'Ready')!;
     // Events of a cluster-scoped object go to the default namespace, as Kubernetes does.
     void events.record({ ...obj, apiVersion: `${this.type.group}/${this.type.version}`, kind: this.type.kind }, stalled.status === 'True' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
+    return then;
   }
 
   forget(obj: KubeObject): void {
