@@ -394,7 +394,7 @@ async function agentPhase(): Promise<void> {
     });
     created += batch;
     running = await waitFor(`${created} NodeTasks Running on ${node}`, () => mine().filter((t) => t.status?.phase === 'Running').length >= created, 300_000);
-    if (memKiB(pid).rss > AGENT_RSS_LIMIT_MIB * 1024) {
+    if (created < AGENT_TASKS && memKiB(pid).rss > AGENT_RSS_LIMIT_MIB * 1024) {
       out('agent: stopped adding tasks', `at ${created} of ${AGENT_TASKS}: RSS ${mib(memKiB(pid).rss)} > ${AGENT_RSS_LIMIT_MIB} MiB`);
       break;
     }
