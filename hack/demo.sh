@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: a local Kubernetes control plane with two simulated nodes and three pods of an
-# app spread over them. Installs what it needs first (hack/setup.sh).
+# app spread over them, then the chart installed with helm on a real kubelet + containerd node.
+# Installs what it needs first (hack/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash hack/setup.sh
@@ -136,6 +137,49 @@ if [ -n "$IPA_FILE" ]; then
     -T fields -e frame.number -e _ws.col.Source -e _ws.col.Destination -e _ws.col.Protocol -e ringtap_ipa.opcode_name -e ringtap_ipa.exception_name -e ringtap_ipa.src -e ringtap_ipa.dst 2>/dev/null | sed 's/^/  /'
 fi
 
+# Part 2: ringtap as users install it. The process operator and agents make way for the chart:
+# helm installs it, with the image hack/build-image.sh built without Docker or a registry, onto
+# a real node (kubelet, kube-proxy and containerd in its own namespace), where it captures pods
+# of a test-app image that run as a non-root user, with the chart's default privileges.
+echo
+echo "Part 2: the chart on a real kubelet + containerd node (the first run builds kubelet and the images: several minutes)"
+kubectl delete ipamonitor modem-traffic --ignore-not-found >/dev/null
+hack/cluster ringtap stop
+node_modules/.bin/node dist/hack/print-rbac.js ringtap-system | kubectl delete -f - --ignore-not-found >/dev/null
+hack/cluster node add --real node-r
+hack/cluster ringtap install 2>&1 | tail -n 1
+kubectl get nodes -L ringtap.dev/node-kind
+kubectl -n ringtap-system get pods -o wide
+kubectl create namespace shop >/dev/null
+for p in web-1:web web-2:web client:client; do
+  kubectl apply -f - >/dev/null <<JSON
+{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "${p%%:*}", "namespace": "shop", "labels": {"app": "${p#*:}"}},
+ "spec": {"nodeSelector": {"ringtap.dev/node-kind": "real"}, "automountServiceAccountToken": false, "terminationGracePeriodSeconds": 1,
+  "containers": [{"name": "app", "image": "localhost/ringtap/testapp:dev", "imagePullPolicy": "Never"}]}}
+JSON
+done
+kubectl wait --for=condition=Ready pod --all -n shop --timeout=120s >/dev/null
+kubectl get pods -n shop -o wide
+echo "the test app runs as: $(kubectl exec -n shop web-1 -- id)"
+hack/cluster kubectl create rolebinding analyst-edit -n shop --clusterrole=ringtap-edit --serviceaccount=demo:analyst >/dev/null
+hack/cluster kubectl create rolebinding analyst-view -n shop --clusterrole=ringtap-view --serviceaccount=demo:analyst >/dev/null
+echo
+echo "$ kubectl ringtap capture shop-echo -n shop --selector app=web --filter '...echo...' --duration 15s"
+KUBECONFIG=$USER_KUBECONFIG kubectl ringtap capture shop-echo -n shop --selector app=web \
+  --filter 'icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply' --duration 15s
+for _ in $(seq 150); do
+  attached=$(kubectl get nodetasks -n shop -o jsonpath='{range .items[*]}{range .status.targets[*]}{.state}{"\n"}{end}{end}' 2>/dev/null | grep -c '^Attached$' || true)
+  [ "$attached" -ge 2 ] && break
+  sleep 0.2
+done
+for p in web-1 web-2; do
+  kubectl exec -n shop client -- ping -q -c 5 -i 0.2 "$(kubectl get pod -n shop "$p" -o jsonpath='{.status.podIP}')" >/dev/null
+done
+KUBECONFIG=$USER_KUBECONFIG kubectl ringtap status shop-echo -n shop --watch
+KUBECONFIG=$USER_KUBECONFIG kubectl ringtap fetch shop-echo -n shop -o "$RINGTAP_RUN_DIR/shop-echo.pcapng"
+echo "The file from the real node, read with tshark: packets per pod"
+tshark -r "$RINGTAP_RUN_DIR/shop-echo.pcapng" -T fields -e frame.interface_description 2>/dev/null | sort | uniq -c | sed 's/^/  /'
+
 cat <<TXT
 
 The IPAMonitor modem-traffic decoded the simulated IPA stream on modem-1 and reported every
@@ -148,6 +192,12 @@ only what the filter matched (the UDP noise is not there), stopped after 15 s an
 counts; kubectl ringtap fetch downloaded every node's files through the API server (as the
 analyst, whose token the agents checked) and merged them into one file in time order:
   $RINGTAP_RUN_DIR/web-echo.pcapng
+
+Part 2 ran the same capture as users run it: the chart's agent (a DaemonSet pod with NET_RAW,
+NET_ADMIN and SYS_ADMIN only) on the real node node-r entered the test app's pods, whose
+processes run as 65532, through the network namespaces containerd pins under /run/netns
+(README, "Security model"), and the file came through the data API of the chart's operator:
+  $RINGTAP_RUN_DIR/shop-echo.pcapng
 
 Try more:
 
