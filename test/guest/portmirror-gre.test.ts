@@ -31,9 +31,10 @@ const NODE_IP = '10.77.2.1';
 const COL_IP = '10.77.2.2';
 const NODE_IP6 = '2001:db8::1';
 const SENTINEL_PORT = 9;
-// Echo payload sizes: a small frame and one near the devices' MTU (gretap with a key 1462,
-// erspan 1450): 1400 + 8 ICMP + 20 IP + 14 Ethernet = 1442 bytes.
-const SIZES = [56, 1400];
+// Echo payload sizes: a small frame, one of 1442 bytes (1400 + 8 ICMP + 20 IP + 14 Ethernet)
+// and a full-size one (1514 bytes, DF set): above what fits in one outer packet of the
+// underlay's MTU 1500. gretap sends it whole (fragmented outside); ERSPAN cuts it.
+const SIZES = [56, 1400, 1472];
 const PINGS = 3; // per size
 
 interface GreRecord {
@@ -106,7 +107,7 @@ describeInGuest('PortMirror over GRE and ERSPAN', () => {
     const rx = startReceiver(col.name, GRE_RX, ['--family', String(family), '--count', String(count), '--sentinel-port', String(SENTINEL_PORT), '--timeout', '60']);
     await rx.ready;
     for (const size of SIZES) {
-      execFileSync('ip', ['netns', 'exec', pod.name, 'ping', '-q', '-n', '-c', String(PINGS), '-i', '0.2', '-W', '10', '-s', String(size), HOST_IP], { timeout: 60_000 });
+      execFileSync('ip', ['netns', 'exec', pod.name, 'ping', '-q', '-n', '-M', 'do', '-c', String(PINGS), '-i', '0.2', '-W', '10', '-s', String(size), HOST_IP], { timeout: 60_000 });
     }
     execFileSync('ip', ['netns', 'exec', pod.name, PYTHON, '-c', `import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'end', ('${HOST_IP}', ${SENTINEL_PORT}))`], { timeout: 60_000 });
     return (await rx.result) as unknown as GreRecord[];
@@ -117,6 +118,10 @@ describeInGuest('PortMirror over GRE and ERSPAN', () => {
   /** The inner frame lengths of echo messages, sorted: one per ping per size. */
   const lengths = (n: number) => SIZES.flatMap((s) => Array<number>(n).fill(14 + 20 + 8 + s));
   const attached = () => updates.filter((u) => u.phase === 'Running').at(-1);
+  /** ERSPAN sends a frame longer than its device's MTU cut to it, with the T bit set. */
+  const cutTo = (mtu: number) => (len: number) => ({ len: Math.min(len, mtu + 14), t: len > mtu + 14 ? 1 : 0 });
+  const mtuOf = (dev: string) => (JSON.parse(ip('-j', 'link', 'show', dev)) as { mtu: number }[])[0]!.mtu;
+  const byLen = (a: { len: number }, b: { len: number }) => a.len - b.len;
 
   test('the guest kernel makes gretap and erspan devices: the gre capability and label are true', () => {
     expect(caps.gre).toEqual({ available: true });
@@ -124,17 +129,17 @@ describeInGuest('PortMirror over GRE and ERSPAN', () => {
     expect(capabilityLabels(caps)['ringtap.dev/gre']).toBe('true');
   });
 
-  test('gretap with a key, both directions: every echo request and reply arrives once, whole, with the key', async () => {
+  test('gretap with a key, both directions: every echo request and reply arrives once, whole (full-size ones too), with the key', async () => {
     const { tx, uid } = await mirror({ address: COL_IP, protocol: 'gre', key: 5 }, 'both');
     expect(updates.at(-1)).toMatchObject({ phase: 'Running' });
     expect(attached()?.targets).toEqual([expect.objectContaining({ name: 'pod/default/web', state: 'Attached' })]);
     const link = (await listLinks()).find((l) => l.ifname === tx);
-    expect(link).toMatchObject({ kind: 'gretap', gre: { remote: COL_IP, okey: '0.0.0.5' } });
+    expect(link).toMatchObject({ kind: 'gretap', mtu: 65000, gre: { remote: COL_IP, okey: '0.0.0.5', pmtudisc: false, ignore_df: true } });
     const got = await traffic(4, 2 * PINGS * SIZES.length + 1);
     for (const r of got) expect(r).toMatchObject({ outerSrc: NODE_IP, outerDst: COL_IP, greProto: 0x6558, greFlags: 0x2000, key: 5 });
     expect(requests(got).map((r) => r.inner!.len).sort((a, b) => a - b)).toEqual(lengths(PINGS));
     expect(replies(got).map((r) => r.inner!.len).sort((a, b) => a - b)).toEqual(lengths(PINGS));
-    // The tc action's own count covers at least what the collector saw of the echo traffic.
+    // One filter of this mirror per hook on the pod's host veth.
     const filters = [...(await listFilters(hostVeth, 'ingress')), ...(await listFilters(hostVeth, 'egress'))];
     expect(filters.filter((f) => f.actions.some((a) => a.cookie === mirrorCookie(uid)))).toHaveLength(2);
   }, 4 * GUEST_TIMEOUT_MS);
@@ -145,13 +150,15 @@ describeInGuest('PortMirror over GRE and ERSPAN', () => {
     expect((await listLinks()).find((l) => l.ifname === tx)).toMatchObject({ kind: 'erspan', gre: { remote: COL_IP, erspan_ver: 1, erspan_index: 0 } });
     const got = await traffic(4, 2 * PINGS * SIZES.length + 1);
     for (const r of got) {
-      expect(r).toMatchObject({ outerSrc: NODE_IP, outerDst: COL_IP, greProto: 0x88be, greFlags: 0x1000, erspan: { ver: 1, session: 7, index: 0, t: 0 } });
+      expect(r).toMatchObject({ outerSrc: NODE_IP, outerDst: COL_IP, greProto: 0x88be, greFlags: 0x1000, erspan: { ver: 1, session: 7, index: 0 } });
       expect(r.key).toBeUndefined(); // ERSPAN's GRE header has none
     }
     const seqs = got.map((r) => r.seq!).sort((a, b) => a - b);
     expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
-    expect(requests(got).map((r) => r.inner!.len).sort((a, b) => a - b)).toEqual(lengths(PINGS));
-    expect(replies(got).map((r) => r.inner!.len).sort((a, b) => a - b)).toEqual(lengths(PINGS));
+    const cut = cutTo(mtuOf(tx)); // 1450 over IPv4: the full-size frames are cut to 1464 bytes
+    expect(requests(got).map((r) => ({ len: r.inner!.len, t: r.erspan!.t })).sort(byLen)).toEqual(lengths(PINGS).map(cut));
+    expect(replies(got).map((r) => ({ len: r.inner!.len, t: r.erspan!.t })).sort(byLen)).toEqual(lengths(PINGS).map(cut));
+    expect(lengths(PINGS).map(cut).filter((c) => c.t === 1)).toHaveLength(PINGS);
   }, 4 * GUEST_TIMEOUT_MS);
 
   test('crds/examples/portmirror-erspan.yaml as written: ERSPAN type III to 2001:db8::50, session 7, egress only', async () => {
@@ -162,14 +169,11 @@ describeInGuest('PortMirror over GRE and ERSPAN', () => {
     const dev = (await listLinks()).find((l) => l.ifname === tx);
     // An IPv6 tunnel transmits only with a source address: the driver takes the route's.
     expect(dev).toMatchObject({ kind: 'ip6erspan', gre: { remote: '2001:db8::50', local: NODE_IP6, okey: '0.0.0.7', erspan_ver: 2, erspan_dir: 'egress' } });
-    const mtu = (JSON.parse(ip('-j', 'link', 'show', tx)) as { mtu: number }[])[0]!.mtu;
+    const cut = cutTo(mtuOf(tx)); // 1418 over IPv6: the 1442- and 1514-byte frames are cut
     const got = await traffic(6, PINGS * SIZES.length + 1);
     for (const r of got) expect(r).toMatchObject({ outerSrc: NODE_IP6, greProto: 0x22eb, greFlags: 0x1000, erspan: { ver: 2, session: 7, dir: 1, hwid: 0 } });
-    // ERSPAN sends a frame longer than the device's MTU cut to it, with the T bit set (the
-    // 1442-byte frames over an IPv6 underlay of MTU 1500: the device's MTU is 1418).
-    const cut = (len: number) => ({ len: Math.min(len, mtu + 14), t: len > mtu + 14 ? 1 : 0 });
-    expect(requests(got).map((r) => ({ len: r.inner!.len, t: r.erspan!.t })).sort((a, b) => a.len - b.len)).toEqual(lengths(PINGS).map(cut));
-    expect(lengths(PINGS).map(cut).some((c) => c.t === 1)).toBe(true);
+    expect(requests(got).map((r) => ({ len: r.inner!.len, t: r.erspan!.t })).sort(byLen)).toEqual(lengths(PINGS).map(cut));
+    expect(lengths(PINGS).map(cut).filter((c) => c.t === 1)).toHaveLength(2 * PINGS);
     expect(replies(got)).toEqual([]); // the pod's ingress is not asked for
   }, 4 * GUEST_TIMEOUT_MS);
 

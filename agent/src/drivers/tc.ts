@@ -178,13 +178,14 @@ export type GreKind = 'gretap' | 'ip6gretap' | 'erspan' | 'ip6erspan';
 const GRE_KINDS: readonly string[] = ['gretap', 'ip6gretap', 'erspan', 'ip6erspan'];
 
 /** A tunnel device's parameters as `ip -d -j link` prints them (keys as dotted quads). */
-export interface GreInfo { remote?: string; local?: string; okey?: string; erspan_ver?: number; erspan_index?: number; erspan_dir?: string }
-export interface Link { ifname: string; kind?: string; vxlan?: { id?: number; remote?: string; port?: number }; gre?: GreInfo }
+export interface GreInfo { remote?: string; local?: string; okey?: string; pmtudisc?: boolean; ignore_df?: boolean; erspan_ver?: number; erspan_index?: number; erspan_dir?: string }
+export interface Link { ifname: string; mtu?: number; kind?: string; vxlan?: { id?: number; remote?: string; port?: number }; gre?: GreInfo }
 
 export async function listLinks(): Promise<Link[]> {
-  const raw = JSON.parse(await run('ip', ['-d', '-j', 'link', 'show'])) as { ifname: string; linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } }[];
+  const raw = JSON.parse(await run('ip', ['-d', '-j', 'link', 'show'])) as { ifname: string; mtu?: number; linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } }[];
   return raw.map((l) => ({
     ifname: l.ifname,
+    ...(l.mtu !== undefined ? { mtu: l.mtu } : {}),
     ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}),
     ...(l.linkinfo?.info_kind === 'vxlan' ? { vxlan: { ...l.linkinfo.info_data } as Link['vxlan'] } : {}),
     ...(GRE_KINDS.includes(l.linkinfo?.info_kind ?? '') ? { gre: { ...l.linkinfo!.info_data } as GreInfo } : {}),
@@ -285,14 +286,23 @@ export function greKind(g: Pick<GreSpec, 'remote' | 'erspan'>): GreKind {
 export function greLinkArgs(g: GreSpec): string[] {
   const kind = greKind(g);
   if (g.local !== undefined && isIP(g.local) !== isIP(g.remote)) throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `local '${g.local}' is not an address of the remote's family`);
-  const args = ['link', 'add', checkIfName(g.name), 'type', kind, 'remote', g.remote, ...(g.local ? ['local', g.local] : [])];
-  if (!g.erspan) return g.key === undefined ? args : [...args, 'key', checkInt(g.key, 0, 0xffffffff, 'key')];
+  const args = ['link', 'add', checkIfName(g.name), ...(kind === 'gretap' ? ['mtu', String(GRETAP_MTU)] : []), 'type', kind, 'remote', g.remote, ...(g.local ? ['local', g.local] : [])];
+  if (!g.erspan) {
+    if (g.key !== undefined) args.push('key', checkInt(g.key, 0, 0xffffffff, 'key'));
+    // IPv4 gretap: the copy of a full-size frame is sent whole, the outer packet fragmented
+    // where it must be; with the defaults (MTU 1462, outer DF, the inner DF honoured) every
+    // copy above 1462 bytes would be dropped as a tx error (net/ipv4/ip_tunnel.c tnl_update_pmtu).
+    return kind === 'gretap' ? [...args, 'nopmtudisc', 'ignore-df'] : args;
+  }
   const e = g.erspan;
   args.push('seq', 'key', checkInt(e.sessionId, 0, 1023, 'ERSPAN session id'), 'erspan_ver', checkInt(e.version, 1, 2, 'ERSPAN version'));
   // iproute2 takes an index of 1 and up only; left out, the kernel's is 0.
   if (e.version === 1) return e.index ? [...args, 'erspan', checkInt(e.index, 1, 0xfffff, 'ERSPAN index')] : args;
   return [...args, 'erspan_dir', e.direction ?? 'ingress', 'erspan_hwid', '0'];
 }
+
+/** An IPv4 gretap's MTU: any frame a source may carry (below the kernel's maximum, 65535 less the headers). */
+export const GRETAP_MTU = 65000;
 
 /** A dotted-quad key as ip prints it ("0.0.0.7") as a number. */
 function keyOf(dotted: string | undefined): number | undefined {
@@ -305,7 +315,10 @@ function keyOf(dotted: string | undefined): number | undefined {
 export function sameGre(existing: Link | undefined, g: GreSpec): boolean {
   const i = existing?.gre;
   if (!i || existing.kind !== greKind(g) || i.remote !== g.remote || (i.local ?? 'any') !== (g.local ?? 'any')) return false;
-  if (!g.erspan) return keyOf(i.okey) === g.key || (g.key === undefined && keyOf(i.okey) === 0);
+  if (!g.erspan) {
+    const sameKey = keyOf(i.okey) === g.key || (g.key === undefined && keyOf(i.okey) === 0);
+    return sameKey && (existing.kind !== 'gretap' || (i.pmtudisc === false && i.ignore_df === true && existing.mtu === GRETAP_MTU));
+  }
   const e = g.erspan;
   return keyOf(i.okey) === e.sessionId && i.erspan_ver === e.version
     && (e.version === 1 ? (i.erspan_index ?? 0) === (e.index ?? 0) : i.erspan_dir === (e.direction ?? 'ingress'));

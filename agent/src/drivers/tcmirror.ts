@@ -23,7 +23,10 @@
 // whose decapsulated frames are redirected into the collector's host veth. A remote collector
 // over GRE or ERSPAN gets a gretap or erspan device as `rtmt<uid>` (ip6gretap, ip6erspan for
 // IPv6; see tc.ts greLinkArgs); where the kernel cannot make one (no ip_gre, the node's gre or
-// erspan capability false) the task fails with reason CapabilityMissing.
+// erspan capability false) the task fails with reason CapabilityMissing. Copies longer than the
+// underlay carries in one packet: an IPv4 gretap sends them whole, the outer packet fragmented;
+// ERSPAN cuts them to its device's MTU and sets the T bit (the collector knows); an IPv6
+// gretap drops them (ip6_tnl_xmit sizes by the route, the device's tx errors count them).
 //
 // Coexistence. `continue` makes a copy transparent to classification: later filters (other
 // mirrors on the same source, other tools) still see every packet. Filters that run before

@@ -14,9 +14,9 @@ import type { NodeTaskSpec, NodeTaskStatus, PortMirror, RemoteDestination } from
 const EXAMPLE = fileURLToPath(new URL('../../../crds/examples/portmirror-erspan.yaml', import.meta.url));
 
 describe('GRE device arguments', () => {
-  test('gretap: the key when given; IPv6 remotes use ip6gretap', () => {
+  test('gretap: the key when given, whole copies of full-size frames (IPv4: MTU 65000, the outer packet fragmented); IPv6 remotes use ip6gretap', () => {
     expect(greLinkArgs(greSpec('rtmt1', { address: '192.0.2.9', protocol: 'gre', key: 5 }, 'both')))
-      .toEqual(['link', 'add', 'rtmt1', 'type', 'gretap', 'remote', '192.0.2.9', 'key', '5']);
+      .toEqual(['link', 'add', 'rtmt1', 'mtu', '65000', 'type', 'gretap', 'remote', '192.0.2.9', 'key', '5', 'nopmtudisc', 'ignore-df']);
     expect(greLinkArgs(greSpec('rtmt1', { address: '2001:db8::9', protocol: 'gre' }, 'both')))
       .toEqual(['link', 'add', 'rtmt1', 'type', 'ip6gretap', 'remote', '2001:db8::9']);
   });
@@ -50,8 +50,11 @@ describe('GRE device arguments', () => {
     expect(sameGre(link, g)).toBe(true);
     expect(sameGre({ ...link, gre: { ...link.gre, okey: '0.0.0.8' } }, g)).toBe(false);
     expect(sameGre({ ...link, kind: 'gretap' }, g)).toBe(false);
-    expect(sameGre({ ifname: 'rtmt1', kind: 'gretap', gre: { remote: '192.0.2.9' } }, { name: 'rtmt1', remote: '192.0.2.9' })).toBe(true);
-    expect(sameGre({ ifname: 'rtmt1', kind: 'gretap', gre: { remote: '192.0.2.9', okey: '0.0.1.0' } }, { name: 'rtmt1', remote: '192.0.2.9', key: 256 })).toBe(true);
+    const tap = { ifname: 'rtmt1', kind: 'gretap', mtu: 65000, gre: { remote: '192.0.2.9', pmtudisc: false, ignore_df: true } };
+    expect(sameGre(tap, { name: 'rtmt1', remote: '192.0.2.9' })).toBe(true);
+    expect(sameGre({ ...tap, gre: { ...tap.gre, okey: '0.0.1.0' } }, { name: 'rtmt1', remote: '192.0.2.9', key: 256 })).toBe(true);
+    expect(sameGre({ ...tap, mtu: 1462 }, { name: 'rtmt1', remote: '192.0.2.9' })).toBe(false); // made by an older agent
+    expect(sameGre({ ...tap, gre: { ...tap.gre, pmtudisc: true } }, { name: 'rtmt1', remote: '192.0.2.9' })).toBe(false);
     expect(sameGre(undefined, g)).toBe(false);
     const v6 = { ifname: 'rtmt1', kind: 'ip6gretap', gre: { remote: '2001:db8::50', local: '2001:db8::1' } };
     expect(sameGre(v6, { name: 'rtmt1', remote: '2001:db8::50', local: '2001:db8::1' })).toBe(true);
