@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 GIB=${1:-1}
 export RINGTAP_RUN_DIR=$(mktemp -d /tmp/ringtap-bench-dl-XXXXXX)
-trap 'hack/cluster down >/dev/null 2>&1 || true' EXIT
+# KEEP=1 leaves the cluster up for a closer look (hack/cluster down with this RINGTAP_RUN_DIR ends it).
+[ "${KEEP:-0}" = 1 ] || trap 'hack/cluster down >/dev/null 2>&1 || true' EXIT
 npm run --silent build >/dev/null 2>&1 || true
 [ -f dist/hack/bench/download/bench.js ] || { echo "build failed" >&2; exit 1; }
 NODE=node_modules/.bin/node
