@@ -42,7 +42,7 @@ describe('image root', () => {
     // The agent starts and insists on its node: the module graph loads from the tree.
     expect(await entrypoint(['agent'])).toEqual({ code: 2, out: expect.stringContaining('NODE_NAME is required') });
     expect(await entrypoint(['bogus'])).toEqual({ code: 2, out: expect.stringContaining('usage: ringtap operator|agent|cli') });
-  });
+  }, 60_000); // four Node start-ups: seconds each on a loaded 2-core machine
 
   test('the compiled programs and a runtime package.json', () => {
     for (const f of ['dist/operator/src/main.js', 'dist/agent/src/main.js', 'dist/cli/src/main.js', 'dist/crds/src/index.js', 'dist/operator/src/rbac.js']) {
