@@ -9,6 +9,9 @@
 //   RINGTAP_NAMESPACE           the operator's namespace; default ringtap-system
 //   RINGTAP_TRUSTED_NAMESPACES  namespaces whose tasks may use node interfaces and hostNetwork pods
 //                               (comma-separated; default the operator's namespace)
+//   RINGTAP_RING_BUDGET         bytes all packet rings on the node may hold together (256Mi, 1Gi);
+//                               default 256Mi (agent/src/ringbudget.ts)
+//   RINGTAP_RING_MAX            the most one ring may have; default 64Mi
 import { KubeConfig } from '@kubernetes/client-node';
 import { mkdirSync } from 'node:fs';
 import { startHealthServer } from '../../lib/observe/health.js';
@@ -22,6 +25,7 @@ import { IPADriver } from './drivers/ipa.js';
 import { TcMirrorDriver } from './drivers/tcmirror.js';
 import { PppBridgeDriver } from './drivers/pppbridge.js';
 import { LinkMonitor } from './native.js';
+import { RingBudget, ringBudgetFromEnv } from './ringbudget.js';
 import { DownloadServer, operatorIdentity } from './server.js';
 import { TaskRunner } from './tasks.js';
 import { serverTls } from './tls.js';
@@ -51,8 +55,17 @@ try {
   log.warn({ err }, 'publishing the node capabilities failed');
 }
 
+let rings: RingBudget;
+try {
+  rings = new RingBudget(ringBudgetFromEnv(process.env));
+} catch (err) {
+  console.error(`agent: ${(err as Error).message}`);
+  process.exit(2);
+}
+log.info({ ringBudget: rings.options }, 'packet ring budget');
+
 const registry = new DriverRegistry(log);
-await registry.register(new AfPacketDriver(), caps);
+await registry.register(new AfPacketDriver(rings), caps);
 await registry.register(new TcMirrorDriver(), caps);
 await registry.register(new PppBridgeDriver(), caps);
 await registry.register(new IPADriver(), caps);

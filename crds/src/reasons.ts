@@ -11,7 +11,7 @@ export const REASONS = [
   'Capturing', 'Mirroring', 'Bridged', 'Monitoring', 'Running', 'Completed', 'Stopped',
   // a person must act (Stalled)
   'InvalidSpec', 'InvalidFilter', 'UntrustedNamespace', 'CapabilityMissing', 'NodeFailed', 'BridgeFailed',
-  'CaptureFailed', 'AttachFailed', 'IPASourceUnavailable', 'Forbidden', 'Failed',
+  'CaptureFailed', 'AttachFailed', 'IPASourceUnavailable', 'Forbidden', 'RingBudgetExhausted', 'Failed',
   // a NodeTask's phase as its reason, before the agent has said more
   'Pending',
 ] as const;

@@ -13,12 +13,17 @@ import { findHostVeth, podInterfaces, resolvePodNetns } from '../podnetns.js';
 import { guarded, type Driver, type DriverTask, type LinkEvent, type TaskContext } from './driver.js';
 import { MAX_TIMER_MS } from '../../../lib/timer.js';
 import { captureBytes, captureDrops, captureFiles, captureFreezes, capturePackets, streamDrops } from '../metrics.js';
+import { formatBytes, RingBudget, ringGeometry } from '../ringbudget.js';
+import { RingtapError } from '../../../lib/errors.js';
 
 const RESOLVE_INTERVAL_MS = 2_000;
 const STATS_INTERVAL_MS = 1_000;
 
 export class AfPacketDriver implements Driver {
   readonly name = 'afpacket';
+
+  /** @param rings the node's ring budget, shared by every capture of this agent */
+  constructor(private readonly rings: RingBudget = new RingBudget()) {}
 
   async probe(caps: NodeCapabilities): Promise<{ ok: boolean; reason?: string }> {
     return caps.tpacketV3.available ? { ok: true } : { ok: false, ...(caps.tpacketV3.reason ? { reason: caps.tpacketV3.reason } : {}) };
@@ -37,7 +42,7 @@ export class AfPacketDriver implements Driver {
   }
 
   async start(spec: NodeTaskSpec, ctx: TaskContext): Promise<DriverTask> {
-    const t = new PacketCaptureTask(spec, ctx, () => this.tasks.delete(t));
+    const t = new PacketCaptureTask(spec, ctx, this.rings, () => this.tasks.delete(t));
     this.tasks.add(t);
     await t.start();
     return t;
@@ -67,7 +72,11 @@ class PacketCaptureTask implements DriverTask {
   private diskFull?: string;
   private startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-  constructor(private spec: NodeTaskSpec, private ctx: TaskContext, private onStopped: () => void = () => undefined) {
+  /** Bytes of each ring of this capture (one per attached interface), and how many the budget holds for it. */
+  private ringBytes = 0;
+  private ringsHeld = 0;
+
+  constructor(private spec: NodeTaskSpec, private ctx: TaskContext, private readonly budget: RingBudget, private onStopped: () => void = () => undefined) {
     this.work = spec.packetCapture!;
     const p = spec.parent;
     this.dir = captureDir(ctx.dataDir, p.namespace ?? '_cluster', p.name, ctx.node);
@@ -109,8 +118,21 @@ class PacketCaptureTask implements DriverTask {
       this.finish(done, 'the limit was reached before this segment could start');
       return;
     }
+    // The ring size is fixed for the capture when it starts: its share of the node's budget now.
+    // One ring is held from the start (the capture's floor); each further interface takes one more.
+    const share = this.budget.share();
+    if (share === undefined || !this.budget.reserve(share)) {
+      const b = this.budget.stats();
+      throw new RingtapError('ERR_RINGTAP_RING_BUDGET_EXHAUSTED',
+        `the node's packet ring budget is exhausted: ${b.rings} rings hold ${formatBytes(b.usedBytes)} of ${formatBytes(b.budgetBytes)} (agent RINGTAP_RING_BUDGET, chart value agent.ringBudget); no room for another ring`,
+        { reason: 'RingBudgetExhausted' });
+    }
+    this.ringBytes = share;
+    this.ringsHeld = 1;
+    const geometry = ringGeometry(share);
     this.capture = new RingCapture({
       filter: w.filter ?? '',
+      ring: geometry,
       snaplen: w.snapLength,
       format: w.output.format,
       output: {
@@ -127,7 +149,10 @@ class PacketCaptureTask implements DriverTask {
     this.capture.start();
     // Targets start Detached: what a previous agent reported attached is not attached here yet.
     const targets = this.wanted().map((t) => ({ name: t.label, state: 'Detached' as const, ...(t.pod ? { message: `uid=${t.pod.uid}` } : {}) }));
-    this.ctx.reporter.update({ phase: 'Running', startTime: this.ctx.previous?.startTime ?? this.startedAt, counters: { ...this.base }, targets }, true);
+    this.ctx.reporter.update({
+      phase: 'Running', startTime: this.ctx.previous?.startTime ?? this.startedAt, counters: { ...this.base }, targets,
+      message: `ring ${formatBytes(share)} per interface (${geometry.blockCount} x ${formatBytes(geometry.blockSize)} blocks), from the node's ring budget`,
+    }, true);
     await this.resolveTargets();
     this.resolveTimer = setInterval(guarded(this.ctx.reporter, () => this.resolveTargets()), RESOLVE_INTERVAL_MS);
     this.statsTimer = setInterval(guarded(this.ctx.reporter, () => this.report()), STATS_INTERVAL_MS);
@@ -196,6 +221,7 @@ class PacketCaptureTask implements DriverTask {
       await old.stop();
       const s = old.stats();
       old.close();
+      this.releaseRings(0);
       this.base = {
         packets: this.base.packets + s.packetsWritten, bytes: this.base.bytes + s.bytes,
         drops: this.base.drops + s.kernelDrops + s.spillDrops, freezes: this.base.freezes + s.freezes,
@@ -239,6 +265,7 @@ class PacketCaptureTask implements DriverTask {
       if (have && have.ids.size > 0) continue;
       try {
         const specs = await this.interfacesOf(target);
+        this.holdRings(this.attachedInterfaces() + specs.length);
         const a: Attached = { ids: new Map(), ...(specs[0]?.netns ? { netns: specs[0].netns } : {}) };
         for (const s of specs) a.ids.set(s.name, cap.addInterface(s));
         this.attached.set(target.key, a);
@@ -251,7 +278,34 @@ class PacketCaptureTask implements DriverTask {
         this.failures.set(target.key, msg);
       }
     }
+    this.releaseRings(Math.max(1, this.attachedInterfaces()));
     this.report();
+  }
+
+  private attachedInterfaces(): number {
+    let n = 0;
+    for (const a of this.attached.values()) n += a.ids.size;
+    return n;
+  }
+
+  /** Holds budget for `count` rings of this capture, or throws RingBudgetExhausted (the target fails and is retried). */
+  private holdRings(count: number): void {
+    const more = count - this.ringsHeld;
+    if (more <= 0) return;
+    if (!this.budget.reserve(this.ringBytes, more)) {
+      const b = this.budget.stats();
+      throw new RingtapError('ERR_RINGTAP_RING_BUDGET_EXHAUSTED',
+        `${more} more ring(s) of ${formatBytes(this.ringBytes)} do not fit in the node's packet ring budget (${formatBytes(b.usedBytes)} of ${formatBytes(b.budgetBytes)} held by ${b.rings} rings)`,
+        { reason: 'RingBudgetExhausted' });
+    }
+    this.ringsHeld = count;
+  }
+
+  /** Gives back to the budget what this capture holds beyond `keep` rings. */
+  private releaseRings(keep: number): void {
+    if (this.ringsHeld <= keep) return;
+    this.budget.release(this.ringBytes, this.ringsHeld - keep);
+    this.ringsHeld = keep;
   }
 
   private async interfacesOf(t: Target): Promise<InterfaceSpec[]> {
@@ -284,6 +338,7 @@ class PacketCaptureTask implements DriverTask {
           for (const [name, id] of a.ids) if (id === e.interfaceId) a.ids.delete(name);
           if (a.ids.size === 0) this.attached.delete(key);
         }
+        if (!this.finished) this.releaseRings(Math.max(1, this.attachedInterfaces()));
         if (e.reason === 'gone') log.info({ interface: e.interfaceName }, 'interface gone; its ring is closed, the file stays valid');
         break;
       case 'error':
@@ -372,6 +427,8 @@ class PacketCaptureTask implements DriverTask {
       if (!wasFinished && !opts.cleanup) this.report(true);
       this.capture.close();
     }
+    // Closed, its rings are freed (a finished capture keeps them until then).
+    this.releaseRings(0);
     if (opts.cleanup) {
       removeCaptureDir(this.dir, this.ctx.dataDir);
       const labels = { namespace: this.spec.parent.namespace ?? '', capture: this.spec.parent.name };
