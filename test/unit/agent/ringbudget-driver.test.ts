@@ -1,0 +1,89 @@
+// The ring budget in the afpacket driver, on real rings: with a budget of one ring, a second
+// capture fails to start with reason RingBudgetExhausted (what the task runner writes into the
+// NodeTask's status.reason) while the first keeps counting its packets; once the first is
+// stopped its ring is back in the budget and the second starts. A capture's ring size is in
+// its status message. Traffic: UDP on 127.0.0.1 to a port of this test, on the host's lo
+// (each capture's filter keeps only that port; lo shows every datagram twice, going out and
+// coming in).
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NodeTaskSpec, NodeTaskStatus } from '../../../crds/src/index.js';
+import { AfPacketDriver } from '../../../agent/src/drivers/afpacket.js';
+import type { DriverTask, TaskReporter } from '../../../agent/src/drivers/driver.js';
+import { RING_FLOOR_BYTES, RingBudget } from '../../../agent/src/ringbudget.js';
+import { errorReason } from '../../../lib/errors.js';
+import { newLogger } from '../../../lib/observe/log.js';
+import { waitFor } from '../../support/kube.js';
+
+const dataDir = mkdtempSync(join(tmpdir(), 'rt-ringbudget-'));
+const tasks: DriverTask[] = [];
+afterAll(async () => {
+  for (const t of tasks) await t.stop({ cleanup: true }).catch(() => undefined);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+class Reporter implements TaskReporter {
+  status: NodeTaskStatus = {};
+  log = newLogger('test').child({}, { level: 'silent' });
+  update(s: Partial<NodeTaskStatus>): void {
+    this.status = { ...this.status, ...s };
+  }
+}
+
+const port = 20000 + (process.pid % 20000);
+
+function spec(name: string): NodeTaskSpec {
+  return {
+    node: 'n1',
+    parent: { kind: 'PacketCapture', name, namespace: 'test', uid: `uid-${name}`, generation: 1 },
+    packetCapture: {
+      interfaces: ['lo'], capturePoint: 'pod', filter: `udp and dst port ${port}`, snapLength: 256,
+      output: { format: 'pcapng' }, timestamps: 'software',
+    },
+  };
+}
+
+const ctx = (name: string, reporter: Reporter) => ({ namespace: 'test', name, uid: `uid-${name}`, node: 'n1', dataDir, reporter });
+
+async function send(n: number): Promise<void> {
+  const s = createSocket('udp4');
+  for (let i = 0; i < n; i++) await new Promise<void>((res, rej) => s.send(Buffer.from(`ringbudget ${i}`), port, '127.0.0.1', (e) => (e ? rej(e) : res())));
+  s.close();
+}
+
+describe('the ring budget in the afpacket driver', () => {
+  test('a capture over budget fails with RingBudgetExhausted while its neighbour keeps counting', async () => {
+    const driver = new AfPacketDriver(new RingBudget({ budgetBytes: RING_FLOOR_BYTES, maxRingBytes: 64 << 20 }));
+    const first = new Reporter();
+    const a = await driver.start(spec('first'), ctx('first', first));
+    tasks.push(a);
+    expect(first.status.phase).toBe('Running');
+    expect(first.status.message).toMatch(/^ring 256Ki per interface \(2 x 128Ki blocks\)/);
+    await waitFor('the first capture attached lo', () => first.status.targets?.[0]?.state === 'Attached' || undefined, 15_000, 20);
+
+    const second = new Reporter();
+    const err = await driver.start(spec('second'), ctx('second', second)).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeDefined();
+    expect(errorReason(err)).toBe('RingBudgetExhausted');
+    expect((err as Error).message).toMatch(/packet ring budget is exhausted: 1 rings hold 256Ki of 256Ki/);
+
+    // The neighbour goes on: every datagram sent now is counted.
+    await send(50);
+    await waitFor('the first capture counted 50 datagrams', () => ((first.status.counters?.packets ?? 0) >= 100 ? true : undefined), 15_000, 20);
+    expect(first.status.counters?.packets).toBe(100);
+    expect(first.status.phase).toBe('Running');
+
+    // Stopped, the first gives its ring back: the second fits now.
+    await a.stop({ cleanup: true });
+    tasks.splice(tasks.indexOf(a), 1);
+    const b = await driver.start(spec('second'), ctx('second', second));
+    tasks.push(b);
+    expect(second.status.phase).toBe('Running');
+    await waitFor('the second capture attached lo', () => second.status.targets?.[0]?.state === 'Attached' || undefined, 15_000, 20);
+    await send(10);
+    await waitFor('the second capture counted 10 datagrams', () => ((second.status.counters?.packets ?? 0) >= 20 ? true : undefined), 15_000, 20);
+  });
+});
