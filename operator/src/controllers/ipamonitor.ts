@@ -29,7 +29,7 @@ import type { Informer } from '../../../lib/kube/informer.js';
 import type { KubeClient, KubeObject } from '../../../lib/kube/kube.js';
 import type { IPAMonitor, NodeTask } from '../../../lib/kube/objects.js';
 import { deriveIPAMonitorStatus, type ObservedIPATask } from './ipamonitor-status.js';
-import { cleanupHandshake, ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName } from './parent.js';
+import { ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName } from './parent.js';
 import { matchesSelector } from './selectors.js';
 import { parseDurationMs, resolveFiles } from './units.js';
 
@@ -105,14 +105,7 @@ export class IPAMonitorReconciler {
     const ns = this.deps.namespace;
     const mine = () => this.deps.tasks.list(ns).filter((t) => t.spec?.parent?.kind === 'IPAMonitor' && t.spec.parent.uid === monitor.metadata.uid);
 
-    if (monitor.metadata.deletionTimestamp) {
-      const r = await cleanupHandshake({
-        client: this.deps.client, type: IPAMonitorType, obj: monitor, tasks: mine(), log, what: 'stop their IPA readers and remove files',
-        nodeExists: (n) => this.deps.nodes.get(undefined, n) !== undefined,
-      });
-      if (!r) this.status.forget(monitor);
-      return r;
-    }
+    if (monitor.metadata.deletionTimestamp) return this.status.cleanup(monitor, mine(), this.deps.nodes, log, 'stop their IPA readers and remove files');
     if (await ensureFinalizer(this.deps.client, IPAMonitorType, monitor)) return; // the update event brings us back
 
     let invalid: { reason: ConditionReason; message: string } | undefined;

@@ -28,7 +28,7 @@ import type { NodeTask, PacketCapture } from '../../../lib/kube/objects.js';
 import { effectiveFilter } from './bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './packetcapture-status.js';
 import { parseBytes, parseDurationMs, resolveFiles } from './units.js';
-import { cleanupHandshake, ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from './parent.js';
+import { ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from './parent.js';
 import { authorizeCapture, authorizePods } from './authorize.js';
 import { podTargeted } from './selectors.js';
 import { BY_PARENT, selectTargets, type PlacementNode, type PlacementPod } from './cache.js';
@@ -89,7 +89,7 @@ export class PacketCaptureReconciler {
     const capture = structuredClone(cached);
     const myTasks = this.deps.tasks.byIndex(BY_PARENT, capture.metadata.uid!).filter((t) => t.spec?.parent?.kind === 'PacketCapture');
 
-    if (capture.metadata.deletionTimestamp) return this.cleanup(capture, myTasks, log);
+    if (capture.metadata.deletionTimestamp) return this.status.cleanup(capture, myTasks, this.deps.nodes, log, 'clean up');
     // Go on with the answer rather than wait for the update event: placement need not wait a
     // round trip through the watch, and the cache knows the new version at once.
     const finalized = await ensureFinalizer(this.deps.client, PacketCaptureType, capture);
@@ -264,15 +264,6 @@ export class PacketCaptureReconciler {
     return this.status.writeAndAnnounce(capture, status, d, this.deps.events, log, result);
   }
 
-  /** Deletion: ask each agent to clean up, wait for them (bounded), then let the capture go. */
-  private async cleanup(capture: PacketCapture, tasks: NodeTask[], log: Logger): Promise<Result | void> {
-    const r = await cleanupHandshake({
-      client: this.deps.client, type: PacketCaptureType, obj: capture, tasks, log, what: 'clean up',
-      nodeExists: (n) => this.deps.nodes.get(undefined, n) !== undefined,
-    });
-    if (!r) this.status.forget(capture);
-    return r;
-  }
 }
 
 /** The per-node work: the capture's spec with every user quantity resolved to numbers. */

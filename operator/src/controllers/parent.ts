@@ -73,6 +73,9 @@ function comparable(s: Record<string, unknown>): string {
   return canonicalJson({ ...s, conditions: (s.conditions as Condition[] | undefined)?.map((c) => ({ ...c, lastTransitionTime: '' })) });
 }
 
+/** Where a reconciler looks nodes up (its Node informer). */
+export interface NodeLookup { get(namespace: undefined, name: string): unknown }
+
 export class ParentStatusWriter {
   private lastWrite = new Map<string, number>();
 
@@ -126,6 +129,16 @@ export class ParentStatusWriter {
     // Events of a cluster-scoped object go to the default namespace, as Kubernetes does.
     void events.record({ ...obj, apiVersion: `${this.type.group}/${this.type.version}`, kind: this.type.kind }, stalled.status === 'True' ? 'Warning' : 'Normal', c.reason, `${d.phase}: ${c.message}`);
     return then;
+  }
+
+  /**
+   * Deletion of a parent: the cleanup handshake with the agents of its nodes (cleanupHandshake),
+   * then its write times are forgotten. Returns what the reconcile should return.
+   */
+  async cleanup(obj: KubeObject, tasks: NodeTask[], nodes: NodeLookup, log: Logger, what: string): Promise<Result | void> {
+    const r = await cleanupHandshake({ client: this.client, type: this.type, obj, tasks, log, what, nodeExists: (n) => nodes.get(undefined, n) !== undefined });
+    if (!r) this.forget(obj);
+    return r;
   }
 
   forget(obj: KubeObject): void {

@@ -30,7 +30,7 @@ import type { Informer } from '../../../lib/kube/informer.js';
 import type { KubeClient, KubeObject } from '../../../lib/kube/kube.js';
 import type { NodeTask, PortMirror } from '../../../lib/kube/objects.js';
 import { deriveMirrorStatus, type ObservedMirrorTask } from './portmirror-status.js';
-import { cleanupHandshake, ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from './parent.js';
+import { ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from './parent.js';
 import { authorizeMirror, authorizePods, type AccessRules } from './authorize.js';
 import { matchesSelector, podTargeted } from './selectors.js';
 
@@ -115,7 +115,7 @@ export class PortMirrorReconciler {
     const mirror = structuredClone(cached);
     const mine = () => this.deps.tasks.list(namespace).filter((t) => t.spec?.parent?.kind === 'PortMirror' && t.spec.parent.uid === mirror.metadata.uid);
 
-    if (mirror.metadata.deletionTimestamp) return this.cleanup(mirror, mine(), log);
+    if (mirror.metadata.deletionTimestamp) return this.status.cleanup(mirror, mine(), this.deps.nodes, log, 'remove their tc state');
     if (await ensureFinalizer(this.deps.client, PortMirrorType, mirror)) return; // the update event brings us back
 
     let invalid: { reason: ConditionReason; message: string } | undefined;
@@ -270,13 +270,4 @@ export class PortMirrorReconciler {
     return this.status.writeAndAnnounce(mirror, status, d, this.deps.events, log);
   }
 
-  /** Deletion: ask each agent to remove its tc state, wait for them (bounded), then let go. */
-  private async cleanup(mirror: PortMirror, tasks: NodeTask[], log: Logger): Promise<Result | void> {
-    const r = await cleanupHandshake({
-      client: this.deps.client, type: PortMirrorType, obj: mirror, tasks, log, what: 'remove their tc state',
-      nodeExists: (n) => this.deps.nodes.get(undefined, n) !== undefined,
-    });
-    if (!r) this.status.forget(mirror);
-    return r;
-  }
 }

@@ -24,7 +24,7 @@ import {
   type PPPBridgeSpec,
   type PPPBridgeWork,
 } from '../../../crds/src/index.js';
-import { cleanupHandshake, ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName } from './parent.js';
+import { ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName } from './parent.js';
 import { blocked, deriveBridgeStatus, type BridgeState } from './pppbridge-status.js';
 
 
@@ -164,12 +164,8 @@ export class PPPBridgeReconciler {
 
   /** Deletion: ask the agent to close the sessions' sockets, wait for it (bounded), then let go. */
   private async cleanup(bridge: PPPBridge, tasks: NodeTask[], log: Logger): Promise<Result | void> {
-    const r = await cleanupHandshake({
-      client: this.deps.client, type: PPPBridgeType, obj: bridge, tasks, log, what: 'unbridge and close the sessions',
-      nodeExists: (n) => this.deps.nodes.get(undefined, n) !== undefined,
-    });
+    const r = await this.status.cleanup(bridge, tasks, this.deps.nodes, log, 'unbridge and close the sessions');
     if (r) return r;
-    this.status.forget(bridge);
     // The garbage collector would delete the task too, but it takes its time (here 15-20 s) over
     // a namespaced dependent of a cluster-scoped owner; the agent has already let go of it.
     for (const t of tasks) await this.deps.client.delete(NodeTaskType, t.metadata.namespace, t.metadata.name, { uid: t.metadata.uid });
