@@ -13,7 +13,7 @@ import { findHostVeth, podInterfaces, resolvePodNetns } from '../podnetns.js';
 import { guarded, type Driver, type DriverTask, type LinkEvent, type TaskContext } from './driver.js';
 import { MAX_TIMER_MS } from '../../../lib/timer.js';
 import { captureBytes, captureDrops, captureFiles, captureFreezes, capturePackets, streamDrops } from '../metrics.js';
-import { formatBytes, RingBudget, ringGeometry } from '../ringbudget.js';
+import { formatBytes, RingBudget, ringGeometry, type RingGeometry } from '../ringbudget.js';
 import { RingtapError } from '../../../lib/errors.js';
 
 const RESOLVE_INTERVAL_MS = 2_000;
@@ -130,9 +130,30 @@ class PacketCaptureTask implements DriverTask {
     this.ringBytes = share;
     this.ringsHeld = 1;
     const geometry = ringGeometry(share);
+    try {
+      this.startEngine(geometry, files, limits);
+    } catch (err) {
+      // A capture that never ran (a filter that does not compile...) holds no ring.
+      this.releaseRings(0);
+      throw err;
+    }
+    // Targets start Detached: what a previous agent reported attached is not attached here yet.
+    const targets = this.wanted().map((t) => ({ name: t.label, state: 'Detached' as const, ...(t.pod ? { message: `uid=${t.pod.uid}` } : {}) }));
+    this.ctx.reporter.update({
+      phase: 'Running', startTime: this.ctx.previous?.startTime ?? this.startedAt, counters: { ...this.base }, targets,
+      message: `ring ${formatBytes(share)} per interface (${geometry.blockCount} x ${formatBytes(geometry.blockSize)} blocks), from the node's ring budget`,
+    }, true);
+    await this.resolveTargets();
+    this.resolveTimer = setInterval(guarded(this.ctx.reporter, () => this.resolveTargets()), RESOLVE_INTERVAL_MS);
+    this.statsTimer = setInterval(guarded(this.ctx.reporter, () => this.report()), STATS_INTERVAL_MS);
+    this.armDeadline();
+  }
+
+  private startEngine(ring: RingGeometry, files: ReturnType<typeof listCaptureFiles>, limits: { packets?: number; bytes?: number }): void {
+    const w = this.work;
     this.capture = new RingCapture({
       filter: w.filter ?? '',
-      ring: geometry,
+      ring,
       snaplen: w.snapLength,
       format: w.output.format,
       output: {
@@ -147,16 +168,6 @@ class PacketCaptureTask implements DriverTask {
     });
     this.capture.on('event', guarded(this.ctx.reporter, (e: CaptureEvent) => this.onEvent(e)));
     this.capture.start();
-    // Targets start Detached: what a previous agent reported attached is not attached here yet.
-    const targets = this.wanted().map((t) => ({ name: t.label, state: 'Detached' as const, ...(t.pod ? { message: `uid=${t.pod.uid}` } : {}) }));
-    this.ctx.reporter.update({
-      phase: 'Running', startTime: this.ctx.previous?.startTime ?? this.startedAt, counters: { ...this.base }, targets,
-      message: `ring ${formatBytes(share)} per interface (${geometry.blockCount} x ${formatBytes(geometry.blockSize)} blocks), from the node's ring budget`,
-    }, true);
-    await this.resolveTargets();
-    this.resolveTimer = setInterval(guarded(this.ctx.reporter, () => this.resolveTargets()), RESOLVE_INTERVAL_MS);
-    this.statsTimer = setInterval(guarded(this.ctx.reporter, () => this.report()), STATS_INTERVAL_MS);
-    this.armDeadline();
   }
 
   private deadlineTimer?: NodeJS.Timeout;

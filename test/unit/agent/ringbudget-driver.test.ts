@@ -1,8 +1,8 @@
-// The ring budget in the afpacket driver, on real rings: with a budget of one ring, a second
-// capture fails to start with reason RingBudgetExhausted (what the task runner writes into the
-// NodeTask's status.reason) while the first keeps counting its packets; once the first is
-// stopped its ring is back in the budget and the second starts. A capture's ring size is in
-// its status message. Traffic: UDP on 127.0.0.1 to a port of this test, on the host's lo
+// The ring budget in the afpacket driver, on real rings: with a budget of one ring, a capture
+// whose filter does not compile does not keep it; a second capture fails to start with reason
+// RingBudgetExhausted (what the task runner writes into the NodeTask's status.reason) while the
+// first keeps counting its packets; once the first is stopped its ring is back in the budget
+// and the second starts. A capture's ring size is in its status message. Traffic: UDP on 127.0.0.1 to a port of this test, on the host's lo
 // (each capture's filter keeps only that port; lo shows every datagram twice, going out and
 // coming in).
 import { afterAll, describe, expect, test } from '@jest/globals';
@@ -57,6 +57,12 @@ async function send(n: number): Promise<void> {
 describe('the ring budget in the afpacket driver', () => {
   test('a capture over budget fails with RingBudgetExhausted while its neighbour keeps counting', async () => {
     const driver = new AfPacketDriver(new RingBudget({ budgetBytes: RING_FLOOR_BYTES, maxRingBytes: 64 << 20 }));
+    // A capture that fails to start (its filter does not compile) gives its ring back at once.
+    const bad = spec('bad');
+    bad.packetCapture!.filter = 'udp and (';
+    const badErr = await driver.start(bad, ctx('bad', new Reporter())).then(() => undefined, (e: unknown) => e);
+    expect((badErr as { code?: string } | undefined)?.code).toBe('ERR_RINGTAP_BAD_FILTER');
+
     const first = new Reporter();
     const a = await driver.start(spec('first'), ctx('first', first));
     tasks.push(a);
