@@ -113,6 +113,15 @@ describeInGuest('PortMirror over GRE and ERSPAN', () => {
     return (await rx.result) as unknown as GreRecord[];
   }
 
+  /**
+   * The mirror left the traffic it copies alone: no smaller path MTU towards the pod on the
+   * node (a tunnel that cannot carry a copy may lower it) and a full-size DF ping still passes.
+   */
+  function sourceUndisturbed(): void {
+    expect(ip('route', 'get', POD_IP)).not.toMatch(/\bmtu\b/);
+    expect(execFileSync('ping', ['-q', '-n', '-M', 'do', '-c', '1', '-W', '10', '-s', '1472', POD_IP], { encoding: 'utf8', timeout: 60_000 })).toMatch(/1 received/);
+  }
+
   const requests = (got: GreRecord[]) => got.filter((r) => r.inner?.icmp === 8 && r.inner.ipSrc === POD_IP && r.inner.ipDst === HOST_IP);
   const replies = (got: GreRecord[]) => got.filter((r) => r.inner?.icmp === 0 && r.inner.ipSrc === HOST_IP && r.inner.ipDst === POD_IP);
   /** The inner frame lengths of echo messages, sorted: one per ping per size. */
@@ -139,6 +148,7 @@ describeInGuest('PortMirror over GRE and ERSPAN', () => {
     for (const r of got) expect(r).toMatchObject({ outerSrc: NODE_IP, outerDst: COL_IP, greProto: 0x6558, greFlags: 0x2000, key: 5 });
     expect(requests(got).map((r) => r.inner!.len).sort((a, b) => a - b)).toEqual(lengths(PINGS));
     expect(replies(got).map((r) => r.inner!.len).sort((a, b) => a - b)).toEqual(lengths(PINGS));
+    sourceUndisturbed();
     // One filter of this mirror per hook on the pod's host veth.
     const filters = [...(await listFilters(hostVeth, 'ingress')), ...(await listFilters(hostVeth, 'egress'))];
     expect(filters.filter((f) => f.actions.some((a) => a.cookie === mirrorCookie(uid)))).toHaveLength(2);
@@ -159,6 +169,7 @@ describeInGuest('PortMirror over GRE and ERSPAN', () => {
     expect(requests(got).map((r) => ({ len: r.inner!.len, t: r.erspan!.t })).sort(byLen)).toEqual(lengths(PINGS).map(cut));
     expect(replies(got).map((r) => ({ len: r.inner!.len, t: r.erspan!.t })).sort(byLen)).toEqual(lengths(PINGS).map(cut));
     expect(lengths(PINGS).map(cut).filter((c) => c.t === 1)).toHaveLength(PINGS);
+    sourceUndisturbed();
   }, 4 * GUEST_TIMEOUT_MS);
 
   test('crds/examples/portmirror-erspan.yaml as written: ERSPAN type III to 2001:db8::50, session 7, egress only', async () => {
@@ -175,6 +186,7 @@ describeInGuest('PortMirror over GRE and ERSPAN', () => {
     expect(requests(got).map((r) => ({ len: r.inner!.len, t: r.erspan!.t })).sort(byLen)).toEqual(lengths(PINGS).map(cut));
     expect(lengths(PINGS).map(cut).filter((c) => c.t === 1)).toHaveLength(2 * PINGS);
     expect(replies(got)).toEqual([]); // the pod's ingress is not asked for
+    sourceUndisturbed();
   }, 4 * GUEST_TIMEOUT_MS);
 
   test('cleanup removes the tunnel device and every filter of the mirror; a restarted pass adopts an existing device', async () => {

@@ -25,8 +25,8 @@
 // IPv6; see tc.ts greLinkArgs); where the kernel cannot make one (no ip_gre, the node's gre or
 // erspan capability false) the task fails with reason CapabilityMissing. Copies longer than the
 // underlay carries in one packet: an IPv4 gretap sends them whole, the outer packet fragmented;
-// ERSPAN cuts them to its device's MTU and sets the T bit (the collector knows); an IPv6
-// gretap drops them (ip6_tnl_xmit sizes by the route, the device's tx errors count them).
+// ERSPAN cuts them to its device's MTU and sets the T bit (the collector knows). Neither
+// touches the mirrored traffic; GRE to an IPv6 collector would (see greSpec) and is refused.
 //
 // Coexistence. `continue` makes a copy transparent to classification: later filters (other
 // mirrors on the same source, other tools) still see every packet. Filters that run before
@@ -94,6 +94,13 @@ export function hooksFor(direction: MirrorDirection, source: 'pod' | 'interface'
  * direction bit is the device's: egress when only the source's egress is mirrored, else ingress.
  */
 export function greSpec(name: string, r: RemoteDestination, direction: MirrorDirection): GreSpec {
+  if (r.protocol === 'gre' && isIP(r.address) === 6) {
+    // ip6gretap sizes copies by the path to the collector: one too long for it is dropped, the
+    // mirrored packet's own route gets that smaller path MTU and its source an ICMP "too big"
+    // (net/ipv6/ip6_gre.c ip6gre_xmit_ipv4, net/ipv6/ip6_tunnel.c ip6_tnl_xmit): the mirror
+    // would break the traffic it copies. ERSPAN cuts long copies instead.
+    throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `spec.destination.remote.address: GRE to an IPv6 collector (${r.address}) is not supported: the kernel's ip6gretap answers copies longer than the path with ICMP to the mirrored traffic's source and lowers its path MTU; use protocol erspan (long copies are cut) or an IPv4 collector`, { reason: 'InvalidSpec' });
+  }
   if (r.protocol === 'gre') return { name, remote: r.address, ...(r.key !== undefined ? { key: r.key } : {}) };
   if (r.key !== undefined) {
     throw new RingtapError('ERR_RINGTAP_INVALID_ARGUMENT', `spec.destination.remote.key: ERSPAN frames carry no GRE key; the collector tells sessions apart by erspan.sessionId (${r.erspan?.sessionId ?? 0})`, { reason: 'InvalidSpec' });

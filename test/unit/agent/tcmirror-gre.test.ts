@@ -14,11 +14,11 @@ import type { NodeTaskSpec, NodeTaskStatus, PortMirror, RemoteDestination } from
 const EXAMPLE = fileURLToPath(new URL('../../../crds/examples/portmirror-erspan.yaml', import.meta.url));
 
 describe('GRE device arguments', () => {
-  test('gretap: the key when given, whole copies of full-size frames (IPv4: MTU 65000, the outer packet fragmented); IPv6 remotes use ip6gretap', () => {
+  test('gretap: the key when given, whole copies of full-size frames (MTU 65000, the outer packet fragmented); not to an IPv6 collector', () => {
     expect(greLinkArgs(greSpec('rtmt1', { address: '192.0.2.9', protocol: 'gre', key: 5 }, 'both')))
       .toEqual(['link', 'add', 'rtmt1', 'mtu', '65000', 'type', 'gretap', 'remote', '192.0.2.9', 'key', '5', 'nopmtudisc', 'ignore-df']);
-    expect(greLinkArgs(greSpec('rtmt1', { address: '2001:db8::9', protocol: 'gre' }, 'both')))
-      .toEqual(['link', 'add', 'rtmt1', 'type', 'ip6gretap', 'remote', '2001:db8::9']);
+    expect(() => greSpec('rtmt1', { address: '2001:db8::9', protocol: 'gre' }, 'both'))
+      .toThrow(expect.objectContaining({ reason: 'InvalidSpec', message: expect.stringMatching(/^spec\.destination\.remote\.address: GRE to an IPv6 collector \(2001:db8::9\) is not supported/) }));
   });
   test('erspan: sequence numbers, the session id as the kernel key, version 1 with the default index 0, version 2 with the direction', () => {
     expect(greLinkArgs(greSpec('rtmt1', { address: '192.0.2.9', protocol: 'erspan', erspan: { sessionId: 7 } }, 'both')))
