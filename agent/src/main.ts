@@ -12,6 +12,9 @@
 //   RINGTAP_RING_BUDGET         bytes all packet rings on the node may hold together (256Mi, 1Gi);
 //                               default 256Mi (agent/src/ringbudget.ts)
 //   RINGTAP_RING_MAX            the most one ring may have; default 64Mi
+//   RINGTAP_AGENT_DAEMONSET     the DaemonSet running this agent, in RINGTAP_NAMESPACE: when it is
+//                               gone at SIGTERM (an uninstall), mirrors' kernel state goes too
+//                               (agent/src/uninstall.ts); unset: always kept, as for a restart
 import { KubeConfig } from '@kubernetes/client-node';
 import { mkdirSync } from 'node:fs';
 import { startHealthServer } from '../../lib/observe/health.js';
@@ -29,6 +32,7 @@ import { RingBudget, ringBudgetFromEnv } from './ringbudget.js';
 import { DownloadServer, operatorIdentity } from './server.js';
 import { TaskRunner } from './tasks.js';
 import { serverTls } from './tls.js';
+import { OwnerWatch, shutdownDecision, type OwnerState } from './uninstall.js';
 import { networkInterfaces } from 'node:os';
 
 const node = process.env.NODE_NAME;
@@ -97,6 +101,10 @@ const links = new LinkMonitor({}, (e) => registry.link({
   ...(e.previousName ? { previousName: e.previousName } : {}),
 }));
 links.on('error', (err) => log.error({ err }, 'link monitor stopped; interfaces are still re-checked every 2 s'));
+const daemonSet = process.env.RINGTAP_AGENT_DAEMONSET;
+const owner = daemonSet ? new OwnerWatch(client, operatorNamespace, daemonSet, log) : undefined;
+owner?.start();
+
 let ready = false;
 await startHealthServer(process.env.RINGTAP_METRICS_ADDR ?? '127.0.0.1:9090', { healthy: () => true, ready: () => ready });
 await runner.start();
@@ -119,8 +127,12 @@ async function shutdown(): Promise<void> {
   if (stopping) return;
   stopping = true;
   ready = false;
-  log.info('shutting down: stopping tasks, files stay for the next agent');
-  await Promise.race([Promise.all([runner.stop(), server.close()]), new Promise((r) => setTimeout(r, 10_000))]);
+  // Restart or uninstall: a short look, so that the tasks' own stop still fits the grace period.
+  const ownerState: OwnerState = owner ? await owner.state(3_000) : { kind: 'unmanaged' };
+  const decision = shutdownDecision(ownerState, daemonSet && `DaemonSet ${operatorNamespace}/${daemonSet}`);
+  log.info({ removeKernelState: decision.removeKernelState, why: decision.why },
+    decision.removeKernelState ? 'shutting down for good: removing mirrors\' kernel state, files stay' : 'shutting down: stopping tasks, files and mirrors stay for the next agent');
+  await Promise.race([Promise.all([runner.stop({ removeKernelState: decision.removeKernelState }), server.close()]), new Promise((r) => setTimeout(r, 20_000))]);
   links.close();
   await registry.removeAll();
   process.exit(0);

@@ -9,7 +9,7 @@
 // context, which the runner tags with the task's key), fails that task with the error in its
 // status. The agent and every other task go on.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { NodeTaskType, TERMINAL_NODE_PHASES, type NodeTaskStatus } from '../../crds/src/index.js';
+import { NodeTaskType, TERMINAL_NODE_PHASES, type NodeTaskSpec, type NodeTaskStatus } from '../../crds/src/index.js';
 import { Controller } from '../../lib/kube/controller.js';
 import { Informer } from '../../lib/kube/informer.js';
 import { isNotFound, PodType, type KubeClient, type KubeObject } from '../../lib/kube/kube.js';
@@ -142,13 +142,20 @@ export class TaskRunner {
     this.controller.start();
   }
 
-  /** Stops every task (without cleanup: files stay for the next agent) and writes final counts. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every task and writes final counts. Files always stay (for the next agent, or for
+   * users to fetch after an uninstall). The kernel state of mirrors (tc filters, devices,
+   * iptables chains) stays too, for the next agent to adopt, unless removeKernelState: the
+   * agent is being uninstalled and no agent will come back (agent/src/uninstall.ts).
+   */
+  async stop(opts: { removeKernelState?: boolean } = {}): Promise<void> {
     await this.controller.stop();
     this.informer.stop();
     this.pods.stop();
-    for (const r of this.running.values()) {
-      await r.task?.stop({ cleanup: false }).catch(() => undefined);
+    for (const [key, r] of this.running) {
+      // A mirror's cleanup removes kernel state only; a capture's would delete its files.
+      const cleanup = opts.removeKernelState === true && (JSON.parse(r.specJson) as NodeTaskSpec).portMirror !== undefined;
+      await r.task?.stop({ cleanup }).catch((err: unknown) => this.log.warn({ err, task: key }, 'stopping the task failed'));
       await r.reporter.flush();
       r.reporter.close();
     }

@@ -45,6 +45,17 @@ export const agentClusterRules: PolicyRule[] = [
   { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
 ];
 
+/**
+ * In the agents' namespace: their own DaemonSet, by name. At SIGTERM an agent tells an
+ * uninstall (the DaemonSet gone or being deleted) from a restart, and removes the mirrors'
+ * kernel state only then (agent/src/uninstall.ts). It watches it (list and watch with a
+ * metadata.name field selector are allowed by resourceNames) because the uninstall deletes
+ * this Role's binding too, often before the agent's pod is stopped.
+ */
+export const agentNamespaceRules: PolicyRule[] = [
+  { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['get', 'list', 'watch'], resourceNames: ['ringtap-agent'] },
+];
+
 /** Users who may read ringtap resources and download captures (aggregated into `view`). */
 export const viewRules: PolicyRule[] = [
   { apiGroups: [GROUP], resources: [...parents(), NT], verbs: ['get', 'list', 'watch'] },
@@ -157,6 +168,8 @@ export function rbacObjects(namespace: string): object[] {
     binding('RoleBinding', 'ringtap-operator', 'Role', 'ringtap-operator'),
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'ringtap-agent' }, rules: agentClusterRules },
     binding('ClusterRoleBinding', 'ringtap-agent', 'ClusterRole', 'ringtap-agent'),
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'ringtap-agent', namespace }, rules: agentNamespaceRules },
+    binding('RoleBinding', 'ringtap-agent', 'Role', 'ringtap-agent'),
     {
       apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole',
       metadata: { name: 'ringtap-view', labels: { 'rbac.authorization.k8s.io/aggregate-to-view': 'true', 'rbac.authorization.k8s.io/aggregate-to-edit': 'true', 'rbac.authorization.k8s.io/aggregate-to-admin': 'true' } },
