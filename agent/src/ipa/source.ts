@@ -111,7 +111,12 @@ export class IPAStreamReader {
         this.opens++;
         if (opened++ > 0) this.reopens++;
         this.current = src;
-        if (this.stopped) break;
+        if (this.stopped) {
+          // stop() came while the source was opening: it had nothing to close yet.
+          src.close();
+          this.current = undefined;
+          break;
+        }
         for await (const chunk of src.chunks) {
           if (this.stopped) break;
           await this.handlers.chunk(chunk);

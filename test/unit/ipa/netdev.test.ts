@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IPAPipeline, type IPASnapshot } from '../../../agent/src/ipa/pipeline.js';
@@ -102,6 +102,27 @@ describe('IPA pipeline on a network device (TAP in a netns, read through the rin
     const tcpdump = execFileSync('tcpdump', ['-n', '-r', join(capDir, file!)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 }).trim().split('\n');
     expect(tcpdump).toHaveLength(expected.pcapPackets);
   }, 60_000);
+
+  test('stop() at once or right after the ring opened closes it (its socket does not outlive the reader)', async () => {
+    const sockets = (): number => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+      } catch {
+        return false;
+      }
+    }).length;
+    const before = sockets();
+    for (let i = 0; i < 5; i++) {
+      const p = new IPAPipeline({
+        source: TAP, netdev: { interface: TAP, netns: ns.path }, format: 'status', version: '4.9', endpointNames: {}, topPairs: 64, topFlows: 20,
+      }, { changed: () => undefined, log: () => undefined });
+      p.start();
+      // Half of the time at once: start() opens the ring before its first await, so stop() comes while the loop has not taken it yet.
+      if (i % 2) await waitFor('the ring to open', () => p.snapshot().ring, 10_000, 1);
+      await p.stop();
+    }
+    expect(sockets()).toBe(before);
+  });
 
   test('a device that does not exist: a read error, retried, no crash', async () => {
     const p = new IPAPipeline({
