@@ -291,23 +291,57 @@ describe('the chart on a real node, default values', () => {
     expect(stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 2).join('>'))).toEqual(Array(6).fill(`${ips.get('b')}>${ips.get('a')}`));
   }, 180_000);
 
-  test('after helm uninstall no tc filter or qdisc of ringtap is left on any veth', async () => {
+  test('a restart keeps the mirror\'s tc filters; after helm uninstall no tc filter or qdisc of ringtap is left on any veth, and capture files stay', async () => {
     // The mirror above still runs: its tc filters are on a's host veth until the agent goes.
-    const vethsWithFilters = async () => {
-      const out: string[] = [];
+    // Per hook: how long ago the kernel installed its mirred action (tc -s: "installed N sec").
+    const mirredAges = async () => {
+      const out = new Map<string, number>();
       for (const l of JSON.parse((await execFileP('ip', ['-n', node.netns, '-j', 'link', 'show', 'type', 'veth'])).stdout) as { ifname: string }[]) {
         for (const dir of ['ingress', 'egress']) {
-          const f = await execFileP('tc', ['-n', node.netns, 'filter', 'show', 'dev', l.ifname, dir]).then((x) => x.stdout, () => '');
-          if (f.trim()) out.push(`${l.ifname} ${dir}`);
+          const f = await execFileP('tc', ['-n', node.netns, '-s', '-j', 'filter', 'show', 'dev', l.ifname, dir]).then((x) => x.stdout, () => '');
+          const filters = (f.trim() ? JSON.parse(f) : []) as { options?: { actions?: { kind: string; installed: number }[] } }[];
+          for (const a of filters.flatMap((x) => x.options?.actions ?? [])) if (a.kind === 'mirred') out.set(`${l.ifname} ${dir}`, a.installed);
         }
       }
       return out;
     };
-    expect((await vethsWithFilters()).length).toBeGreaterThan(0);
+    const ages = await mirredAges();
+    const t0 = Date.now();
+    expect(ages.size).toBeGreaterThan(0);
+
+    // A restart (the DaemonSet stays): the old agent leaves the filters and the new one adopts
+    // them. Had either removed and re-added one, the kernel would count its age from then.
+    // The agent's last words: its decision, and why (kubectl logs -f ends when the container does).
+    const lastWords = (pod: string) => kubectl(['logs', '-f', pod, '-n', RINGTAP_NS], 240_000)
+      .then((out) => out.split('\n').flatMap((l) => { try { return [JSON.parse(l) as { msg?: string; why?: string; removeKernelState?: boolean }]; } catch { return []; } })
+        .find((l) => l.removeKernelState !== undefined));
+    const old = await agentPod();
+    const restartWords = lastWords(old.name);
+    await kubectl(['delete', 'pod', old.name, '-n', RINGTAP_NS, '--wait=true']);
+    expect(await restartWords).toMatchObject({ removeKernelState: false, why: expect.stringContaining('still exists') });
+    const current = await waitAgent(old.uid);
+    await targets('mirror', 'Attached');
+    const elapsed = Math.floor((Date.now() - t0) / 1000);
+    const after = await mirredAges();
+    expect([...after.keys()].sort()).toEqual([...ages.keys()].sort());
+    // Whole seconds on both readings: at most one lost to rounding.
+    const renewed = [...ages].filter(([hook, age]) => after.get(hook)! < age + elapsed - 1);
+    expect(renewed.map(([hook, age]) => `${hook}: installed ${after.get(hook)} s ago, ${age} s ago ${elapsed} s before`)).toEqual([]);
+
+    // A capture runs through the uninstall: its files are the user's and stay on the node.
+    await createCapture('kept', { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, filter: FILTER, limits: { duration: '30m' } });
+    await targets('kept', 'Attached');
+    await ping('client', 'a', 3);
+    await waitFor('3 echo pairs counted', async () => ((await getCapture('kept')).status?.totals?.packets ?? 0) >= 6 || undefined, 30_000, 250);
+    const keptFiles = files('kept');
+    expect(keptFiles.length).toBeGreaterThan(0);
+
+    const uninstallWords = lastWords(current.name);
     const r = await helm(['uninstall', 'ringtap', '--namespace', RINGTAP_NS, '--kubeconfig', join(runDir(), 'admin.kubeconfig'), '--wait', '--timeout', '180s']);
     expect(r.stderr).toBe('');
     await waitFor('the agent and operator pods to be gone', async () =>
       (await kubectl(['get', 'pods', '-n', RINGTAP_NS, '-o', 'name'])).trim() === '' || undefined, 120_000, 500);
+    expect(await uninstallWords).toMatchObject({ removeKernelState: true });
     const links = JSON.parse((await execFileP('ip', ['-n', node.netns, '-j', 'link', 'show', 'type', 'veth'])).stdout) as { ifname: string }[];
     expect(links.length).toBeGreaterThanOrEqual(3);
     const left: string[] = [];
@@ -320,7 +354,8 @@ describe('the chart on a real node, default values', () => {
       }
     }
     expect(left).toEqual([]);
-  }, 300_000);
+    expect(files('kept')).toEqual(keptFiles);
+  }, 420_000);
 });
 
 describe('hack/cluster down', () => {
