@@ -11,7 +11,9 @@
 //              leader Lease renewal is the one periodic write, listed apart)
 //   steady     STEADY_RATE captures/s for STEADY_SECONDS, open loop: latency p50/p99
 //   agent      one real node (netns) and its agent with AGENT_TASKS NodeTasks (captures of its
-//              eth0): the agent's status writes per second, idle and with traffic, and its RSS
+//              lo): the agent's status writes per second, idle and with traffic, its RSS, and of
+//              that its packet rings (sized from the node's ring budget, RINGTAP_RING_BUDGET in
+//              this process's environment reaches the agent; default 256Mi)
 //
 //   bash hack/bench/operator/run.sh            (builds, brings up its own cluster, runs this)
 // Environment (defaults in brackets): CAPTURES [1000] BURST_NODES [50] NODES [500] PODS [10000]
@@ -177,6 +179,17 @@ async function operatorHeap(): Promise<string> {
   const text = await (await fetch(`http://${operatorMetricsAddr}/metrics`)).text();
   const g = (name: string) => Number(new RegExp(`^\\w*${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
   return `V8 heap ${g('nodejs_heap_size_used_bytes').toFixed(0)}/${g('nodejs_heap_size_total_bytes').toFixed(0)} MiB, external ${g('nodejs_external_memory_bytes').toFixed(0)} MiB`;
+}
+/** The agent's V8 heap (used/committed) and external memory, from its metrics inside the node's netns. */
+async function agentHeap(netns: string): Promise<string> {
+  let text = '';
+  try {
+    text = execFileSync('ip', ['netns', 'exec', netns, 'curl', '-sf', '--max-time', '5', 'http://127.0.0.1:9090/metrics'], { encoding: 'utf8' });
+  } catch {
+    return 'n/a';
+  }
+  const g = (name: string) => Number(new RegExp(`^\\w*${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 1048576;
+  return `${g('nodejs_heap_size_used_bytes').toFixed(0)}/${g('nodejs_heap_size_total_bytes').toFixed(0)} MiB, external ${g('nodejs_external_memory_bytes').toFixed(0)} MiB`;
 }
 const counterDelta = (a: Map<string, number>, b: Map<string, number>, name: string) => (b.get(name) ?? 0) - (a.get(name) ?? 0);
 
@@ -382,6 +395,7 @@ async function agentPhase(): Promise<void> {
   const { informer } = await taskWatch(trustedNs);
   const mine = () => informer.list(trustedNs).filter((t) => t.spec.node === node);
   const memBefore = memKiB(pid);
+  const heapBefore = await agentHeap(nodeEnv.NODE_NETNS!);
   // In batches, so that an agent whose memory runs away stops the phase before it takes the machine.
   let created = 0, running = true;
   while (created < AGENT_TASKS) {
@@ -419,7 +433,20 @@ async function agentPhase(): Promise<void> {
   out('agent: status writes/s, traffic (ping 10/s on lo)', `${(statusWrites(diff(w1, w2)) / AGENT_SECONDS).toFixed(2)} (bound ${(created / 2).toFixed(0)}/s: one per task per 2 s)`);
   const rings = ringKiB(pid);
   out('agent: RSS before tasks / with tasks', `${mib(memBefore.rss)} / ${mib(mem.rss)} (peak ${mib(mem.hwm)}; target < 150 MiB)`);
-  out('agent: of which packet rings / the rest', `${mib(rings)} / ${mib(mem.rss - rings)} (rings: mmapped TPACKET_V3 blocks, ${(rings / 1024 / Math.max(1, created)).toFixed(0)} MiB per capture)`);
+  // The engine maps its rings with MAP_POPULATE and the kernel allocates them in full when they
+  // are set up: their RSS is all of their size, touched by packets or not.
+  out('agent: of which packet rings / the rest', `${mib(rings)} / ${mib(mem.rss - rings)} (rings: mmapped TPACKET_V3 blocks, ${(rings / Math.max(1, created)).toFixed(0)} KiB per capture on average)`);
+  // Each running capture names its ring size in its status message ("ring 256Ki per interface ...").
+  const sizes = new Map<string, number>();
+  for (const t of mine()) {
+    const size = /^ring (\S+) per interface/.exec(t.status?.message ?? '')?.[1] ?? (t.status?.reason ?? t.status?.phase ?? 'none');
+    sizes.set(size, (sizes.get(size) ?? 0) + 1);
+  }
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (f: string) => Number(new RegExp(`${f}:\\s+(\\d+)`).exec(st)?.[1] ?? 0);
+  out('agent: RSS anon / file+shmem (of which rings)', `${mib(kib('RssAnon'))} / ${mib(kib('RssFile') + kib('RssShmem'))} (${mib(rings)}); threads ${kib('Threads')}`);
+  out('agent: V8 heap before tasks / with tasks', `${heapBefore} / ${await agentHeap(nodeEnv.NODE_NETNS!)}`);
+  out('agent: ring sizes (captures)', `${[...sizes].sort((a, b) => b[1] - a[1]).map(([s, c]) => `${s} x${c}`).join(', ')} (budget ${process.env.RINGTAP_RING_BUDGET ?? '256Mi, the default'})`);
 }
 
 // ---------------------------------------------------------------- main
