@@ -133,6 +133,15 @@ afterAll(async () => {
 
 interface Frame { proto: number; payload: string }
 
+// A receiver waits for the frames a test expects (--count) for up to WAIT_S, so a slow sender (a
+// Python with scapy takes seconds to start on a loaded machine) cannot outlast it. Frames that must
+// not be forwarded are sent before the last expected one: forwarded, they would be among those
+// counted and the last expected one would be missing. 'Bridged' means the relay's sockets are
+// bound (the agent publishes it after opening them), so sending may start then.
+const WAIT_S = '30';
+const l2tpRecv = (port: number, count: number) => ['recv', '--bind', `${LNS_IP}:${port}`, '--count', String(count), '--timeout', WAIT_S];
+const pppoeRecv = (count: number) => ['recv', '--iface', clientIf, '--count', String(count), '--timeout', WAIT_S, '--ignore-src', clientMac];
+
 describe('userspace bridge, PPPoE <-> L2TPv2', () => {
   test('mode auto picks userspace here; frames cross both ways exactly; counters match; bad frames are dropped; delete leaves nothing', async () => {
     const name = uniqueName('pppb-auto');
@@ -164,9 +173,10 @@ describe('userspace bridge, PPPoE <-> L2TPv2', () => {
       { ...base, len: 200, proto: PROTO.ip, payload: hex(10) }, // badLength
       { ...base, len: 1, proto: PROTO.ip, payload: '' }, // short
     ];
-    let rx = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:${PORT}`, '--timeout', '2']);
+    let rx = startReceiver(lns.name, L2TP_PEER, l2tpRecv(PORT, good.length));
     await rx.ready;
-    await runPeer(client.name, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec(work, 'a-b', [...bad.slice(0, 3), ...good.map((g) => ({ ...base, ...g })), ...bad.slice(3)])]);
+    const goodFrames = good.map((g) => ({ ...base, ...g }));
+    await runPeer(client.name, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec(work, 'a-b', [...bad.slice(0, 3), ...goodFrames.slice(0, -1), ...bad.slice(3), ...goodFrames.slice(-1)])]);
     expect(await rx.result).toEqual(good.map((g) => ({
       size: 12 + g.payload.length / 2, flags: 0x4002, hdr: 0x400, version: 2, len: 12 + g.payload.length / 2,
       tunnel: IDS.peerTunnelId, session: IDS.peerSessionId, address: 0xff, control: 0x03, proto: g.proto, payload: g.payload,
@@ -185,7 +195,7 @@ describe('userspace bridge, PPPoE <-> L2TPv2', () => {
       { raw: 'c802001400640000000000008008000000000006' }, // control: never relayed
       { hdr: 'length', version: 3, ...ids, proto: PROTO.ip, payload: hex(20) }, // badVersion
     ];
-    const rxa = startReceiver(client.name, PPPOE_PEER, ['recv', '--iface', clientIf, '--timeout', '5', '--ignore-src', clientMac]);
+    const rxa = startReceiver(client.name, PPPOE_PEER, pppoeRecv(back.length));
     await rxa.ready;
     await runPeer(lns.name, L2TP_PEER, ['send', '--bind', `${LNS_IP}:${PORT}`, '--to', `${NODE_IP}:${PORT}`, '--spec', writeSpec(work, 'b-a', [...badBack, ...back.map((g) => ({ ...ids, ...g }))])]);
     expect(await rxa.result).toEqual(back.map((g) => ({
@@ -214,11 +224,14 @@ describe('userspace bridge, PPPoE <-> L2TPv2', () => {
     expect(pppoePacketSockets()).toEqual([]);
     expect(udpSockets()).not.toContain(`${NODE_IP}:${PORT}`);
     await waitFor('the NodeTask to be collected', async () => ((await tasksOf(name)).length === 0) || undefined, 30_000, 200);
-    // Nothing is forwarded any more: the LNS hears nothing of a frame the client sends.
-    rx = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:${PORT}`, '--timeout', '1']);
+    // Nothing is forwarded any more: of a frame the client sends and then a marker the LNS sends
+    // itself once the client's sender has exited, the LNS hears the marker first.
+    rx = startReceiver(lns.name, L2TP_PEER, l2tpRecv(PORT, 1));
     await rx.ready;
     await runPeer(client.name, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec(work, 'after', [{ ...base, proto: PROTO.lcp, payload: LCP_CONFREQ }])]);
-    expect(await rx.result).toEqual([]);
+    const marker = hex(8);
+    await runPeer(lns.name, L2TP_PEER, ['send', '--bind', `${LNS_IP}:${PORT + 100}`, '--to', `${LNS_IP}:${PORT}`, '--spec', writeSpec(work, 'marker', [{ tunnel: 1, session: 1, proto: PROTO.ip, payload: marker }])]);
+    expect((await rx.result).map((f) => f.payload)).toEqual([marker]);
   }, 120_000);
 
   test('mode userspace on other L2TP ids and port: IP frames both ways, counters match; a smaller MTU applies in place', async () => {
@@ -229,12 +242,12 @@ describe('userspace bridge, PPPoE <-> L2TPv2', () => {
     expect(b.status?.dataPath).toBe('userspace');
     const frames: Frame[] = [{ proto: PROTO.pap, payload: PAP_AUTHREQ }, { proto: PROTO.ip, payload: hex(64) }, { proto: PROTO.ip, payload: hex(1400) }];
     // a (L2TP) -> b (PPPoE)
-    const rxa = startReceiver(client.name, PPPOE_PEER, ['recv', '--iface', clientIf, '--timeout', '4', '--ignore-src', clientMac]);
+    const rxa = startReceiver(client.name, PPPOE_PEER, pppoeRecv(frames.length));
     await rxa.ready;
     await runPeer(lns.name, L2TP_PEER, ['send', '--bind', `${LNS_IP}:1702`, '--to', `${NODE_IP}:1702`, '--spec', writeSpec(work, 'us-a-b', frames.map((g) => ({ hdr: 'length', tunnel: 11, session: 12, ...g })))]);
     expect((await rxa.result).map((f) => [f.sid, f.dst, f.proto, f.payload])).toEqual(frames.map((g) => [SID, clientMac, g.proto, g.payload]));
     // b (PPPoE) -> a (L2TP)
-    const rx = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:1702`, '--timeout', '2']);
+    const rx = startReceiver(lns.name, L2TP_PEER, l2tpRecv(1702, frames.length));
     await rx.ready;
     await runPeer(client.name, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec(work, 'us-b-a', frames.map((g) => ({ src: clientMac, dst: accessMac, sid: SID, ...g })))]);
     expect((await rx.result).map((f) => [f.tunnel, f.session, f.address, f.control, f.proto, f.payload])).toEqual(frames.map((g) => [13, 14, 0xff, 0x03, g.proto, g.payload]));
@@ -255,7 +268,8 @@ describe('userspace bridge, PPPoE <-> L2TPv2', () => {
     expect(applied.status?.observedGeneration).toBe(applied.metadata.generation);
     expect(applied.status?.conditions?.every((c) => c.observedGeneration === applied.metadata.generation)).toBe(true);
     const sized: Frame[] = [{ proto: PROTO.ip, payload: hex(601) }, { proto: PROTO.ip, payload: hex(600) }];
-    const rx2 = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:1702`, '--timeout', '2']);
+    // The frame above the MTU goes first: forwarded, it would be the one received.
+    const rx2 = startReceiver(lns.name, L2TP_PEER, l2tpRecv(1702, 1));
     await rx2.ready;
     await runPeer(client.name, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec(work, 'us-mtu', sized.map((g) => ({ src: clientMac, dst: accessMac, sid: SID, ...g })))]);
     expect((await rx2.result).map((f) => (f.payload as string).length / 2)).toEqual([600]);
@@ -273,7 +287,7 @@ describe('agent restart', () => {
     const first = await waitCondition(name, 'Ready', 'Bridged');
     const send = async (tag: string, n: number) => {
       const frames = Array.from({ length: n }, () => ({ src: clientMac, dst: accessMac, sid: SID, proto: PROTO.ip, payload: hex(100) }));
-      const rx = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:1706`, '--timeout', '2']);
+      const rx = startReceiver(lns.name, L2TP_PEER, l2tpRecv(1706, n));
       await rx.ready;
       await runPeer(client.name, PPPOE_PEER, ['send', '--iface', clientIf, '--spec', writeSpec(work, tag, frames)]);
       expect((await rx.result).map((f) => f.payload)).toEqual(frames.map((f) => f.payload));
@@ -301,11 +315,11 @@ describe('userspace bridge, L2TP <-> L2TP', () => {
     await createBridge(name, { a: l2tpEnd(1704, idsA), b: l2tpEnd(1705, idsB) });
     expect((await waitCondition(name, 'Ready', 'Bridged')).status?.dataPath).toBe('userspace');
     const frames: Frame[] = [{ proto: PROTO.lcp, payload: LCP_CONFREQ }, { proto: PROTO.chap, payload: CHAP_CHALLENGE }, { proto: PROTO.ip, payload: hex(1400) }];
-    const rx = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:1705`, '--timeout', '2']);
+    const rx = startReceiver(lns.name, L2TP_PEER, l2tpRecv(1705, frames.length));
     await rx.ready;
     const spec = [
-      ...frames.map((g) => ({ hdr: 'length+sequence', ns: 5, nr: 6, tunnel: 21, session: 22, ...g })),
       { hdr: 'length', tunnel: 21, session: 99, proto: PROTO.ip, payload: hex(8) }, // another session: badSession
+      ...frames.map((g) => ({ hdr: 'length+sequence', ns: 5, nr: 6, tunnel: 21, session: 22, ...g })),
     ];
     await runPeer(lns.name, L2TP_PEER, ['send', '--bind', `${LNS_IP}:1704`, '--to', `${NODE_IP}:1704`, '--spec', writeSpec(work, 'l2tp-l2tp', spec)]);
     expect(await rx.result).toEqual(frames.map((g) => ({

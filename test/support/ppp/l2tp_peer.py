@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """L2TPv2 (UDP) peer for the relay tests (an LNS stand-in), built on scapy, not ringtap code.
 
-recv: binds a UDP socket, receives datagrams and prints scapy's L2TP dissection as JSON.
+recv: binds a UDP socket, receives datagrams and prints scapy's L2TP dissection as JSON: --count
+    datagrams, or what came before --timeout seconds passed without one (an idle timeout).
 send: builds L2TP datagrams from a JSON spec with scapy and sends them from the bound socket.
 
 Spec entries (send): {"hdr" (scapy L2TP flag names, e.g. "length" or "length+sequence"),
@@ -70,10 +71,6 @@ def cmd_send(a):
     with open(a.spec) as f:
         spec = json.load(f)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    if a.no_csum:
-        # SO_NO_CHECK: UDP checksum 0, so the datagrams do not cross a veth as CHECKSUM_PARTIAL
-        # skbs (whose checksum a kernel L2TP <-> L2TP bridge would then compute wrongly).
-        s.setsockopt(socket.SOL_SOCKET, 11, 1)
     s.bind(addr(a.bind))
     to = addr(a.to)
     for e in spec:
@@ -92,7 +89,6 @@ def main():
     s.add_argument('--bind', required=True)
     s.add_argument('--to', required=True)
     s.add_argument('--spec', required=True)
-    s.add_argument('--no-csum', action='store_true')
     a = ap.parse_args()
     {'send': cmd_send, 'recv': cmd_recv}[a.cmd](a)
     sys.stdout.flush()

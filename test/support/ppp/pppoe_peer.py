@@ -2,7 +2,8 @@
 """PPPoE session peer for the relay tests, built on scapy (Debian python3-scapy), not ringtap code.
 
 send: builds Ether/PPPoE frames from a JSON spec and sends them on an interface.
-recv: sniffs PPPoE session frames (0x8864) and prints scapy's dissection as JSON.
+recv: sniffs PPPoE session frames (0x8864) and prints scapy's dissection as JSON: --count frames,
+    or what came within --timeout seconds (counted from 'ready') if fewer.
 
 Spec entries (send): {"src", "dst", "sid", "proto", "payload" (hex), optional "version", "type",
 "code", "len" (PPPoE LENGTH override), "truncate" (cut the frame to this many bytes)}.
@@ -57,15 +58,11 @@ def dissect(p):
 
 def cmd_recv(a):
     sn = AsyncSniffer(iface=a.iface, count=a.count, timeout=a.timeout,
-                      lfilter=lambda p: Ether in p and p[Ether].type == 0x8864 and p[Ether].src != a.ignore_src)
+                      lfilter=lambda p: Ether in p and p[Ether].type == 0x8864 and p[Ether].src != a.ignore_src,
+                      # Called once the packet socket is open (scapy sets 'running' before it opens
+                      # it): only then may the test send. The timeout counts from here.
+                      started_callback=lambda: print('ready', flush=True))
     sn.start()
-    # The socket is open once the sniffer thread runs; tell the test to start sending.
-    import time
-    deadline = time.time() + 10
-    while not getattr(sn, 'running', False) and time.time() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.3)
-    print('ready', flush=True)
     sn.join()
     res = sn.results or []
     print(json.dumps([dissect(p) for p in res]), flush=True)
