@@ -157,7 +157,7 @@ async function streamWhile(name: string, args: string[], out: string, traffic: (
 
 describe('kubectl ringtap stream', () => {
   test('delivers packets while traffic flows and ends when the capture completes', async () => {
-    const created = await plugin('alice', ['capture', 'live', '--pod', 'web-2', '--filter', ECHO, '--duration', '10s']);
+    const created = await plugin('alice', ['capture', 'live', '--pod', 'web-2', '--filter', ECHO, '--max-packets', '12', '--duration', '10m']);
     expect(created.code).toBe(0);
     await attached('live', 1);
     const out = join(work, 'live.pcapng');
@@ -167,7 +167,7 @@ describe('kubectl ringtap stream', () => {
   }, 90_000);
 
   test('--from-start replays what was captured before the stream opened, without repeats', async () => {
-    expect((await plugin('alice', ['capture', 'replay', '--pod', 'web-1', '--filter', ECHO, '--duration', '10s'])).code).toBe(0);
+    expect((await plugin('alice', ['capture', 'replay', '--pod', 'web-1', '--filter', ECHO, '--max-packets', '14', '--duration', '10m'])).code).toBe(0);
     await attached('replay', 1);
     const client = pods.get('client')!, web1 = pods.get('web-1')!;
     await ping(client.netns, web1.ip, 3);

@@ -46,17 +46,19 @@ async function completed(name: string): Promise<Capture> {
   }, 60_000, 250);
 }
 
-async function capture(name: string, duration: string): Promise<void> {
-  const r = await plugin(users.alice, ['capture', name, '--selector', 'app=web', '--filter', ECHO, '--duration', duration]);
+/** A capture that completes when each node has `perNode` packets (limits apply per node), not on a
+ * clock: a loaded machine may take longer to open streams than any fixed duration allows. */
+async function capture(name: string, perNode: number): Promise<void> {
+  const r = await plugin(users.alice, ['capture', name, '--selector', 'app=web', '--filter', ECHO, '--max-packets', String(perNode), '--duration', '10m']);
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   await attached(name, 2);
 }
 
-/** Echo traffic to the web pod on each node (4 + 3 requests, each with its reply). */
-async function traffic(): Promise<void> {
+/** Echo traffic to the web pod on each node (`n` requests each, each with its reply). */
+async function traffic(n = 4): Promise<void> {
   const client = pods.get('client')!;
-  await ping(client.netns, pods.get('web-1')!.ip, 4);
-  await ping(client.netns, pods.get('web-2')!.ip, 3);
+  await ping(client.netns, pods.get('web-1')!.ip, n);
+  await ping(client.netns, pods.get('web-2')!.ip, n);
 }
 
 beforeAll(async () => {
@@ -97,16 +99,16 @@ afterAll(async () => {
 describe('fetch: every credential, plugin and kubectl get --raw', () => {
   let done: Capture;
   beforeAll(async () => {
-    await capture('web', '8s');
+    await capture('web', 8);
     await traffic();
     done = await completed('web');
-    expect(done.status?.totals?.packets).toBe(14);
+    expect(done.status?.totals?.packets).toBe(16);
   }, 90_000);
 
   test.each(['admin', 'alice', 'carol'] as const)('%s: the merged file holds exactly the packets the status counts, from both nodes, in time order', async (who) => {
     const viaPlugin = join(work, `web-${who}.pcapng`);
     const p = await plugin(users[who], ['fetch', 'web', '-o', viaPlugin]);
-    expect(p).toMatchObject({ code: 0, stderr: expect.stringMatching(/wrote 14 packets from 2 node\(s\)/) });
+    expect(p).toMatchObject({ code: 0, stderr: expect.stringMatching(/wrote 16 packets from 2 node\(s\)/) });
 
     const viaKubectl = join(work, `web-${who}-raw.pcapng`);
     const k = await run('bash', ['-c', '"$0" --kubeconfig "$1" get --raw "$2" > "$3"', kubectlPath(), users[who], dataPath('PacketCapture', ns, 'web', 'pcap'), viaKubectl]);
@@ -115,7 +117,7 @@ describe('fetch: every credential, plugin and kubectl get --raw', () => {
     for (const file of [viaPlugin, viaKubectl]) {
       const rows = await tsharkFields(file, ['frame.interface_description', 'frame.time_epoch']);
       expect(rows.length).toBe(done.status!.totals!.packets);
-      for (const [name, n] of [['web-1', 4], ['web-2', 3]] as const) {
+      for (const [name, n] of [['web-1', 4], ['web-2', 4]] as const) {
         const pod = pods.get(name)!;
         expect(rows.filter((r) => r[0] === `node=${pod.node} pod=${ns}/${name} uid=${pod.uid} interface=eth0`).length).toBe(2 * n);
       }
@@ -129,13 +131,13 @@ describe('fetch: every credential, plugin and kubectl get --raw', () => {
     const node = pods.get('web-2')!.node;
     const one = join(work, 'web-node.pcapng');
     expect(await plugin(users.alice, ['fetch', 'web', '--node', node, '-o', one])).toMatchObject({ code: 0 });
-    expect((await tsharkFields(one, ['frame.number'])).length).toBe(6);
+    expect((await tsharkFields(one, ['frame.number'])).length).toBe(8);
 
     const list = await kubectl(users.alice, ['get', '--raw', dataPath('PacketCapture', ns, 'web', 'files')]);
     expect(list.code).toBe(0);
     const data = JSON.parse(list.stdout) as { kind: string; nodes: { node: string; packets: number; files: { name: string; size: number; path: string }[] }[] };
     expect(data.kind).toBe('PacketCaptureData');
-    expect(data.nodes.map((n) => [n.node, n.packets]).sort()).toEqual([[pods.get('web-1')!.node, 8], [node, 6]].sort());
+    expect(data.nodes.map((n) => [n.node, n.packets]).sort()).toEqual([[pods.get('web-1')!.node, 8], [node, 8]].sort());
     const f = data.nodes.find((n) => n.node === node)!.files[0]!;
     const whole = await run('bash', ['-c', '"$0" --kubeconfig "$1" get --raw "$2" > "$3"', kubectlPath(), users.alice, f.path, join(work, 'one-file.pcapng')]);
     expect(whole.code).toBe(0);
@@ -185,7 +187,7 @@ const size = (f: string) => {
 
 describe('stream: every credential, plugin and kubectl get --raw ?follow=true', () => {
   test('every credential\'s stream gets the packets of both nodes and ends when the capture completes', async () => {
-    await capture('live', '15s');
+    await capture('live', 8);
     const streams: { name: string; out: string; proc: ReturnType<typeof background> }[] = [];
     const follow = `${dataPath('PacketCapture', ns, 'live', 'pcap')}?follow=true`;
     try {
@@ -211,8 +213,8 @@ describe('stream: every credential, plugin and kubectl get --raw ?follow=true', 
   }, 120_000);
 
   test('kubectl get --raw ...?follow=true | tshark -r - prints packets of two nodes as they come and ends when the capture completes', async () => {
-    // Long enough that "live" is not a race: the packets are printed while it still runs.
-    await capture('piped', '20s');
+    // Two packets per node more than the first traffic: the packets are printed while it still runs.
+    await capture('piped', 10);
     const out = join(work, 'piped.txt');
     const raw = join(work, 'piped.pcapng');
     // tee keeps a copy of the bytes, so the test sees when the stream has opened (its section header).
@@ -223,10 +225,11 @@ describe('stream: every credential, plugin and kubectl get --raw ?follow=true', 
       await traffic();
       const lines = await waitFor('tshark to print the packets', () => {
         const l = readFileSync(out, 'utf8').split('\n').filter(Boolean);
-        return l.length >= 14 ? l : undefined;
-      }, 10_000, 100);
+        return l.length >= 16 ? l : undefined;
+      }, 30_000, 100);
       expect((await admin.get<Capture>(PacketCaptureType, ns, 'piped')).status?.phase).toBe('Running');
       expect(new Set(lines.map((l) => /node=(\S+)/.exec(l)?.[1]))).toEqual(new Set(nodes.map((n) => n.name)));
+      await traffic(1); // each node reaches its limit: the capture completes and the stream ends
       await proc.exited;
     } finally {
       proc.kill();
