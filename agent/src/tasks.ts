@@ -159,6 +159,27 @@ export class TaskRunner {
       await r.reporter.flush();
       r.reporter.close();
     }
+    if (opts.removeKernelState) await this.removeIdleMirrors();
+  }
+
+  /**
+   * The kernel state of this node's mirrors that do not run here (failed, refused, or failed
+   * under a previous agent): their filters stay until their NodeTask goes, which an uninstall
+   * does not wait for. Start-and-clean, as for a deleted task, without writing their status.
+   */
+  private async removeIdleMirrors(): Promise<void> {
+    for (const t of this.informer.list()) {
+      const key = `${t.metadata.namespace}/${t.metadata.name}`;
+      if (this.running.has(key) || t.spec.node !== this.node || !t.spec.portMirror) continue;
+      const { driver } = this.registry.driverFor(t.spec);
+      if (!driver) continue;
+      const rep = this.reporterFor(t, this.log.child({ task: key }));
+      await this.boundary.run(key, async () => {
+        const task = await driver.start({ ...t.spec, cleanup: true }, this.ctx(t, rep));
+        await task.stop({ cleanup: true });
+      }).catch((err: unknown) => this.log.warn({ err, task: key }, 'removing an idle mirror\'s kernel state failed'));
+      rep.close();
+    }
   }
 
   /**
