@@ -138,11 +138,11 @@ class IPAMonitorTask implements DriverTask {
     if (this.spec.cleanup) return; // started only to clean up (see stop)
     const r = resolveIPASource(this.work, probeIPA(this.env), this.env);
     if ('error' in r) {
-      this.ctx.reporter.update({ phase: 'Failed', message: `IPASourceUnavailable: ${r.error}` }, true);
+      this.ctx.reporter.update({ phase: 'Failed', reason: 'IPASourceUnavailable', message: r.error }, true);
       return;
     }
     if (!r.netdev && !existsSync(r.path)) {
-      this.ctx.reporter.update({ phase: 'Failed', message: `IPASourceUnavailable: ${r.path} does not exist` }, true);
+      this.ctx.reporter.update({ phase: 'Failed', reason: 'IPASourceUnavailable', message: `${r.path} does not exist` }, true);
       return;
     }
     this.source = r;
@@ -231,7 +231,7 @@ class IPAMonitorTask implements DriverTask {
     this.lastPublish = Date.now();
     this.published = true;
     const message = this.failure ?? s.captureError ??
-      (s.readError ? `IPASourceUnavailable: reading ${this.source.path} failed (${s.readError}); retrying` : s.replayDone ? `replay of ${this.source.path} finished`
+      (s.readError ? `reading ${this.source.path} failed (${s.readError}); retrying` : s.replayDone ? `replay of ${this.source.path} finished`
         : s.ring ? `reading network device ${this.source.path}: ${s.ring.frames} frames, ${s.ring.drops} lost` : '');
     this.ctx.reporter.update({
       ...(phase ? { phase, startTime: this.ctx.previous?.startTime ?? this.startedAt } : {}),
@@ -239,6 +239,8 @@ class IPAMonitorTask implements DriverTask {
       counters: carryCounters(this.baseCounters, nodeTaskCounters(s.summary, s.written)),
       ipa: carryIPAStatus(this.base, this.ipaStatus(s)),
       ...(s.files ? { files: s.files } : {}),
+      // The reason says what is wrong (the operator reads it, never the message); Monitoring when nothing is.
+      reason: this.failure ? 'Failed' : s.captureError ? 'CaptureFailed' : s.readError ? 'IPASourceUnavailable' : 'Monitoring',
       message,
     }, urgent);
   }

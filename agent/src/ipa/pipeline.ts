@@ -225,7 +225,7 @@ export class IPAPipeline {
         cap.flush();
       } catch (err) {
         // A full disk stops the capture, never the counting.
-        this.captureError = `CaptureFailed: writing ${this.opts.capture!.dir} failed: ${(err as Error).message}; counting goes on without files`;
+        this.captureError = `writing ${this.opts.capture!.dir} failed: ${(err as Error).message}; counting goes on without files`;
         this.events.log('error', { err: String(err) }, 'capture write failed; capture stopped');
         try { cap.close(); } catch { /* already broken */ }
         this.capture = undefined;

@@ -15,6 +15,8 @@ import {
 export interface ObservedIPATask {
   node: string;
   phase?: NodePhase;
+  /** The agent's status.reason: what is wrong, if anything (messages are for people). */
+  reason?: ConditionReason;
   message?: string;
   ipaVersion?: string;
   ipa?: IPATaskStatus;
@@ -120,7 +122,7 @@ export function deriveIPAMonitorStatus(s: IPAMonitorState): DerivedIPAMonitorSta
   }
   const failed = tasks.filter((t) => t.phase === 'Failed');
   if (failed.length > 0) {
-    const reason = failed.every((t) => t.message?.startsWith('IPASourceUnavailable')) ? 'IPASourceUnavailable' : 'NodeFailed';
+    const reason = failed.every((t) => t.reason === 'IPASourceUnavailable') ? 'IPASourceUnavailable' : 'NodeFailed';
     const message = failed.map((t) => `${t.node}: ${t.message ?? 'failed'}`).join('; ').slice(0, 4096);
     return out(failed.length === tasks.length ? 'Failed' : 'Degraded', { ready: false, reconciling: false, stalled: true, reason, message });
   }
@@ -132,10 +134,10 @@ export function deriveIPAMonitorStatus(s: IPAMonitorState): DerivedIPAMonitorSta
     });
   }
   // Running, but not well: the source cannot be read (retried), or the capture stopped on a write error.
-  const degraded = tasks.filter((t) => t.message?.startsWith('CaptureFailed') || t.message?.startsWith('IPASourceUnavailable'));
+  const degraded = tasks.filter((t) => t.reason === 'CaptureFailed' || t.reason === 'IPASourceUnavailable');
   if (degraded.length > 0) {
     return out('Degraded', {
-      ready: false, reconciling: false, stalled: true, reason: degraded[0]!.message!.startsWith('CaptureFailed') ? 'CaptureFailed' : 'IPASourceUnavailable',
+      ready: false, reconciling: false, stalled: true, reason: degraded.some((t) => t.reason === 'CaptureFailed') ? 'CaptureFailed' : 'IPASourceUnavailable',
       message: degraded.map((t) => `${t.node}: ${t.message}`).join('; ').slice(0, 4096),
     });
   }

@@ -155,6 +155,7 @@ export class IPAMonitorReconciler {
     const observed: ObservedIPATask[] = tasks.map((t) => ({
       node: t.spec.node,
       ...(t.status?.phase ? { phase: t.status.phase } : {}),
+      ...(t.status?.reason ? { reason: t.status.reason } : {}),
       ...(t.status?.message ? { message: t.status.message } : {}),
       ...(t.status?.ipaVersion ? { ipaVersion: t.status.ipaVersion } : {}),
       ...(t.status?.ipa ? { ipa: t.status.ipa } : {}),

@@ -26,10 +26,10 @@ describe('deriveIPAMonitorStatus', () => {
     ['a selected node without a task yet', { selectedNodes: 1, tasks: [] }, { phase: 'Pending', reason: 'Starting', ready: 'False' }],
     ['an agent not started yet', { selectedNodes: 1, tasks: [{ node: 'a' }] }, { phase: 'Pending', reason: 'Starting', ready: 'False' }],
     ['all running', { selectedNodes: 2, tasks: [running('a'), running('b')] }, { phase: 'Running', reason: 'Monitoring', ready: 'True' }],
-    ['one node without a source', { selectedNodes: 2, tasks: [running('a'), { node: 'b', phase: 'Failed', message: 'IPASourceUnavailable: no device' }] }, { phase: 'Degraded', reason: 'IPASourceUnavailable', ready: 'False' }],
+    ['one node without a source', { selectedNodes: 2, tasks: [running('a'), { node: 'b', phase: 'Failed', reason: 'IPASourceUnavailable', message: 'no device' }] }, { phase: 'Degraded', reason: 'IPASourceUnavailable', ready: 'False' }],
     ['every node failed', { selectedNodes: 1, tasks: [{ node: 'b', phase: 'Failed', message: 'boom' }] }, { phase: 'Failed', reason: 'NodeFailed', ready: 'False' }],
-    ['a source that cannot be read (retrying)', { selectedNodes: 1, tasks: [running('a', { message: 'IPASourceUnavailable: EACCES' })] }, { phase: 'Degraded', reason: 'IPASourceUnavailable', ready: 'False' }],
-    ['a capture that failed on disk', { selectedNodes: 1, tasks: [running('a', { message: 'CaptureFailed: ENOSPC' })] }, { phase: 'Degraded', reason: 'CaptureFailed', ready: 'False' }],
+    ['a source that cannot be read (retrying)', { selectedNodes: 1, tasks: [running('a', { reason: 'IPASourceUnavailable', message: 'reading /dev/ipa failed (EACCES); retrying' })] }, { phase: 'Degraded', reason: 'IPASourceUnavailable', ready: 'False' }],
+    ['a capture that failed on disk', { selectedNodes: 1, tasks: [running('a', { reason: 'CaptureFailed', message: 'writing /data failed: ENOSPC' })] }, { phase: 'Degraded', reason: 'CaptureFailed', ready: 'False' }],
   ];
   test.each(cases)('%s', (_n, state, want) => {
     const d = deriveIPAMonitorStatus(state);
