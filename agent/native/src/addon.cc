@@ -856,6 +856,27 @@ Napi::Value CompileFilterJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// compileFilterProgram(text, linkType = 1, snaplen = 262144) -> { code, jt, jf, k }[]: the
+// classic BPF that tc's cls_bpf and SO_ATTACH_FILTER take, from the same pcap_compile.
+Napi::Value CompileFilterProgramJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) ThrowJs(env, kErrInvalidArg, "compileFilterProgram(text, linkType?, snaplen?)");
+  std::string text = info[0].As<Napi::String>().Utf8Value();
+  int linkType = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : kLinkTypeEthernet;
+  int snaplen = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 262144;
+  BpfProgram prog = Guard(env, [&] { return CompileFilter(text, linkType, snaplen); });
+  Napi::Array arr = Napi::Array::New(env, prog.insns.size());
+  for (size_t i = 0; i < prog.insns.size(); i++) {
+    Napi::Object insn = Napi::Object::New(env);
+    insn.Set("code", Napi::Number::New(env, prog.insns[i].code));
+    insn.Set("jt", Napi::Number::New(env, prog.insns[i].jt));
+    insn.Set("jf", Napi::Number::New(env, prog.insns[i].jf));
+    insn.Set("k", Napi::Number::New(env, prog.insns[i].k));
+    arr.Set(static_cast<uint32_t>(i), insn);
+  }
+  return arr;
+}
+
 // repairCaptureFile(path, truncate = true) -> { format, validBytes, removedBytes, packets }
 Napi::Value RepairCaptureFileJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -938,6 +959,7 @@ Napi::Value TransmitJs(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("libpcapVersion", Napi::Function::New(env, LibpcapVersion));
   exports.Set("compileFilter", Napi::Function::New(env, CompileFilterJs));
+  exports.Set("compileFilterProgram", Napi::Function::New(env, CompileFilterProgramJs));
   exports.Set("repairCaptureFile", Napi::Function::New(env, RepairCaptureFileJs));
   exports.Set("transmit", Napi::Function::New(env, TransmitJs));
   exports.Set("Capture", CaptureWrap::Define(env));

@@ -1,20 +1,18 @@
 // Thin, validated wrappers over iproute2 (`tc -j`, `ip -j`) for the tc mirror driver. Every
 // argument that comes from a NodeTask is checked here before it reaches execFile (never a
-// shell): interface names, addresses, numbers, hex cookies; BPF text goes to tcpdump only
-// after `--`, as one argument, once libpcap accepted it.
+// shell): interface names, addresses, numbers, hex cookies. Filters are compiled in process by
+// libpcap (the addon's pcap_compile, as for captures) and reach tc as numbers only.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { MAX_SNAP_LENGTH, VXLAN_DEFAULT_PORT } from '../../../crds/src/index.js';
+import { VXLAN_DEFAULT_PORT } from '../../../crds/src/index.js';
 import { RingtapError } from '../../../lib/errors.js';
+import { type BpfInsn, compileFilterProgram } from '../../../lib/native/filter.js';
 
 const execFileP = promisify(execFile);
 
 export type Hook = 'ingress' | 'egress';
-export interface BpfInsn { code: number; jt: number; jf: number; k: number }
+export type { BpfInsn };
 
 const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
 const COOKIE_RE = /^[0-9a-f]{2,32}$/;
@@ -29,7 +27,7 @@ function checkInt(n: number, min: number, max: number, what: string): string {
   return String(n);
 }
 
-async function run(cmd: 'tc' | 'ip' | 'tcpdump' | 'iptables', args: string[]): Promise<string> {
+async function run(cmd: 'tc' | 'ip' | 'iptables', args: string[]): Promise<string> {
   try {
     const { stdout } = await execFileP(cmd, args, { maxBuffer: 64 << 20, timeout: 15_000 });
     return stdout;
@@ -43,19 +41,6 @@ async function run(cmd: 'tc' | 'ip' | 'tcpdump' | 'iptables', args: string[]): P
 
 /** Match everything: `ret #-1` (cls_bpf: match, keep the default class). */
 export const MATCH_ALL: BpfInsn[] = [{ code: 0x06, jt: 0, jf: 0, k: 0xffffffff }];
-
-/** Parses `tcpdump -ddd` output: a count line, then `code jt jf k` per instruction. */
-export function parseDecimalBpf(text: string): BpfInsn[] {
-  const lines = text.trim().split('\n').map((l) => l.trim()).filter(Boolean);
-  const n = Number(lines.shift());
-  const insns = lines.map((l) => {
-    const [code, jt, jf, k] = l.split(/\s+/).map(Number);
-    if ([code, jt, jf, k].some((x) => x === undefined || !Number.isInteger(x))) throw new RingtapError('ERR_RINGTAP_BAD_FILTER', `unexpected BPF line '${l}'`);
-    return { code: code!, jt: jt!, jf: jf!, k: k! };
-  });
-  if (!Number.isInteger(n) || n !== insns.length) throw new RingtapError('ERR_RINGTAP_BAD_FILTER', `tcpdump -ddd said ${n} instructions, gave ${insns.length}`);
-  return insns;
-}
 
 const SKF_AD_RANDOM = 0xfffff000 + 56; // SKF_AD_OFF + SKF_AD_RANDOM: a load of prandom_u32()
 
@@ -81,26 +66,15 @@ export function bytecodeArg(prog: BpfInsn[]): string {
   return `${prog.length},${prog.map((i) => `${i.code} ${i.jt} ${i.jf} ${i.k}`).join(',')}`;
 }
 
-let emptyPcap: string | undefined;
-/** An empty pcap file of link type Ethernet: tcpdump compiles against it without opening a device. */
-function emptyEthernetPcap(): string {
-  if (emptyPcap) return emptyPcap;
-  const hdr = Buffer.alloc(24);
-  hdr.writeUInt32LE(0xa1b2c3d4, 0);
-  hdr.writeUInt16LE(2, 4);
-  hdr.writeUInt16LE(4, 6);
-  hdr.writeUInt32LE(MAX_SNAP_LENGTH, 16);
-  hdr.writeUInt32LE(1, 20); // LINKTYPE_ETHERNET
-  const p = join(mkdtempSync(join(tmpdir(), 'ringtap-bpf-')), 'empty.pcap');
-  writeFileSync(p, hdr);
-  return (emptyPcap = p);
-}
-
-/** Compiles BPF text with libpcap (through tcpdump -ddd) to classic BPF instructions. */
-export async function compileBpf(text: string): Promise<BpfInsn[]> {
+/**
+ * Compiles BPF text with libpcap, in process, to classic BPF instructions for Ethernet at the
+ * largest snap length (the program's accept value; tc mirrors whole frames either way).
+ */
+export function compileBpf(text: string): BpfInsn[] {
   if (text.trim() === '') return MATCH_ALL;
+  // pcap_compile reads a C string: text after a NUL would be dropped, not refused.
   if (text.length > 16384 || text.includes('\0')) throw new RingtapError('ERR_RINGTAP_BAD_FILTER', 'filter too long or contains NUL');
-  return parseDecimalBpf(await run('tcpdump', ['-ddd', '-s', String(MAX_SNAP_LENGTH), '-r', emptyEthernetPcap(), '--', text]));
+  return compileFilterProgram(text);
 }
 
 // ---- tc -----------------------------------------------------------------------------------------

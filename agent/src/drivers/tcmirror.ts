@@ -34,7 +34,7 @@
 // qdisc is removed only when no filter of anybody's is left on it. A receive device's filter
 // is a redirect: those frames exist only for the collector.
 //
-// Filters and sampling are classic BPF (libpcap via tcpdump -ddd); 1-in-N sampling is a
+// Filters and sampling are classic BPF (libpcap in process, the same compiler as captures); 1-in-N sampling is a
 // random-load prefix (see withSampling): this kernel has cls_bpf, u32 and act_mirred, but
 // neither matchall, act_gact nor act_sample.
 import { isIP } from 'node:net';
@@ -277,7 +277,7 @@ class PortMirrorTask implements DriverTask {
     const text = mirrorFilterText(kind, this.work.filter, this.work.destination.remote);
     const sampling = this.work.sampling ?? 1;
     let p = this.progs.get(text);
-    if (!p || p.sampling !== sampling) this.progs.set(text, (p = { sampling, insns: withSampling(await compileBpf(text), sampling) }));
+    if (!p || p.sampling !== sampling) this.progs.set(text, (p = { sampling, insns: withSampling(compileBpf(text), sampling) }));
     return p.insns;
   }
 
