@@ -561,9 +561,11 @@ interface NativePppKernelBridge {
 /**
  * The kernel's counters of one L2TP session (PPPIOCGL2TPSTATS). tx: frames the session sent to
  * its peer (from the bridge); rx: frames it received from its peer (into the bridge). Bytes are
- * the L2TP payload: the PPP frame, with its FF 03 address/control when the frame has one.
+ * whole L2TP data messages: the L2TP header, then the PPP frame with its FF 03 address/control
+ * when the frame has one.
  */
 export interface PppKernelSessionStats {
+  type: 'l2tp';
   txPackets: number;
   txBytes: number;
   txErrors: number;
@@ -574,10 +576,25 @@ export interface PppKernelSessionStats {
   rxErrors: number;
 }
 
-/** Per endpoint: its L2TP session's counters, or null for a PPPoE session (the kernel keeps none). */
+/**
+ * A PPPoE session's counters, kept by the bridge's eBPF socket filter on the session's
+ * interface (the kernel keeps none). tx: session data frames sent to the peer's MAC; rx: those
+ * received from it. Bytes are whole PPPoE session packets: the 6-byte PPPoE header plus its
+ * length field's worth (no Ethernet header, no padding).
+ */
+export interface PppKernelPppoeStats {
+  type: 'pppoe';
+  txPackets: number;
+  txBytes: number;
+  rxPackets: number;
+  rxBytes: number;
+}
+
+/** Per endpoint: its session's counters, or null (a PPPoE counter the kernel refused: `unavailable` says why). */
 export interface PppKernelStats {
-  a: PppKernelSessionStats | null;
-  b: PppKernelSessionStats | null;
+  a: PppKernelSessionStats | PppKernelPppoeStats | null;
+  b: PppKernelSessionStats | PppKernelPppoeStats | null;
+  unavailable?: { a?: string; b?: string };
 }
 
 export interface PppKernelChannels {
@@ -609,7 +626,7 @@ export class PppKernelBridge {
     return this.handle.channels();
   }
 
-  /** The kernel's counters now (both sessions; null where a session is PPPoE). */
+  /** The sessions' counters now (null: a PPPoE session whose counter could not be set up). */
   stats(): PppKernelStats {
     return this.handle.stats();
   }

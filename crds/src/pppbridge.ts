@@ -152,7 +152,7 @@ const spec = withRules(
 const direction = (d: string) =>
   obj(d, {
     packets: counter('Frames forwarded.'),
-    bytes: counter('Bytes forwarded.'),
+    bytes: counter('Bytes forwarded: PPP bytes (userspace), or the sending session\'s L2TP or PPPoE messages without the outer headers (kernel).'),
     drops: counter('Frames dropped.'),
   });
 
@@ -216,10 +216,13 @@ export interface NodeTaskPPPBridgeStatus {
 
 export function pppDirectionSchema(description: string): JSONSchemaProps {
   return obj(description, {
-    packets: counter('Frames forwarded.'),
-    bytes: counter('PPP bytes forwarded (protocol and payload, without encapsulation).'),
-    drops: counter('Frames dropped, all reasons.'),
-    dropReasons: obj('Frames dropped, by reason (userspace relay only).', {
+    packets: counter('Frames forwarded (kernel mode: those the destination session sent to its peer).'),
+    bytes: counter(
+      'Bytes forwarded. Userspace: PPP bytes (protocol and payload, without encapsulation). Kernel: the sending session\'s messages without the outer headers: ' +
+        'L2TP data messages (L2TP header, FF 03, PPP frame) or PPPoE session packets (6-byte PPPoE header, PPP frame).',
+    ),
+    drops: counter('Frames dropped, all reasons (kernel mode: L2TP sends the kernel failed).'),
+    dropReasons: obj('Frames dropped, by reason (kernel mode: sendError only).', {
       short: counter('Too short for the headers or the PPP protocol field.'),
       badVersion: counter('PPPoE version/type/code or L2TP version wrong.'),
       badSession: counter('Another tunnel or session.'),

@@ -55,6 +55,9 @@ const l2tpBytes = (f: Partial<L2tpFrame> & Frame) =>
 const fromKernelL2tp = (f: Frame, tunnel: number, session: number) => ({
   size: 10 + f.payload.length / 2, flags: 0x0002, hdr: 0, version: 2, len: null, tunnel, session, address: 0xff, control: 0x03, proto: f.proto, payload: f.payload,
 });
+/** The bytes counted for a PPPoE session packet: the PPPoE header (6), protocol, information. */
+const pppoeBytes = (l: Frame[]) => l.reduce((n, f) => n + 6 + 2 + f.payload.length / 2, 0);
+const pppoeStats = (tx: Frame[], rx: Frame[]) => ({ type: 'pppoe', txPackets: tx.length, txBytes: pppoeBytes(tx), rxPackets: rx.length, rxBytes: pppoeBytes(rx) });
 /** The bytes the kernel counts for frames it sent on L2TP: the datagrams as received. */
 const sizes = (l: Record<string, unknown>[]) => l.reduce((n, f) => n + (f.size as number), 0);
 
@@ -151,29 +154,36 @@ describeInGuest('PPP kernel bridge', () => {
     removeDir(work);
   });
 
+  /** The Udp InCsumErrors counter of a namespace (/proc/net/snmp). */
+  const udpInCsumErrors = (ns: string) => {
+    const udp = execFileSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('Udp: '));
+    const [names, values] = udp.map((l) => l.split(/\s+/));
+    return Number(values![names!.indexOf('InCsumErrors')]);
+  };
   const udpSockets = () => execFileSync('ip', ['netns', 'exec', br.name, 'ss', '-H', '-u', '-a', '-n'], { encoding: 'utf8' });
 
-  test('PPPoE -> L2TP: every PPP protocol both ways, each header field exact; kernel counters equal what was sent; close() unbridges and frees the port', async () => {
+  test('PPPoE -> L2TP: every PPP protocol both ways, each header field exact; both sessions\' counters equal what was sent; close() unbridges and frees the port', async () => {
     const bridge = new PppKernelBridge({ a: pppoe(), b: l2tp(1701, IDS) });
     try {
       const ch = bridge.channels();
       expect(ch).toEqual({ a: expect.any(Number), b: expect.any(Number), bridged: true });
       expect(ch.a).not.toBe(ch.b);
-      expect(bridge.stats()).toEqual({ a: null, b: { txPackets: 0, txBytes: 0, txErrors: 0, rxPackets: 0, rxBytes: 0, rxSeqDiscards: 0, rxOosPackets: 0, rxErrors: 0 } });
+      expect(bridge.stats()).toEqual({ a: pppoeStats([], []), b: { type: 'l2tp', txPackets: 0, txBytes: 0, txErrors: 0, rxPackets: 0, rxBytes: 0, rxSeqDiscards: 0, rxOosPackets: 0, rxErrors: 0 } });
 
       expect(await clientToLns('pl-ab', ALL, 1701)).toEqual(ALL.map((f) => fromKernelL2tp(f, IDS.peerTunnelId, IDS.peerSessionId)));
       const back = variants(ALL);
       expect(await lnsToClient('pl-ba', back, 1701, { tunnel: IDS.tunnelId, session: IDS.sessionId })).toEqual(back.map((f) => pppoeFromKernel(f)));
 
       const s = bridge.stats();
+      expect(s.a).toEqual(pppoeStats(back, ALL));
       expect(s.b).toEqual({
-        txPackets: ALL.length, txBytes: ALL.reduce((n, f) => n + l2tpBytes(f), 0), txErrors: 0,
+        type: 'l2tp', txPackets: ALL.length, txBytes: ALL.reduce((n, f) => n + l2tpBytes(f), 0), txErrors: 0,
         rxPackets: back.length, rxBytes: back.reduce((n, f) => n + l2tpBytes(f), 0), rxSeqDiscards: 0, rxOosPackets: 0, rxErrors: 0,
       });
       // The driver's status counters are these, per direction.
       expect(kernelDirectionCounters(s)).toEqual({
         aToB: { packets: ALL.length, bytes: s.b!.txBytes, drops: 0, dropReasons: expect.objectContaining({ sendError: 0 }) },
-        bToA: { packets: back.length, bytes: s.b!.rxBytes, drops: 0, dropReasons: expect.objectContaining({ sendError: 0 }) },
+        bToA: { packets: back.length, bytes: pppoeBytes(back), drops: 0, dropReasons: expect.objectContaining({ sendError: 0 }) },
       });
       expect(udpSockets()).toContain(`${BR_IP}:1701`);
     } finally {
@@ -184,7 +194,7 @@ describeInGuest('PPP kernel bridge', () => {
     expect(await clientToLns('pl-after', [ALL[0]!], 1701, 1, 3)).toEqual([]);
   }, 4 * GUEST_TIMEOUT_MS);
 
-  test('L2TP -> PPPoE (a is the L2TP session): every PPP protocol both ways; counters from the L2TP side', async () => {
+  test('L2TP -> PPPoE (a is the L2TP session): every PPP protocol both ways; both sessions\' counters equal what was sent', async () => {
     const ids = { tunnelId: 11, sessionId: 12, peerTunnelId: 13, peerSessionId: 14 };
     const bridge = new PppKernelBridge({ a: l2tp(1702, ids), b: pppoe() });
     try {
@@ -193,9 +203,10 @@ describeInGuest('PPP kernel bridge', () => {
       const got = await clientToLns('lp-ba', ALL, 1702);
       expect(got).toEqual(ALL.map((f) => fromKernelL2tp(f, 13, 14)));
       const s = bridge.stats();
-      expect(s.b).toBeNull();
+      expect(s.b).toEqual(pppoeStats(fwd, ALL));
+      expect(s.a).toMatchObject({ type: 'l2tp', rxPackets: fwd.length, rxBytes: fwd.reduce((n, f) => n + l2tpBytes(f), 0), txPackets: ALL.length, txBytes: sizes(got) });
       expect(kernelDirectionCounters(s)).toEqual({
-        aToB: { packets: fwd.length, bytes: fwd.reduce((n, f) => n + l2tpBytes(f), 0), drops: 0, dropReasons: expect.any(Object) },
+        aToB: { packets: fwd.length, bytes: pppoeBytes(fwd), drops: 0, dropReasons: expect.any(Object) },
         bToA: { packets: ALL.length, bytes: sizes(got), drops: 0, dropReasons: expect.any(Object) },
       });
     } finally {
@@ -203,20 +214,21 @@ describeInGuest('PPP kernel bridge', () => {
     }
   }, 4 * GUEST_TIMEOUT_MS);
 
-  test('L2TP <-> L2TP: tunnel and session ids rewritten both ways; both sessions count', async () => {
+  test('L2TP <-> L2TP with the LNS on this machine: tunnel and session ids rewritten both ways, UDP checksums the LNS accepts; both sessions count', async () => {
     const idsA = { tunnelId: 21, sessionId: 22, peerTunnelId: 23, peerSessionId: 24 };
     const idsB = { tunnelId: 31, sessionId: 32, peerTunnelId: 33, peerSessionId: 34 };
     const bridge = new PppKernelBridge({ a: l2tp(1703, idsA), b: l2tp(1704, idsB) });
     const relay = async (tag: string, frames: L2tpFrame[], from: number, to: number, ids: { tunnel: number; session: number }) => {
       const rx = startReceiver(lns.name, L2TP_PEER, ['recv', '--bind', `${LNS_IP}:${to}`, '--count', String(frames.length), '--timeout', '30']);
       await rx.ready;
-      // --no-csum: a datagram sent on this machine crosses the veth as a CHECKSUM_PARTIAL skb, and
-      // the kernel's L2TP -> PPP -> L2TP path re-encapsulates it keeping that state: the UDP
-      // checksum it sends on is then wrong and the LNS drops it (InCsumErrors; Debian 6.1 and
-      // 6.12). A peer on another machine (or with checksum 0, as here) is not affected.
-      await runPeer(lns.name, L2TP_PEER, ['send', '--no-csum', '--bind', `${LNS_IP}:${from}`, '--to', `${BR_IP}:${from}`, '--spec', writeSpec(work, tag, frames.map((f) => ({ ...ids, ...f })))]);
+      // The LNS is on this machine: its datagrams cross the veth as CHECKSUM_PARTIAL skbs, which
+      // the kernel's L2TP -> PPP -> L2TP path re-encapsulates in that state. The bridge's tunnel
+      // sockets send without UDP checksums (SO_NO_CHECK), or the checksum the kernel computed
+      // from the stale offload offsets would be wrong and the LNS would drop every datagram.
+      await runPeer(lns.name, L2TP_PEER, ['send', '--bind', `${LNS_IP}:${from}`, '--to', `${BR_IP}:${from}`, '--spec', writeSpec(work, tag, frames.map((f) => ({ ...ids, ...f })))]);
       return rx.result;
     };
+    const csumErrors0 = udpInCsumErrors(lns.name);
     try {
       const ab = variants(ALL);
       const atB = await relay('ll-ab', ab, 1703, 1704, { tunnel: 21, session: 22 });
@@ -226,12 +238,38 @@ describeInGuest('PPP kernel bridge', () => {
       expect(atA).toEqual(ba.map((f) => fromKernelL2tp(f, 23, 24)));
       const s = bridge.stats();
       const sent = (l: L2tpFrame[]) => l.reduce((n, f) => n + l2tpBytes(f), 0);
-      expect(s.a).toEqual({ rxPackets: ab.length, rxBytes: sent(ab), txPackets: ba.length, txBytes: sizes(atA), txErrors: 0, rxSeqDiscards: 0, rxOosPackets: 0, rxErrors: 0 });
-      expect(s.b).toEqual({ rxPackets: ba.length, rxBytes: sent(ba), txPackets: ab.length, txBytes: sizes(atB), txErrors: 0, rxSeqDiscards: 0, rxOosPackets: 0, rxErrors: 0 });
+      expect(s.a).toEqual({ type: 'l2tp', rxPackets: ab.length, rxBytes: sent(ab), txPackets: ba.length, txBytes: sizes(atA), txErrors: 0, rxSeqDiscards: 0, rxOosPackets: 0, rxErrors: 0 });
+      expect(s.b).toEqual({ type: 'l2tp', rxPackets: ba.length, rxBytes: sent(ba), txPackets: ab.length, txBytes: sizes(atB), txErrors: 0, rxSeqDiscards: 0, rxOosPackets: 0, rxErrors: 0 });
+      expect(udpInCsumErrors(lns.name)).toBe(csumErrors0);
     } finally {
       bridge.close();
     }
     expect(udpSockets()).not.toMatch(/:170[34]\b/);
+  }, 4 * GUEST_TIMEOUT_MS);
+
+  test('PPPoE <-> PPPoE: two sessions on the access link bridged; every PPP protocol both ways; both sessions\' counters equal what was sent', async () => {
+    const SID2 = 0x78;
+    const bridge = new PppKernelBridge({ a: pppoe(), b: pppoe(SID2) });
+    /** PPPoE frames from the client on session `from`; what the client receives (the bridge's frames). */
+    const across = async (tag: string, frames: Frame[], from: number) => {
+      const rx = startReceiver(client.name, PPPOE_PEER, ['recv', '--iface', cif, '--count', String(frames.length), '--timeout', '30', '--ignore-src', clientMac]);
+      await rx.ready;
+      await runPeer(client.name, PPPOE_PEER, ['send', '--iface', cif, '--spec', writeSpec(work, tag, frames.map((f) => ({ src: clientMac, dst: accessMac, sid: from, ...f })))]);
+      return rx.result;
+    };
+    try {
+      expect(await across('pp-ab', ALL, SID)).toEqual(ALL.map((f) => pppoeFromKernel(f, SID2)));
+      const ba = ALL.slice(0, 4);
+      expect(await across('pp-ba', ba, SID2)).toEqual(ba.map((f) => pppoeFromKernel(f, SID)));
+      const s = bridge.stats();
+      expect(s).toEqual({ a: pppoeStats(ba, ALL), b: pppoeStats(ALL, ba) });
+      expect(kernelDirectionCounters(s)).toEqual({
+        aToB: { packets: ALL.length, bytes: pppoeBytes(ALL), drops: 0, dropReasons: expect.objectContaining({ sendError: 0 }) },
+        bToA: { packets: ba.length, bytes: pppoeBytes(ba), drops: 0, dropReasons: expect.objectContaining({ sendError: 0 }) },
+      });
+    } finally {
+      bridge.close();
+    }
   }, 4 * GUEST_TIMEOUT_MS);
 
   test('MTU: the kernel bridge has none of its own; a frame beyond the access link\'s MTU is not delivered, one at it is', async () => {
@@ -357,7 +395,9 @@ describeInGuest('PPP kernel bridge', () => {
       await runPeer(root, L2TP_PEER, ['send', '--bind', '127.0.0.1:1711', '--to', '127.0.0.1:1710', '--spec', writeSpec(work, 'drv-ba', ba.map((f) => ({ tunnel: 51, session: 53, ...f })))]);
       expect((await rxa.result).map((f) => [f.sid, f.proto, f.payload])).toEqual(ba.map((f) => [0x301, f.proto, f.payload]));
 
+      // a -> b: the L2TP messages the kernel sent (6-byte header, FF 03); b -> a: the PPPoE packets.
       const want = (l: Frame[]) => ({ packets: l.length, bytes: l.reduce((n, f) => n + l2tpBytes(f), 0), drops: 0 });
+      const wantPppoe = (l: Frame[]) => ({ packets: l.length, bytes: pppoeBytes(l), drops: 0 });
       const deadline = Date.now() + 30_000;
       const done = (u: Partial<NodeTaskStatus>) => u.pppBridge?.aToB?.packets === ab.length && u.pppBridge.bToA?.packets === ba.length;
       while (!updates.some(done)) {
@@ -366,8 +406,8 @@ describeInGuest('PPP kernel bridge', () => {
       }
       const last = updates.find(done)!;
       expect(last.pppBridge?.aToB).toMatchObject(want(ab));
-      expect(last.pppBridge?.bToA).toMatchObject(want(ba));
-      expect(last.counters).toEqual({ packets: ab.length + ba.length, bytes: want(ab).bytes + want(ba).bytes, drops: 0 });
+      expect(last.pppBridge?.bToA).toMatchObject(wantPppoe(ba));
+      expect(last.counters).toEqual({ packets: ab.length + ba.length, bytes: want(ab).bytes + wantPppoe(ba).bytes, drops: 0 });
     } finally {
       await t.stop({ cleanup: false });
       ip('netns', 'delete', root);

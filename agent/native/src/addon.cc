@@ -787,27 +787,37 @@ class PppKernelBridgeWrap : public Napi::ObjectWrap<PppKernelBridgeWrap> {
     return o;
   }
 
-  // stats() -> { a, b }: each an L2TP session's kernel counters, or null for a PPPoE session.
+  // stats() -> { a, b, unavailable? }: each session's counters ({ type: 'l2tp' | 'pppoe', ... }),
+  // or null for a PPPoE session without a counter (unavailable.a / .b says why).
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!bridge_) ThrowJs(env, kErrState, "bridge is closed");
-    auto toJs = [&](const PppKernelSessionStats& s) -> Napi::Value {
-      if (!s.l2tp) return env.Null();
+    Napi::Object unavailable = Napi::Object::New(env);
+    auto toJs = [&](const PppKernelSessionStats& s, const char* side) -> Napi::Value {
+      using Kind = PppKernelSessionStats::Kind;
+      if (s.kind == Kind::kNone) {
+        unavailable.Set(side, s.why);
+        return env.Null();
+      }
       auto num = [&](uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); };
       Napi::Object o = Napi::Object::New(env);
+      o.Set("type", s.kind == Kind::kL2tp ? "l2tp" : "pppoe");
       o.Set("txPackets", num(s.txPackets));
       o.Set("txBytes", num(s.txBytes));
-      o.Set("txErrors", num(s.txErrors));
       o.Set("rxPackets", num(s.rxPackets));
       o.Set("rxBytes", num(s.rxBytes));
-      o.Set("rxSeqDiscards", num(s.rxSeqDiscards));
-      o.Set("rxOosPackets", num(s.rxOosPackets));
-      o.Set("rxErrors", num(s.rxErrors));
+      if (s.kind == Kind::kL2tp) {
+        o.Set("txErrors", num(s.txErrors));
+        o.Set("rxSeqDiscards", num(s.rxSeqDiscards));
+        o.Set("rxOosPackets", num(s.rxOosPackets));
+        o.Set("rxErrors", num(s.rxErrors));
+      }
       return o;
     };
     Napi::Object o = Napi::Object::New(env);
-    o.Set("a", Guard(env, [&] { return toJs(bridge_->StatsA()); }));
-    o.Set("b", Guard(env, [&] { return toJs(bridge_->StatsB()); }));
+    o.Set("a", Guard(env, [&] { return toJs(bridge_->StatsA(), "a"); }));
+    o.Set("b", Guard(env, [&] { return toJs(bridge_->StatsB(), "b"); }));
+    if (unavailable.GetPropertyNames().Length() > 0) o.Set("unavailable", unavailable);
     return o;
   }
 

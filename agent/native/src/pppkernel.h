@@ -3,7 +3,10 @@
 // channel indexes (PPPIOCGCHAN), attaches a /dev/ppp fd to the first and bridges it to the
 // second with one PPPIOCBRIDGECHAN (both directions). Frames then never leave the kernel.
 // Close() unbridges (PPPIOCUNBRIDGECHAN), closes the sockets and deletes the L2TP tunnel.
-// Counters: the kernel counts per L2TP session (PPPIOCGL2TPSTATS); PPPoE sessions have none.
+// The tunnel sends UDP checksum 0 (SO_NO_CHECK: see Open() for why).
+// Counters: the kernel counts per L2TP session (PPPIOCGL2TPSTATS); PPPoE sessions have none, so
+// a PPPoE session is counted by an eBPF socket filter on a packet socket of its interface (see
+// PppoeCounter in the .cc): the filter adds to a map and drops every frame, nothing is queued.
 // No thread of its own: every call runs on the caller's thread (the socket work inside the
 // endpoints' network namespace, on a setns helper thread). See
 // ../shared/notes/kernel-facts.md section 1.
@@ -25,12 +28,17 @@ inline constexpr const char* kErrPppNoSuchChannel = "ERR_RINGTAP_PPP_NO_SUCH_CHA
 // mapping can be tested on kernels without PPP.
 RtError PppKernelError(const std::string& op, int err);
 
-// The kernel's counters of one L2TP session (PPPIOCGL2TPSTATS). Bytes are the L2TP payload:
-// the PPP frame with its FF 03 address/control when the frame carries one.
+// The counters of one session. L2TP: the kernel's (PPPIOCGL2TPSTATS); bytes are whole L2TP data
+// messages (header, then the PPP frame with FF 03 when it has one). PPPoE: our eBPF filter's;
+// bytes are whole PPPoE session packets (the 6-byte PPPoE header plus its length field's worth:
+// no Ethernet header, no padding); only packets and bytes. tx: sent to the session's peer; rx:
+// received from it.
 struct PppKernelSessionStats {
-  bool l2tp = false;  // false: a PPPoE session, which the kernel keeps no counters for
+  enum class Kind { kNone, kL2tp, kPppoe };
+  Kind kind = Kind::kNone;  // kNone: a PPPoE session whose counter could not be set up
   uint64_t txPackets = 0, txBytes = 0, txErrors = 0;
   uint64_t rxPackets = 0, rxBytes = 0, rxSeqDiscards = 0, rxOosPackets = 0, rxErrors = 0;
+  std::string why;  // kNone: why the PPPoE counter could not be set up
 };
 
 class PppKernelBridge {
@@ -57,6 +65,9 @@ class PppKernelBridge {
     int tunnelFd = -1;   // L2TP: the tunnel's UDP socket
     uint32_t tunnelId = 0;
     int channel = -1;
+    int pppoeCounter = -1;  // PPPoE: the packet socket whose eBPF filter counts the session
+    int pppoeMap = -1;      // ... and its map: [0] received from the peer, [1] sent to it
+    std::string counterError;  // PPPoE: why there is no counter
   };
   Opened Open(const RelayEndpoint& ep);
   static PppKernelSessionStats Stats(const Opened& o);

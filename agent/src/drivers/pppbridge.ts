@@ -19,10 +19,10 @@
 //
 // Counters. The relay's per-direction frames, bytes and drops by reason are published every
 // second (the runner coalesces writes to one per 2 s). The kernel bridge's come from the
-// kernel's L2TP session counters (PPPIOCGL2TPSTATS, see kernelDirectionCounters); a PPPoE
-// session has none, so a PPPoE <-> PPPoE kernel bridge counts nothing. They count since the task
-// started: a restarted agent starts from the counts its predecessor published, and a re-bridge
-// (mode change) keeps the old ones.
+// kernel's L2TP session counters (PPPIOCGL2TPSTATS) and, for a PPPoE session (which the kernel
+// keeps none for), from the bridge's eBPF filter on the session's interface (see
+// kernelDirectionCounters). They count since the task started: a restarted agent starts from the
+// counts its predecessor published, and a re-bridge (mode change) keeps the old ones.
 import { L2TP_DEFAULT_PORT, type NodeTaskSpec, type NodeTaskStatus, type PPPBridgeWork, type PPPDirectionCounters, type PPPEndpoint } from '../../../crds/src/index.js';
 import type { NodeCapabilities } from '../capabilities.js';
 import { isNativeError, NativeErrorCode, PppKernelBridge, PppRelay, type PppKernelStats, type PppRelayDirectionStats, type PppRelayEndpoint, type PppRelayOptions } from '../native.js';
@@ -67,15 +67,19 @@ export function directionCounters(d: PppRelayDirectionStats): PPPDirectionCounte
 const noDrops = () => ({ short: 0, badVersion: 0, badSession: 0, badLength: 0, control: 0, sendError: 0, rxOverflow: 0 });
 
 /**
- * Status counters of a kernel bridge, per direction, from its L2TP sessions' kernel counters:
- * a -> b is what b's session sent to its peer (or, b being PPPoE, what a's session received), and
- * the other way round. Bytes are as the kernel counts them: whole L2TP data messages (header and
- * PPP frame with FF 03), unlike the relay's PPP-only bytes. A send the kernel failed is a
- * sendError drop. PPPoE <-> PPPoE: no L2TP session, no counters (undefined).
+ * Status counters of a kernel bridge, per direction: a -> b is what b's session sent to its peer
+ * (or, b having no counter, what a's session received from its own), and the other way round.
+ * Bytes are the sending session's messages, as the kernel puts them on the wire without the outer
+ * headers: an L2TP data message (L2TP header, PPP frame with FF 03) or a PPPoE session packet
+ * (PPPoE header, PPP frame) — unlike the relay's PPP-only bytes. An L2TP send the kernel failed is
+ * a sendError drop. Neither side counted: undefined.
  */
 export function kernelDirectionCounters(s: PppKernelStats): { aToB?: PPPDirectionCounters; bToA?: PPPDirectionCounters } {
   const dir = (from: PppKernelStats['a'], to: PppKernelStats['a']): PPPDirectionCounters | undefined => {
-    if (to) return { packets: to.txPackets, bytes: to.txBytes, drops: to.txErrors, dropReasons: { ...noDrops(), sendError: to.txErrors } };
+    if (to) {
+      const errors = to.type === 'l2tp' ? to.txErrors : 0;
+      return { packets: to.txPackets, bytes: to.txBytes, drops: errors, dropReasons: { ...noDrops(), sendError: errors } };
+    }
     if (from) return { packets: from.rxPackets, bytes: from.rxBytes, drops: 0, dropReasons: noDrops() };
     return undefined;
   };
@@ -136,6 +140,7 @@ class PppBridgeTask implements DriverTask {
   private stopped = false;
   private bridgedSince?: string;
   private lastReport = '';
+  private warnedUncounted = false;
   private readonly startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
   /** Counts of relays that are gone, so totals never go backwards (agent restarts, re-bridges). */
@@ -212,7 +217,12 @@ class PppBridgeTask implements DriverTask {
   /** The kernel bridge's counters; none (logged) if the kernel will not say. */
   private kernelCounters(): ReturnType<typeof kernelDirectionCounters> {
     try {
-      return kernelDirectionCounters(this.kernel!.stats());
+      const s = this.kernel!.stats();
+      if (s.unavailable && !this.warnedUncounted) {
+        this.warnedUncounted = true;
+        this.ctx.reporter.log.warn({ unavailable: s.unavailable }, 'a PPPoE session of the kernel bridge is not counted');
+      }
+      return kernelDirectionCounters(s);
     } catch (err) {
       this.ctx.reporter.log.warn({ err }, 'reading the kernel bridge counters failed');
       return {};

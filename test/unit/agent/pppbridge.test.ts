@@ -50,13 +50,15 @@ test('directionCounters: drops are the sum of the reasons', () => {
   expect(directionCounters({ frames: 10, bytes: 1000, drops })).toEqual({ packets: 10, bytes: 1000, drops: 28, dropReasons: drops });
 });
 
-test('kernelDirectionCounters: a -> b from b\'s L2TP sends (else a\'s receives); failed sends are sendError; PPPoE <-> PPPoE counts nothing', () => {
-  const l2tp = (tx: number, rx: number, txErrors = 0) => ({ txPackets: tx, txBytes: tx * 100, txErrors, rxPackets: rx, rxBytes: rx * 10, rxSeqDiscards: 0, rxOosPackets: 0, rxErrors: 0 });
+test('kernelDirectionCounters: a -> b from b\'s sends (else a\'s receives); failed L2TP sends are sendError; nothing counted: nothing', () => {
+  const l2tp = (tx: number, rx: number, txErrors = 0) => ({ type: 'l2tp' as const, txPackets: tx, txBytes: tx * 100, txErrors, rxPackets: rx, rxBytes: rx * 10, rxSeqDiscards: 0, rxOosPackets: 0, rxErrors: 0 });
   const zero = { short: 0, badVersion: 0, badSession: 0, badLength: 0, control: 0, sendError: 0, rxOverflow: 0 };
   expect(kernelDirectionCounters({ a: null, b: l2tp(5, 3, 1) })).toEqual({
     aToB: { packets: 5, bytes: 500, drops: 1, dropReasons: { ...zero, sendError: 1 } }, bToA: { packets: 3, bytes: 30, drops: 0, dropReasons: zero },
   });
   expect(kernelDirectionCounters({ a: l2tp(2, 4), b: l2tp(7, 9) })).toMatchObject({ aToB: { packets: 7, bytes: 700 }, bToA: { packets: 2, bytes: 200 } });
+  const pppoe = { type: 'pppoe' as const, txPackets: 6, txBytes: 66, rxPackets: 8, rxBytes: 88 };
+  expect(kernelDirectionCounters({ a: pppoe, b: l2tp(7, 9) })).toMatchObject({ aToB: { packets: 7, bytes: 700 }, bToA: { packets: 6, bytes: 66, drops: 0 } });
   expect(kernelDirectionCounters({ a: null, b: null })).toEqual({});
 });
 
