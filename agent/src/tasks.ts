@@ -9,6 +9,7 @@
 // context, which the runner tags with the task's key), fails that task with the error in its
 // status. The agent and every other task go on.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IPod } from 'kubernetes-models/v1/Pod';
 import { NodeTaskType, TERMINAL_NODE_PHASES, type NodeTaskSpec, type NodeTaskStatus } from '../../crds/src/index.js';
 import { Controller } from '../../lib/kube/controller.js';
 import { Informer } from '../../lib/kube/informer.js';
@@ -21,7 +22,7 @@ import { errorReason, RingtapError } from '../../lib/errors.js';
 import { failureMessage, type DriverRegistry, type DriverTask, type TaskReporter } from './drivers/driver.js';
 import { checkTask, type PodFacts, type TrustConfig } from './trust.js';
 
-type Pod = KubeObject & { spec?: { hostNetwork?: boolean } };
+type Pod = KubeObject & Pick<IPod, 'spec'>;
 
 export type { NodeTask };
 

@@ -6,19 +6,12 @@
 import { V1MicroTime } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { ILease } from 'kubernetes-models/coordination.k8s.io/v1/Lease';
 import type { Logger } from '../observe/log.js';
 import { isAlreadyExists, isConflict, isNotFound, LeaseType, type KubeClient, type KubeObject } from './kube.js';
 import { leaderGauge } from './metrics.js';
 
-interface Lease extends KubeObject {
-  spec?: {
-    holderIdentity?: string | null;
-    leaseDurationSeconds?: number;
-    acquireTime?: string;
-    renewTime?: string;
-    leaseTransitions?: number;
-  };
-}
+type Lease = KubeObject & Pick<ILease, 'spec'>;
 
 export interface LeaderElectionOptions {
   namespace: string;
@@ -97,7 +90,9 @@ export class LeaderElector {
     try {
       const lease = await this.client.get<Lease>(LeaseType, this.opts.namespace, this.opts.name);
       if (lease.spec?.holderIdentity !== this.identity) return;
-      await this.client.replace<Lease>(LeaseType, { ...lease, spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microNow() } });
+      // A replace without holderIdentity clears it, as client-go's release writes an empty holder.
+      const { holderIdentity: _held, ...spec } = lease.spec;
+      await this.client.replace<Lease>(LeaseType, { ...lease, spec: { ...spec, leaseDurationSeconds: 1, renewTime: microNow() } });
       this.log.info({ identity: this.identity }, 'released the lease');
     } catch (err) {
       this.log.warn({ err }, 'releasing the lease failed');

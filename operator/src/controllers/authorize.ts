@@ -13,6 +13,7 @@
 //
 // A refusal names the field and is a Stalled condition; nothing is placed on any node.
 import { isIP } from 'node:net';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { VXLAN_DEFAULT_PORT, type ConditionReason } from '../../../crds/src/index.js';
 
 export interface AccessRules {
@@ -26,7 +27,7 @@ export interface AccessRules {
 
 export interface Refusal { reason: ConditionReason; message: string }
 
-interface PodLike { metadata: { name: string }; spec?: { hostNetwork?: boolean } }
+interface PodLike { metadata: { name: string }; spec?: Pick<IPodSpec, 'hostNetwork'> }
 
 function trustedList(rules: AccessRules): string {
   return [...rules.trustedNamespaces].join(', ') || 'none';

@@ -5,6 +5,9 @@
 // labels, annotations (the agent's capabilities) and addresses. Everything else is dropped as
 // the object enters the cache, and a change to nothing but what was dropped wakes no controller
 // (the informer emits no update when the transformed object is unchanged).
+import type { INodeStatus } from 'kubernetes-models/v1/NodeStatus';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import type { IPodStatus } from 'kubernetes-models/v1/PodStatus';
 import type { KubeObject, ObjectMeta } from '../../../lib/kube/kube.js';
 import type { NodeTask } from '../../../lib/kube/objects.js';
 import { matchesSelector, type LabelSelector } from './selectors.js';
@@ -32,15 +35,15 @@ export interface IndexedCache<T> {
   countByIndex(index: string, value: string): number;
 }
 
-/** A Pod as placement reads it. */
+/** A Pod as placement reads it: the fields of kubernetes-models' IPod the cache keeps. */
 export interface PlacementPod extends KubeObject {
-  spec?: { nodeName?: string; hostNetwork?: boolean };
-  status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
+  spec?: Pick<IPodSpec, 'nodeName' | 'hostNetwork'>;
+  status?: Pick<IPodStatus, 'phase' | 'podIP' | 'podIPs'>;
 }
 
-/** A Node as placement reads it. */
+/** A Node as placement reads it: the fields of kubernetes-models' INode the cache keeps. */
 export interface PlacementNode extends KubeObject {
-  status?: { addresses?: { type: string; address: string }[] };
+  status?: Pick<INodeStatus, 'addresses'>;
 }
 
 /** The metadata every cached object keeps: identity, version, labels and the deletion mark. */

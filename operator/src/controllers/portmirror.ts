@@ -27,21 +27,13 @@ import type { Controller, Result } from '../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../lib/kube/events.js';
 import type { Informer } from '../../../lib/kube/informer.js';
-import type { KubeClient, KubeObject } from '../../../lib/kube/kube.js';
+import type { KubeClient } from '../../../lib/kube/kube.js';
 import type { NodeTask, PortMirror } from '../../../lib/kube/objects.js';
 import { deriveMirrorStatus, type ObservedMirrorTask } from './portmirror-status.js';
 import { ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from './parent.js';
 import { authorizeMirror, authorizePods, type AccessRules } from './authorize.js';
 import { matchesSelector, podTargeted } from './selectors.js';
-
-
-interface Pod extends KubeObject {
-  spec?: { nodeName?: string; hostNetwork?: boolean };
-  status?: { phase?: string; podIP?: string; podIPs?: { ip: string }[] };
-}
-interface Node extends KubeObject {
-  status?: { addresses?: { type: string; address: string }[] };
-}
+import type { PlacementNode as Node, PlacementPod as Pod } from './cache.js';
 
 /** A NodeTask name distinct from a PacketCapture's of the same name on the same node. */
 export function mirrorTaskName(mirrorName: string, node: string): string {

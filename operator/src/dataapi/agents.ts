@@ -7,6 +7,8 @@
 import type { TLSSocket } from 'node:tls';
 import { HttpMethod } from '@kubernetes/client-node';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
+import type { INode } from 'kubernetes-models/v1/Node';
+import type { IPod } from 'kubernetes-models/v1/Pod';
 import type { Logger } from '../../../lib/observe/log.js';
 import { KubeClient, NodeType, PodType, type KubeObject } from '../../../lib/kube/kube.js';
 import { AGENT_CERT_ANNOTATION } from '../../../crds/src/labels.js';
@@ -32,11 +34,8 @@ export class AgentUnavailable extends Error {
   }
 }
 
-interface PodLike extends KubeObject {
-  spec?: { nodeName?: string; containers?: { ports?: { name?: string; containerPort?: number }[] }[] };
-  status?: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[] };
-}
-interface NodeLike extends KubeObject { status?: { addresses?: { type: string; address: string }[] } }
+type PodLike = KubeObject & Pick<IPod, 'spec' | 'status'>;
+type NodeLike = KubeObject & Pick<INode, 'status'>;
 
 export interface AgentResponse {
   status: number;
