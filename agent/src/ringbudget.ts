@@ -55,9 +55,16 @@ function elastic(o: RingBudgetOptions): number {
   return Math.floor(o.budgetBytes / 8);
 }
 
-/** Block size and count of a ring of `bytes` (a power of two, at least the floor). */
-export function ringGeometry(bytes: number): RingGeometry {
-  const blockSize = bytes >= 8 * MiB ? LARGE_BLOCK : SMALL_BLOCK;
+/**
+ * Block size and count of a ring of about `bytes` (a power of two, at least the floor). The
+ * engine wants the whole snap length plus 256 bytes of headers in one block (else TPACKET_V3
+ * would truncate silently), so a large snap length makes larger blocks, and a ring of at least
+ * two of them: its size (blockSize x blockCount) may then exceed `bytes`, and that size is what
+ * the budget must hold.
+ */
+export function ringGeometry(bytes: number, snaplen = 0): RingGeometry {
+  const fit = 2 ** Math.ceil(Math.log2(Math.max(4096, snaplen + 256)));
+  const blockSize = Math.max(bytes >= 8 * MiB ? LARGE_BLOCK : SMALL_BLOCK, fit);
   return { blockSize, blockCount: Math.max(2, Math.floor(bytes / blockSize)) };
 }
 

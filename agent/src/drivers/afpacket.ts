@@ -121,15 +121,16 @@ class PacketCaptureTask implements DriverTask {
     // The ring size is fixed for the capture when it starts: its share of the node's budget now.
     // One ring is held from the start (the capture's floor); each further interface takes one more.
     const share = this.budget.share();
-    if (share === undefined || !this.budget.reserve(share)) {
+    const geometry = ringGeometry(share ?? 0, w.snapLength);
+    const size = geometry.blockSize * geometry.blockCount;
+    if (share === undefined || !this.budget.reserve(size)) {
       const b = this.budget.stats();
       throw new RingtapError('ERR_RINGTAP_RING_BUDGET_EXHAUSTED',
         `the node's packet ring budget is exhausted: ${b.rings} rings hold ${formatBytes(b.usedBytes)} of ${formatBytes(b.budgetBytes)} (agent RINGTAP_RING_BUDGET, chart value agent.ringBudget); no room for another ring`,
         { reason: 'RingBudgetExhausted' });
     }
-    this.ringBytes = share;
+    this.ringBytes = size;
     this.ringsHeld = 1;
-    const geometry = ringGeometry(share);
     try {
       this.startEngine(geometry, files, limits);
     } catch (err) {
@@ -141,7 +142,7 @@ class PacketCaptureTask implements DriverTask {
     const targets = this.wanted().map((t) => ({ name: t.label, state: 'Detached' as const, ...(t.pod ? { message: `uid=${t.pod.uid}` } : {}) }));
     this.ctx.reporter.update({
       phase: 'Running', startTime: this.ctx.previous?.startTime ?? this.startedAt, counters: { ...this.base }, targets,
-      message: `ring ${formatBytes(share)} per interface (${geometry.blockCount} x ${formatBytes(geometry.blockSize)} blocks), from the node's ring budget`,
+      message: `ring ${formatBytes(size)} per interface (${geometry.blockCount} x ${formatBytes(geometry.blockSize)} blocks), from the node's ring budget`,
     }, true);
     await this.resolveTargets();
     this.resolveTimer = setInterval(guarded(this.ctx.reporter, () => this.resolveTargets()), RESOLVE_INTERVAL_MS);

@@ -86,6 +86,12 @@ describe('ring geometry', () => {
     expect(ringGeometry(4 * MiB)).toEqual({ blockSize: 128 * KiB, blockCount: 32 });
     expect(ringGeometry(16 * MiB)).toEqual({ blockSize: 1 * MiB, blockCount: 16 });
     expect(ringGeometry(64 * MiB)).toEqual({ blockSize: 1 * MiB, blockCount: 64 });
+    // The whole snap length and 256 bytes of headers fit one block; at least two blocks.
+    expect(ringGeometry(RING_FLOOR_BYTES, 262144)).toEqual({ blockSize: 512 * KiB, blockCount: 2 });
+    expect(ringGeometry(4 * MiB, 262144)).toEqual({ blockSize: 512 * KiB, blockCount: 8 });
+    expect(ringGeometry(16 * MiB, 262144)).toEqual({ blockSize: 1 * MiB, blockCount: 16 });
+    expect(ringGeometry(RING_FLOOR_BYTES, 65535)).toEqual({ blockSize: 128 * KiB, blockCount: 2 });
+    expect(ringGeometry(RING_FLOOR_BYTES, 131072)).toEqual({ blockSize: 256 * KiB, blockCount: 2 });
     for (let s = RING_FLOOR_BYTES; s <= 64 * MiB; s *= 2) {
       const g = ringGeometry(s);
       expect(g.blockSize * g.blockCount).toBe(s);
