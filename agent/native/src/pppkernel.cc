@@ -1,6 +1,9 @@
 // Kernel PPP channel bridge: PPPoE / PPPoL2TP channels joined by PPPIOCBRIDGECHAN.
-// Sequences from ../shared/notes/kernel-facts.md 1.5 (PPPoE), 1.6 (L2TPv2 managed tunnel:
-// UDP fd -> genl TUNNEL_CREATE -> SESSION_CREATE -> PPPoL2TP connect), 1.3 (bridge ioctls).
+// Sequences as the kernel defines them: PPPoE (drivers/net/ppp/pppoe.c: connect with sa_family
+// AF_PPPOX / PX_PROTO_OE), the L2TPv2 managed tunnel (a UDP fd -> genl L2TP_CMD_TUNNEL_CREATE ->
+// L2TP_CMD_SESSION_CREATE -> PPPoL2TP connect; net/l2tp/l2tp_netlink.c, net/l2tp/l2tp_ppp.c), and
+// the bridge ioctls PPPIOCBRIDGECHAN / PPPIOCUNBRIDGECHAN (drivers/net/ppp/ppp_generic.c, added
+// in Linux 5.12 by "ppp: add PPPIOCBRIDGECHAN and PPPIOCUNBRIDGECHAN ioctls").
 #include "pppkernel.h"
 
 #include <arpa/inet.h>

@@ -8,8 +8,8 @@
 // a PPPoE session is counted by an eBPF socket filter on a packet socket of its interface (see
 // PppoeCounter in the .cc): the filter adds to a map and drops every frame, nothing is queued.
 // No thread of its own: every call runs on the caller's thread (the socket work inside the
-// endpoints' network namespace, on a setns helper thread). See
-// ../shared/notes/kernel-facts.md section 1.
+// endpoints' network namespace, on a setns helper thread). The kernel side: drivers/net/ppp/
+// ppp_generic.c, drivers/net/ppp/pppoe.c, net/l2tp/l2tp_ppp.c.
 #pragma once
 
 #include <string>
