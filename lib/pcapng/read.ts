@@ -121,36 +121,69 @@ export function tsresolToFraction(v: number): { num: bigint; den: bigint } {
   return exp <= 9n ? { num: 10n ** (9n - exp), den: 1n } : { num: 1n, den: 10n ** (exp - 9n) };
 }
 
-/** A growing byte window over chunks: keeps only what is not consumed yet. */
+/**
+ * A byte window over chunks: keeps only what is not consumed yet. A block that spans chunks is
+ * copied together (just its bytes); everything else is a view of the chunk it arrived in.
+ */
 class ByteWindow {
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
+  /** Chunks after buf, not yet looked at. */
+  private rest: Buffer[] = [];
+  private restBytes = 0;
   /** Absolute offset of buf[pos] in the input. */
   offset = 0;
   ended = false;
 
   push(chunk: Uint8Array): void {
     const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (this.pos >= this.buf.length) {
+    if (this.pos >= this.buf.length && this.rest.length === 0) {
       this.buf = c;
+      this.pos = 0;
     } else {
-      this.buf = Buffer.concat([this.buf.subarray(this.pos), c]);
+      this.rest.push(c);
+      this.restBytes += c.length;
     }
-    this.pos = 0;
   }
 
   get available(): number {
-    return this.buf.length - this.pos;
+    return this.buf.length - this.pos + this.restBytes;
+  }
+
+  /** Makes the next n bytes (at most what is available) contiguous in buf. */
+  private gather(n: number): void {
+    n = Math.min(n, this.available);
+    if (this.buf.length - this.pos >= n) return;
+    const out = Buffer.allocUnsafe(n);
+    let o = this.buf.copy(out, 0, this.pos);
+    while (o < n) {
+      const c = this.rest[0]!;
+      const k = Math.min(c.length, n - o);
+      c.copy(out, o, 0, k);
+      o += k;
+      this.restBytes -= k;
+      if (k === c.length) this.rest.shift();
+      else this.rest[0] = c.subarray(k);
+    }
+    this.buf = out;
+    this.pos = 0;
   }
 
   peek(n: number): Buffer {
+    this.gather(n);
     return this.buf.subarray(this.pos, this.pos + n);
   }
 
   take(n: number): Buffer {
+    this.gather(n);
     const b = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    this.offset += n;
+    this.pos += b.length;
+    this.offset += b.length;
+    if (this.pos >= this.buf.length && this.rest.length) {
+      this.buf = this.rest.shift()!;
+      this.restBytes -= this.buf.length;
+      this.pos = 0;
+    }
     return b;
   }
 }

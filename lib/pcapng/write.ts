@@ -175,13 +175,22 @@ function u32le(v: number): Buffer {
   return b;
 }
 
+/** Output is gathered into chunks of this size: fewer, larger writes (and TLS records, HTTP chunks) downstream. */
+const CHUNK_BYTES = 256 * 1024;
+
 /**
  * Writes a pcapng section to a Writable: SHB first, IDBs as interfaces are added, EPBs.
  * Every write() carries whole blocks, so a reader that sees a prefix sees whole blocks
- * plus at most one torn one. Blocks are batched up to 64 KiB and flushed on the next turn
- * of the event loop, so a live stream is not held back.
+ * plus at most one torn one. Blocks are encoded straight into a shared output chunk (no buffer
+ * per packet), written once 256 KiB are gathered and otherwise on the next turn of the event
+ * loop, so a live stream is not held back.
  */
 export class PcapngWriter {
+  /** The chunk being filled; bytes before `start` were handed to the output already. */
+  private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  private start = 0;
+  private used = 0;
+  /** Blocks too large for a chunk, queued after the chunk's bytes before them. */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private scheduled = false;
@@ -212,8 +221,41 @@ export class PcapngWriter {
   async writePacket(interfaceId: number, tsNs: bigint, origLen: number, data: Buffer, flags?: number, po?: PacketOptions): Promise<void> {
     if (interfaceId >= this.interfaces) throw new Error(`pcapng writer: no interface ${interfaceId}`);
     this.packets++;
-    this.push(encodeEPB(interfaceId, tsNs, origLen, data, flags, po));
-    if (this.pendingBytes >= 65536) await this.flush();
+    if (po?.comments?.length || po?.custom?.length) this.push(encodeEPB(interfaceId, tsNs, origLen, data, flags, po));
+    else this.putEPB(interfaceId, tsNs, origLen, data, flags);
+    // Written when the chunk is (nearly) full: one write of it, not a full one and a sliver.
+    if (this.queued() >= CHUNK_BYTES || this.chunk.length - this.used < 2048) await this.flush();
+  }
+
+  /** An EPB with at most epb_flags, encoded in place (the same bytes encodeEPB gives). */
+  private putEPB(interfaceId: number, tsNs: bigint, origLen: number, data: Buffer, flags?: number): void {
+    const padded = pad4(data.length);
+    const len = 32 + padded + (flags !== undefined ? 12 : 0);
+    const b = this.room(len);
+    let o = this.used;
+    const ts = BigInt.asUintN(64, tsNs);
+    b.writeUInt32LE(BT_EPB, o);
+    b.writeUInt32LE(len, o + 4);
+    b.writeUInt32LE(interfaceId, o + 8);
+    b.writeUInt32LE(Number(ts >> 32n), o + 12);
+    b.writeUInt32LE(Number(ts & 0xffffffffn), o + 16);
+    b.writeUInt32LE(data.length, o + 20);
+    b.writeUInt32LE(origLen, o + 24);
+    b.set(data, o + 28);
+    o += 28 + data.length;
+    if (padded > data.length) {
+      b.fill(0, o, o + padded - data.length);
+      o += padded - data.length;
+    }
+    if (flags !== undefined) {
+      b.writeUInt32LE(EPB_FLAGS | (4 << 16), o); // code, length 4
+      b.writeUInt32LE(flags >>> 0, o + 4);
+      b.writeUInt32LE(0, o + 8); // opt_endofopt
+      o += 12;
+    }
+    b.writeUInt32LE(len, o);
+    this.used = o + 4;
+    this.schedule();
   }
 
   /** Queues a notice (see encodeNotice). */
@@ -227,31 +269,70 @@ export class PcapngWriter {
     this.push(encodeISB(interfaceId, s));
   }
 
+  /** Bytes queued and not yet handed to the output. */
+  private queued(): number {
+    return this.pendingBytes + this.used - this.start;
+  }
+
+  /** The chunk, with room for n more bytes at `used` (a fresh one when the current one is full). */
+  private room(n: number): Buffer {
+    if (this.used + n > this.chunk.length) {
+      this.park();
+      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, n));
+      this.start = 0;
+      this.used = 0;
+    }
+    return this.chunk;
+  }
+
+  /** Moves the chunk's unwritten bytes to the pending list (they are never touched again). */
+  private park(): void {
+    if (this.used > this.start) {
+      this.pending.push(this.chunk.subarray(this.start, this.used));
+      this.pendingBytes += this.used - this.start;
+      this.start = this.used;
+    }
+  }
+
   private push(b: Buffer): void {
-    this.pending.push(b);
-    this.pendingBytes += b.length;
+    if (b.length <= CHUNK_BYTES / 4) {
+      this.room(b.length).set(b, this.used);
+      this.used += b.length;
+    } else {
+      this.park();
+      this.pending.push(b);
+      this.pendingBytes += b.length;
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {
         this.scheduled = false;
-        if (this.pendingBytes > 0 && !this.out.destroyed) this.out.write(this.take());
+        if (this.queued() > 0 && !this.out.destroyed) for (const b of this.take()) this.out.write(b);
       });
     }
   }
 
-  private take(): Buffer {
-    const b = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+  /** What is queued, in order: written as it is, each piece whole blocks. */
+  private take(): Buffer[] {
+    this.park();
+    const p = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    return b;
+    return p;
   }
 
   /** Writes what is queued and waits for 'drain' if the output is full. */
   async flush(): Promise<void> {
     if (this.failure) throw this.failure;
-    if (this.pendingBytes === 0) return;
+    if (this.queued() === 0) return;
     if (this.out.destroyed) throw new Error('output closed');
-    if (!this.out.write(this.take())) {
+    let full = false;
+    for (const b of this.take()) full = !this.out.write(b);
+    if (full) {
       await new Promise<void>((resolve, reject) => {
         const done = (err?: Error) => {
           this.out.off('drain', onDrain);
