@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(openssl curl jq iproute2 iputils-ping tshark tcpdump libpcap-dev python3-scapy netsniff-ng build-essential python3 ca-certificates util-linux procps qemu-system-x86 busybox-static kmod zstd xz-utils
-  containerd runc containernetworking-plugins buildah debootstrap libcap2-bin)  # real nodes, their images and tests
+  containerd runc containernetworking-plugins buildah debootstrap libcap2-bin lua5.4)  # real nodes, their images and tests (lua5.4: the README's Argo CD health check)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

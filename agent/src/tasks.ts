@@ -275,8 +275,12 @@ export class TaskRunner {
     }
 
     if (!r) {
-      // A task that already finished (before an agent restart) stays finished.
-      if (TERMINAL.has(t.status?.phase ?? '') || this.failed.has(t.metadata.uid!)) return;
+      // A task that already finished (before an agent restart) stays finished, and still
+      // acknowledges a later spec change: kstatus reads a status behind its generation as in progress.
+      if (TERMINAL.has(t.status?.phase ?? '') || this.failed.has(t.metadata.uid!)) {
+        if (t.status?.phase && t.status.observedGeneration !== t.metadata.generation) await this.acknowledge(t, log);
+        return;
+      }
       const reporter = this.reporterFor(t, log, (err) => this.failTask(key, err));
       const { driver, reason, why } = this.registry.driverFor(spec);
       if (!driver) {
@@ -308,6 +312,16 @@ export class TaskRunner {
         this.failTask(key, err);
       }
     }
+    // The spec is applied (or the task is done): say so, even when nothing else changed.
+    if (t.status?.phase && t.status.observedGeneration !== t.metadata.generation) await this.acknowledge(t, log, r);
+  }
+
+  /** Writes the task's status with its current generation (a finished task's reporter is closed). */
+  private async acknowledge(t: NodeTask, log: Logger, r?: Running): Promise<void> {
+    if (r && !TERMINAL.has(t.status?.phase ?? '')) return r.reporter.update({}, true);
+    const rep = this.reporterFor(t, log);
+    await rep.flush();
+    rep.close();
   }
 
   private podFacts(uid: string): PodFacts | undefined {
