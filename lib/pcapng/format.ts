@@ -4,6 +4,19 @@ export { MAX_SNAP_LENGTH as MAX_SNAPLEN } from '../../crds/src/defaults.js';
 
 export const LINKTYPE_ETHERNET = 1;
 
+/** An Interface Statistics Block's counters; times in ns since the epoch. */
+export interface StatisticsCounters {
+  tsNs: bigint;
+  startNs?: bigint;
+  endNs?: bigint;
+  /** isb_ifrecv, isb_ifdrop, isb_filteraccept, isb_osdrop, isb_usrdeliv. */
+  ifRecv?: bigint;
+  ifDrop?: bigint;
+  filterAccept?: bigint;
+  osDrop?: bigint;
+  usrDeliv?: bigint;
+}
+
 export const BT_SHB = 0x0a0d0d0a;
 export const BT_IDB = 0x00000001;
 export const BT_OPB = 0x00000002; // obsolete Packet Block

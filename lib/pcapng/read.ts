@@ -11,6 +11,7 @@ import {
   BT_EPB, BT_IDB, BT_ISB, BT_NRB, BT_OPB, BT_SHB, BT_SPB, BYTE_ORDER_MAGIC, NOTICE_PREFIX, OPT_COMMENT, EPB_FLAGS, IF_DESCRIPTION, IF_FCSLEN, IF_NAME, IF_TSOFFSET, IF_TSRESOL,
   ISB_ENDTIME, ISB_FILTERACCEPT, ISB_IFDROP, ISB_IFRECV, ISB_OSDROP, ISB_STARTTIME, ISB_USRDELIV,
   MAX_SNAPLEN, OPT_CUSTOM_BIN_COPY, OPT_CUSTOM_STR_COPY, OPT_ENDOFOPT, PCAP_MAGIC_MODIFIED, PCAP_MAGIC_NS, PCAP_MAGIC_US,
+  type StatisticsCounters,
 } from './format.js';
 
 /** Blocks larger than this are taken as garbage rather than buffered. */
@@ -66,17 +67,8 @@ export interface Packet {
 export interface CustomOption { code: number; pen: number; data: Buffer }
 
 /** An Interface Statistics Block: counters of one interface at a time (times in ns since the epoch). */
-export interface InterfaceStatistics {
+export interface InterfaceStatistics extends StatisticsCounters {
   interfaceKey: string;
-  tsNs: bigint;
-  startNs?: bigint;
-  endNs?: bigint;
-  /** isb_ifrecv, isb_ifdrop, isb_filteraccept, isb_osdrop, isb_usrdeliv. */
-  ifRecv?: bigint;
-  ifDrop?: bigint;
-  filterAccept?: bigint;
-  osDrop?: bigint;
-  usrDeliv?: bigint;
 }
 
 export type CaptureEvent = { type: 'interface'; iface: InterfaceInfo } | { type: 'packet'; packet: Packet };

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import {
   BT_EPB, BT_IDB, BT_ISB, BT_NRB, BT_SHB, NOTICE_PREFIX, BYTE_ORDER_MAGIC, EPB_FLAGS, IF_DESCRIPTION, IF_FCSLEN, IF_NAME, IF_TSRESOL, ISB_ENDTIME, ISB_FILTERACCEPT, ISB_IFDROP,
   ISB_IFRECV, ISB_OSDROP, ISB_STARTTIME, ISB_USRDELIV, MAX_SNAPLEN, OPT_COMMENT, SHB_USERAPPL,
+  type StatisticsCounters,
 } from './format.js';
 
 export interface OutputInterface {
@@ -18,16 +19,7 @@ export interface OutputInterface {
 }
 
 /** An Interface Statistics Block's content; times in ns since the epoch (the writer's IDBs say nanoseconds). */
-export interface OutputStatistics {
-  tsNs: bigint;
-  startNs?: bigint;
-  endNs?: bigint;
-  ifRecv?: bigint;
-  ifDrop?: bigint;
-  filterAccept?: bigint;
-  osDrop?: bigint;
-  usrDeliv?: bigint;
-}
+export type OutputStatistics = StatisticsCounters;
 
 /** Per-packet options beside the flags. */
 export interface PacketOptions {
