@@ -4,6 +4,7 @@
 // (agent.ringtap.dev/<node>): the agent accepts it only with a TokenReview for that audience and
 // only for the operator's ServiceAccount, so a token one agent sees is worthless to any other.
 // The agent's serving certificate is pinned to the SHA-256 fingerprint it publishes on its Node.
+import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { HttpMethod } from '@kubernetes/client-node';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
@@ -40,7 +41,7 @@ type NodeLike = KubeObject & Pick<INode, 'status'>;
 export interface AgentResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: AsyncIterable<Uint8Array> & { destroy(err?: Error): void };
+  body: Readable;
 }
 
 export class AgentClient {
@@ -154,6 +155,60 @@ export class AgentClient {
   close(): void {
     for (const d of this.dispatchers.values()) void d.close().catch(() => undefined);
     this.dispatchers.clear();
+  }
+}
+
+/**
+ * A body's chunks one by one, as they arrived, with at most `limit` bytes queued before the body
+ * is paused (backpressure to the agent). A Readable's own iterator instead hands out everything
+ * buffered joined into one new buffer: a copy of every byte, and large short-lived allocations.
+ */
+export async function* chunksOf(body: Readable, limit = STREAM_BUFFER_BYTES): AsyncGenerator<Buffer> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (c: Buffer) => {
+    queue.push(c);
+    queued += c.length;
+    if (queued >= limit) body.pause();
+    notify();
+  };
+  const onEnd = () => {
+    ended = true;
+    notify();
+  };
+  const onError = (err: Error) => {
+    failure ??= err;
+    notify();
+  };
+  const onClose = () => {
+    if (!ended) failure ??= new Error('the agent\'s response closed before its end');
+    notify();
+  };
+  body.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  try {
+    for (;;) {
+      const c = queue.shift();
+      if (c) {
+        queued -= c.length;
+        if (queued < limit && body.isPaused()) body.resume();
+        yield c;
+        continue;
+      }
+      if (failure) throw failure;
+      if (ended) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    body.off('data', onData).off('end', onEnd).off('close', onClose);
+    if (!ended) body.destroy();
   }
 }
 

@@ -29,7 +29,7 @@ import { orderSource } from '../../../lib/pcapng/stream-merge.js';
 import { IPAMonitorType, PacketCaptureType, type ResourceType } from '../../../crds/src/resources.js';
 import { GROUP } from '../../../crds/src/meta.js';
 import { DATA_GROUP, DATA_KINDS, DATA_VERSION, DOWNLOAD_SUBRESOURCE, type DataKind, type NodeFileList } from '../../../crds/src/dataapi.js';
-import { AgentClient, AgentUnavailable, STREAM_BUFFER_BYTES, agentMessage, readText, type AgentResponse } from './agents.js';
+import { AgentClient, AgentUnavailable, STREAM_BUFFER_BYTES, agentMessage, chunksOf, readText, type AgentResponse } from './agents.js';
 import { apiGroupDocument, apiGroupList, apiResourceList, writeJSON, writeStatus } from './discovery.js';
 import { RequestHeaderAuthenticator, type UserInfo } from './requestheader.js';
 
@@ -282,7 +282,7 @@ export class DataApiServer {
       }
       if (r.status !== 200) throw new AgentUnavailable(l.node, `${f.name}: ${agentMessage(await readText(r.body), r.status)}`, r.status);
       const writing = !settled && i === l.files.length - 1;
-      yield readCapture(r.body, undefined, {
+      yield readCapture(chunksOf(r.body), undefined, {
         statistics: true,
         onDamage: (d) => {
           if (!(d.truncated && writing)) damaged.push(`node ${l.node} file ${f.name}: ${d.message}; kept the ${d.packets} packets before it`);
@@ -307,7 +307,7 @@ export class DataApiServer {
     }));
     const damaged: string[] = [];
     const sources: MergeSource[] = opened.flatMap((o): MergeSource[] => {
-      if (o.res) return [{ label: `node=${o.node}`, events: readCapture(o.res.body) }];
+      if (o.res) return [{ label: `node=${o.node}`, events: readCapture(chunksOf(o.res.body)) }];
       if (o.files) return [{ label: `node=${o.node}`, events: concatCaptures(this.fileCaptures(route, o.files, signal, damaged)) }];
       return [];
     });
