@@ -194,8 +194,15 @@ describe('the chart on a real node, default values', () => {
     await kubectl(['rollout', 'status', 'deployment/ringtap-operator', '-n', RINGTAP_NS, '--timeout=180s'], 190_000);
     const agentAfter = await waitAgent(agentBefore.uid);
     expect(agentAfter.uid).not.toBe(agentBefore.uid);
-    const operatorsAfter = (await kubectl(['get', 'pods', '-n', RINGTAP_NS, '-l', 'app.kubernetes.io/name=ringtap-operator', '-o', 'jsonpath={.items[*].metadata.uid}'])).trim().split(' ');
+    // rollout status returns once the new pods are available; the old ones may still be shutting
+    // down (their grace period), so wait until they are gone.
+    const operatorUids = async () => (await kubectl(['get', 'pods', '-n', RINGTAP_NS, '-l', 'app.kubernetes.io/name=ringtap-operator', '-o', 'jsonpath={.items[*].metadata.uid}'])).trim().split(' ');
+    const operatorsAfter = await waitFor('the old operator pods to be gone', async () => {
+      const now = await operatorUids();
+      return now.some((u) => operatorsBefore.includes(u)) ? undefined : now;
+    }, 120_000, 500);
     expect(operatorsAfter.filter((u) => operatorsBefore.includes(u))).toEqual([]);
+    expect(operatorsAfter.length).toBe(2);
     await targets('upgrade', 'Attached');
     await ping('client', 'a', 4);
     const c = await waitFor('7 echo pairs counted', async () => {
