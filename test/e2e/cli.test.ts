@@ -4,7 +4,7 @@
 // kubectl get --raw: test/e2e/dataapi.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,8 +12,9 @@ import { NodeTaskType, PacketCaptureType } from '../../crds/src/index.js';
 import type { NodeTask, PacketCapture } from '../../lib/kube/objects.js';
 import { KubeClient } from '../../lib/kube/kube.js';
 import { ping, tcpdumpCount } from '../support/capture.js';
-import { addNode, addPod, cluster, delNode, delPod, readClusterEnv, repoRoot, runDir, type SimNode, type SimPod } from '../support/cluster.js';
-import { adminConfig, createNamespace, deleteCaptureNamespace, uniqueName, waitFor } from '../support/kube.js';
+import { addNode, addPod, cluster, readClusterEnv, repoRoot, runDir, type SimNode, type SimPod } from '../support/cluster.js';
+import { tearDownDataApiFixture } from '../support/dataapi.js';
+import { adminConfig, createNamespace, uniqueName, waitFor } from '../support/kube.js';
 
 const execFileP = promisify(execFile);
 const admin = new KubeClient(adminConfig(), 'test-admin');
@@ -84,13 +85,7 @@ beforeAll(async () => {
   kubeconfigs.bob = await userKubeconfig('bob');
 }, 180_000);
 
-afterAll(async () => {
-  await cluster(['ringtap', 'stop']).catch(() => undefined);
-  for (const p of pods.values()) await delPod(p.namespace, p.name).catch(() => undefined);
-  for (const n of nodes) await delNode(n.name).catch(() => undefined);
-  await deleteCaptureNamespace(ns);
-  rmSync(work, { recursive: true, force: true });
-}, 180_000);
+afterAll(() => tearDownDataApiFixture(pods.values(), nodes, ns, work), 180_000);
 
 describe('kubectl ringtap capture and fetch', () => {
   test('the merged file holds exactly the filtered packets of every pod on both nodes, in time order, and equals the status', async () => {

@@ -3,7 +3,7 @@
 // damage, as many as tshark reads from the damaged files themselves, and the plugin names each
 // damaged file, calls the download incomplete and exits 1, without a stack trace.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeTaskType, PacketCaptureType } from '../../crds/src/index.js';
@@ -11,9 +11,9 @@ import { dataPath } from '../../crds/src/dataapi.js';
 import type { NodeTask, PacketCapture } from '../../lib/kube/objects.js';
 import { KubeClient } from '../../lib/kube/kube.js';
 import { ping } from '../support/capture.js';
-import { addNode, addPod, cluster, delNode, delPod, runDir, type SimNode, type SimPod } from '../support/cluster.js';
-import { adminKubeconfig, kubectlPath, plugin, run } from '../support/dataapi.js';
-import { adminConfig, createNamespace, deleteCaptureNamespace, uniqueName, waitFor } from '../support/kube.js';
+import { addNode, addPod, runDir, type SimNode, type SimPod } from '../support/cluster.js';
+import { adminKubeconfig, kubectlPath, plugin, run, startRingtapWithDataApi, tearDownDataApiFixture } from '../support/dataapi.js';
+import { adminConfig, createNamespace, uniqueName, waitFor } from '../support/kube.js';
 import { tsharkFields } from '../unit/pcapng/tools.js';
 
 const admin = new KubeClient(adminConfig(), 'test-admin');
@@ -39,21 +39,11 @@ beforeAll(async () => {
   for (const [name, node, app] of [['web-1', 0, 'web'], ['web-2', 1, 'web'], ['client', 1, 'client']] as const) {
     pods.set(name, await addPod(nodes[node]!.name, ns, name, { app }));
   }
-  await cluster(['ringtap', 'start']);
-  await waitFor('the APIService to be Available', async () => {
-    const r = await cluster(['kubectl', 'get', 'apiservice', 'v1alpha1.data.ringtap.dev', '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status}']);
-    return r.trim() === 'True' || undefined;
-  }, 30_000, 200);
+  await startRingtapWithDataApi();
   kubeconfig = adminKubeconfig(work, ns);
 }, 180_000);
 
-afterAll(async () => {
-  await cluster(['ringtap', 'stop']).catch(() => undefined);
-  for (const p of pods.values()) await delPod(p.namespace, p.name).catch(() => undefined);
-  for (const n of nodes) await delNode(n.name).catch(() => undefined);
-  await deleteCaptureNamespace(ns);
-  rmSync(work, { recursive: true, force: true });
-}, 180_000);
+afterAll(() => tearDownDataApiFixture(pods.values(), nodes, ns, work), 180_000);
 
 describe('fetch of damaged files', () => {
   test('keeps every good packet, warns per damaged file and exits 1', async () => {

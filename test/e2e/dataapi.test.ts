@@ -5,7 +5,7 @@
 // anyone but the operator, a user's token included.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NodeTaskType, PacketCaptureType } from '../../crds/src/index.js';
@@ -13,11 +13,11 @@ import { agentAudience, dataPath } from '../../crds/src/dataapi.js';
 import type { NodeTask, PacketCapture } from '../../lib/kube/objects.js';
 import { KubeClient } from '../../lib/kube/kube.js';
 import { ping } from '../support/capture.js';
-import { addNode, addPod, cluster, delNode, delPod, type SimNode, type SimPod } from '../support/cluster.js';
+import { addNode, addPod, cluster, type SimNode, type SimPod } from '../support/cluster.js';
 import {
-  adminKubeconfig, cliMain, execKubeconfig, kubectl, kubectlPath, nodeBin, plugin, run, saToken, tokenKubeconfig, tsharkFields,
+  adminKubeconfig, cliMain, execKubeconfig, kubectl, kubectlPath, nodeBin, plugin, run, saToken, startRingtapWithDataApi, tearDownDataApiFixture, tokenKubeconfig, tsharkFields,
 } from '../support/dataapi.js';
-import { adminConfig, createNamespace, deleteCaptureNamespace, uniqueName, waitFor } from '../support/kube.js';
+import { adminConfig, createNamespace, uniqueName, waitFor } from '../support/kube.js';
 
 const admin = new KubeClient(adminConfig(), 'test-admin');
 const ECHO = 'icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply';
@@ -68,11 +68,7 @@ beforeAll(async () => {
   for (const [name, node, app] of [['web-1', 0, 'web'], ['web-2', 1, 'web'], ['client', 1, 'client']] as const) {
     pods.set(name, await addPod(nodes[node]!.name, ns, name, { app }));
   }
-  await cluster(['ringtap', 'start']);
-  await waitFor('the APIService to be Available', async () => {
-    const r = await cluster(['kubectl', 'get', 'apiservice', 'v1alpha1.data.ringtap.dev', '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status}']);
-    return r.trim() === 'True' || undefined;
-  }, 30_000, 200);
+  await startRingtapWithDataApi();
   // alice may create and download captures (the aggregated roles); carol may download (view);
   // bob may read PacketCaptures but not download them.
   for (const sa of ['alice', 'bob', 'carol']) await cluster(['kubectl', 'create', 'serviceaccount', sa, '-n', ns]);
@@ -88,13 +84,7 @@ beforeAll(async () => {
   bob = await tokenKubeconfig(work, ns, 'bob');
 }, 180_000);
 
-afterAll(async () => {
-  await cluster(['ringtap', 'stop']).catch(() => undefined);
-  for (const p of pods.values()) await delPod(p.namespace, p.name).catch(() => undefined);
-  for (const n of nodes) await delNode(n.name).catch(() => undefined);
-  await deleteCaptureNamespace(ns);
-  rmSync(work, { recursive: true, force: true });
-}, 180_000);
+afterAll(() => tearDownDataApiFixture(pods.values(), nodes, ns, work), 180_000);
 
 describe('fetch: every credential, plugin and kubectl get --raw', () => {
   let done: Capture;

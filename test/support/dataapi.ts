@@ -5,7 +5,9 @@ import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cluster, readClusterEnv, repoRoot, runDir } from './cluster.js';
+import { rmSync } from 'node:fs';
+import { cluster, delNode, delPod, readClusterEnv, repoRoot, runDir, type SimNode, type SimPod } from './cluster.js';
+import { deleteCaptureNamespace, waitFor } from './kube.js';
 
 const execFileP = promisify(execFile);
 
@@ -97,4 +99,22 @@ export function dataApiAddress(id = 0): { host: string; port: number } {
 export async function tsharkFields(file: string, fields: string[]): Promise<string[][]> {
   const { stdout } = await execFileP('tshark', ['-r', file, '-T', 'fields', '-E', 'separator=|', ...fields.flatMap((f) => ['-e', f])], { maxBuffer: 256 << 20 });
   return stdout.split('\n').filter(Boolean).map((l) => l.split('|'));
+}
+
+/** Starts the operator and agents as processes and waits until the API server routes data.ringtap.dev to them. */
+export async function startRingtapWithDataApi(): Promise<void> {
+  await cluster(['ringtap', 'start']);
+  await waitFor('the APIService to be Available', async () => {
+    const r = await cluster(['kubectl', 'get', 'apiservice', 'v1alpha1.data.ringtap.dev', '-o', 'jsonpath={.status.conditions[?(@.type=="Available")].status}']);
+    return r.trim() === 'True' || undefined;
+  }, 30_000, 200);
+}
+
+/** Undoes a data-API test file's setup: processes, pods, nodes, namespace, scratch directory. */
+export async function tearDownDataApiFixture(pods: Iterable<SimPod>, nodes: SimNode[], ns: string, work: string): Promise<void> {
+  await cluster(['ringtap', 'stop']).catch(() => undefined);
+  for (const p of pods) await delPod(p.namespace, p.name).catch(() => undefined);
+  for (const n of nodes) await delNode(n.name).catch(() => undefined);
+  await deleteCaptureNamespace(ns);
+  rmSync(work, { recursive: true, force: true });
 }
