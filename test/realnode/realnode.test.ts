@@ -3,7 +3,7 @@
 // image that run as a non-root user. Traffic comes from `kubectl exec`; tshark reads the files.
 // The last test takes the cluster down and checks that the host is as it was before.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -289,11 +289,15 @@ describe('the chart on a real node, default values', () => {
     const uidOf = async (pod: string) => (await kubectl(['get', 'pod', pod, '-n', ns, '-o', 'jsonpath={.metadata.uid}'])).trim();
     const collector = await resolvePodNetns(await uidOf('client'));
     const pcap = join(tmp, 'mirror.pcap');
-    const dump = execFileP('nsenter', [`--net=${collector.netnsPath}`, 'timeout', '60', 'tcpdump', '-i', 'eth0', '-U', '-c', '6', '-w', pcap,
-      `icmp[icmptype] == icmp-echo and src ${ips.get('b')} and dst ${ips.get('a')}`]);
-    await new Promise((r) => setTimeout(r, 1_000)); // tcpdump opens its socket
+    const dump = spawn('nsenter', [`--net=${collector.netnsPath}`, 'timeout', '60', 'tcpdump', '-i', 'eth0', '-U', '-c', '6', '-w', pcap,
+      `icmp[icmptype] == icmp-echo and src ${ips.get('b')} and dst ${ips.get('a')}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let dumpErr = '';
+    dump.stderr.on('data', (d: Buffer) => (dumpErr += d.toString()));
+    const dumped = new Promise<number>((resolve) => dump.on('exit', (code) => resolve(code ?? -1)));
+    // tcpdump says "listening on" once its socket is open: what is sent after that is counted.
+    await waitFor('tcpdump to listen', () => (dumpErr.includes('listening on') ? true : undefined), 30_000, 50);
     await ping('b', 'a', 6);
-    await dump;
+    expect({ code: await dumped, stderr: dumpErr }).toMatchObject({ code: 0 });
     const { stdout } = await execFileP('tshark', ['-r', pcap, '-T', 'fields', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'icmp.seq']);
     expect(stdout.trim().split('\n').map((l) => l.split('\t').slice(0, 2).join('>'))).toEqual(Array(6).fill(`${ips.get('b')}>${ips.get('a')}`));
   }, 180_000);
