@@ -10,29 +10,29 @@
 //   RINGTAP_TRUSTED_NAMESPACES  namespaces whose tasks may use node interfaces and hostNetwork pods
 //                               (comma-separated; default the operator's namespace)
 //   RINGTAP_RING_BUDGET         bytes all packet rings on the node may hold together (256Mi, 1Gi);
-//                               default 256Mi (agent/src/ringbudget.ts)
+//                               default 256Mi (agent/src/runner/ringbudget.ts)
 //   RINGTAP_RING_MAX            the most one ring may have; default 64Mi
 //   RINGTAP_AGENT_DAEMONSET     the DaemonSet running this agent, in RINGTAP_NAMESPACE: when it is
 //                               gone at SIGTERM (an uninstall), mirrors' kernel state goes too
-//                               (agent/src/uninstall.ts); unset: always kept, as for a restart
+//                               (agent/src/runner/uninstall.ts); unset: always kept, as for a restart
 import { KubeConfig } from '@kubernetes/client-node';
 import { mkdirSync } from 'node:fs';
 import { startHealthServer } from '../../lib/observe/health.js';
 import { KubeClient, NodeType } from '../../lib/kube/kube.js';
 import { newLogger } from '../../lib/observe/log.js';
-import { capabilityLabels, probeCapabilities } from './capabilities.js';
+import { capabilityLabels, probeCapabilities } from './node/capabilities.js';
 import { AGENT_CERT_ANNOTATION, CAPABILITY_ANNOTATION } from '../../crds/src/index.js';
-import { AfPacketDriver } from './drivers/afpacket.js';
+import { AfPacketDriver } from './drivers/afpacket/driver.js';
 import { DriverRegistry } from './drivers/driver.js';
-import { IPADriver } from './drivers/ipa.js';
-import { TcMirrorDriver } from './drivers/tcmirror.js';
-import { PppBridgeDriver } from './drivers/pppbridge.js';
+import { IPADriver } from './drivers/ipa/driver.js';
+import { TcMirrorDriver } from './drivers/tcmirror/driver.js';
+import { PppBridgeDriver } from './drivers/pppbridge/driver.js';
 import { LinkMonitor } from './native.js';
-import { RingBudget, ringBudgetFromEnv } from './ringbudget.js';
-import { DownloadServer, operatorIdentity } from './server.js';
-import { TaskRunner } from './tasks.js';
-import { serverTls } from './tls.js';
-import { OwnerWatch, shutdownDecision, type OwnerState } from './uninstall.js';
+import { RingBudget, ringBudgetFromEnv } from './runner/ringbudget.js';
+import { DownloadServer, operatorIdentity } from './server/server.js';
+import { TaskRunner } from './runner/tasks.js';
+import { serverTls } from './node/tls.js';
+import { OwnerWatch, shutdownDecision, type OwnerState } from './runner/uninstall.js';
 import { networkInterfaces } from 'node:os';
 
 const node = process.env.NODE_NAME;

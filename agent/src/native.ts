@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { loadAddon, type NativeError, type NativeErrorCode } from '../../lib/native/addon.js';
 
-import { LiveStream } from './live-stream.js';
+import { LiveStream } from './server/live-stream.js';
 
 export { LINKTYPE_ETHERNET, MAX_SNAPLEN } from '../../lib/pcapng/format.js';
 export { compileFilter } from '../../lib/native/filter.js';

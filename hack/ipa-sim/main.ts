@@ -23,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { dplFormatFor, IPA_FORMATS, type IPAFormat } from '../../agent/src/ipa/decode.js';
+import { dplFormatFor, IPA_FORMATS, type IPAFormat } from '../../agent/src/drivers/ipa/decode.js';
 import { defaultMix, simulateRepeated, toFrames, type SimMix } from './sim.js';
 
 async function main(): Promise<void> {

@@ -13,7 +13,7 @@
 // Status-only elements (no replica: an opcode that carries no packet, or pkt_len 0) are
 // 32 bytes whatever pkt_len says; the default mix has both kinds.
 //
-// Malformed records and how the walker must count them (see agent/src/ipa/walker.ts):
+// Malformed records and how the walker must count them (see agent/src/drivers/ipa/walker.ts):
 //   garbage           `length` bytes of 0xEE (an unknown opcode with an unknown exception, a
 //                     non-zero DPLv2 reserved word, a DPLv3 length over the maximum): one
 //                     garbage error, `length` skipped bytes;
@@ -23,7 +23,7 @@
 //                     header size skipped.
 // truncatedTail cuts the last record of the stream: one truncatedTail error. Do not put
 // garbage straight before it (the walker cannot confirm a resync on a cut record).
-import { defaultPayloadAlignment, exceptionName, IPA_OPCODES, isV5, OPCODE_LOG, type IPAFormat } from '../../agent/src/ipa/decode.js';
+import { defaultPayloadAlignment, exceptionName, IPA_OPCODES, isV5, OPCODE_LOG, type IPAFormat } from '../../agent/src/drivers/ipa/decode.js';
 
 export interface SimFlow {
   src: number;

@@ -14,11 +14,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { PacketCaptureReconciler } from './controllers/packetcapture.js';
-import { PortMirrorReconciler } from './controllers/portmirror.js';
-import { IPAMonitorReconciler } from './controllers/ipamonitor.js';
-import { PPPBridgeReconciler } from './controllers/pppbridge.js';
-import { BY_LABEL, BY_PARENT, labelIndex, nodeForPlacement, parentIndex, podForPlacement, type PlacementNode, type PlacementPod } from './controllers/cache.js';
+import { PacketCaptureReconciler } from './controllers/packetcapture/reconciler.js';
+import { PortMirrorReconciler } from './controllers/portmirror/reconciler.js';
+import { IPAMonitorReconciler } from './controllers/ipamonitor/reconciler.js';
+import { PPPBridgeReconciler } from './controllers/pppbridge/reconciler.js';
+import { BY_LABEL, BY_PARENT, labelIndex, nodeForPlacement, parentIndex, podForPlacement, type PlacementNode, type PlacementPod } from './controllers/shared/cache.js';
 import { IPAMonitorType, LABEL_PARENT_KIND, NodeTaskType, OPERATOR_EVENT_SOURCE, PacketCaptureType, PortMirrorType, PPPBridgeType } from '../../crds/src/index.js';
 import type { IPAMonitor, NodeTask, PacketCapture, PortMirror, PPPBridge } from '../../lib/kube/objects.js';
 import { Controller } from '../../lib/kube/controller.js';
@@ -30,7 +30,7 @@ import { LeaderElector } from '../../lib/kube/leader.js';
 import { newLogger } from '../../lib/observe/log.js';
 import { compileFilter } from '../../lib/native/filter.js';
 import { isNativeError, NativeErrorCode } from '../../lib/native/addon.js';
-import { cachedFilterValidator } from './controllers/filters.js';
+import { cachedFilterValidator } from './controllers/shared/filters.js';
 import { DataApiServer } from './dataapi/server.js';
 
 const { values: flags } = parseArgs({

@@ -48,7 +48,7 @@ export const agentClusterRules: PolicyRule[] = [
 /**
  * In the agents' namespace: their own DaemonSet, by name. At SIGTERM an agent tells an
  * uninstall (the DaemonSet gone or being deleted) from a restart, and removes the mirrors'
- * kernel state only then (agent/src/uninstall.ts). It watches it (list and watch with a
+ * kernel state only then (agent/src/runner/uninstall.ts). It watches it (list and watch with a
  * metadata.name field selector are allowed by resourceNames) because the uninstall deletes
  * this Role's binding too, often before the agent's pod is stopped.
  */

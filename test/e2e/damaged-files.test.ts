@@ -26,7 +26,7 @@ const pods = new Map<string, SimPod>();
 
 type Capture = PacketCapture & { status?: PacketCapture['status'] & { totals?: { packets?: number } } };
 
-/** The capture's files on a simulated node, as its agent keeps them (agent/src/files.ts). */
+/** The capture's files on a simulated node, as its agent keeps them (agent/src/node/files.ts). */
 function nodeFiles(node: string, capture: string): string[] {
   const d = join(runDir(), 'agent-data', node, ns, capture, node);
   return readdirSync(d).filter((f) => f.endsWith('.pcapng')).sort().map((f) => join(d, f));

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { findHostVeth, podInterfaces, resolvePodNetns } from '../../agent/src/podnetns.js';
+import { findHostVeth, podInterfaces, resolvePodNetns } from '../../agent/src/node/podnetns.js';
 import { addNode, addPod, cluster, delNode, delPod, inNetns, readEnvFile, type SimNode, type SimPod } from '../support/cluster.js';
 import { uniqueName } from '../support/kube.js';
 

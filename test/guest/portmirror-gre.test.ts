@@ -14,10 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parse } from 'yaml';
 
-import { capabilityLabels, probeCapabilities, type NodeCapabilities } from '../../agent/src/capabilities.js';
+import { capabilityLabels, probeCapabilities, type NodeCapabilities } from '../../agent/src/node/capabilities.js';
 import type { DriverTask } from '../../agent/src/drivers/driver.js';
-import { deviceNames, mirrorCookie, TcMirrorDriver } from '../../agent/src/drivers/tcmirror.js';
-import { listFilters, listLinks } from '../../agent/src/drivers/tc.js';
+import { deviceNames, mirrorCookie, TcMirrorDriver } from '../../agent/src/drivers/tcmirror/driver.js';
+import { listFilters, listLinks } from '../../agent/src/drivers/tcmirror/tc.js';
 import type { MirrorDirection, NodeTaskSpec, NodeTaskStatus, PortMirror, RemoteDestination } from '../../crds/src/index.js';
 import { describeInGuest, GUEST_TIMEOUT_MS } from '../support/guest.js';
 import { createNamespace, destroyAll, ip, type Namespace } from '../support/netns.js';

@@ -11,8 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 
-import { probeCapabilities } from '../../agent/src/capabilities.js';
-import { kernelDirectionCounters, PppBridgeDriver } from '../../agent/src/drivers/pppbridge.js';
+import { probeCapabilities } from '../../agent/src/node/capabilities.js';
+import { kernelDirectionCounters, PppBridgeDriver } from '../../agent/src/drivers/pppbridge/driver.js';
 import { isNativeError, NativeErrorCode, PppKernelBridge, type PppRelayEndpoint } from '../../agent/src/native.js';
 import type { NodeTaskStatus } from '../../crds/src/index.js';
 import { describeInGuest, GUEST_TIMEOUT_MS } from '../support/guest.js';

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, st
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { resolvePodNetns } from '../../agent/src/podnetns.js';
+import { resolvePodNetns } from '../../agent/src/node/podnetns.js';
 import { repoRoot } from '../support/cluster.js';
 
 const execFileP = promisify(execFile);
@@ -25,7 +25,7 @@ function cgroupRoot(): string {
 
 /** resolvePodNetns in a node process without CAP_SYS_PTRACE, from the compiled agent. */
 async function resolveWithoutPtrace(netnsDir: string): Promise<{ ok?: { pid: number; netnsPath: string; netnsInode: number }; err?: { code: string; message: string } }> {
-  const mod = join(repoRoot, 'dist/agent/src/podnetns.js');
+  const mod = join(repoRoot, 'dist/agent/src/node/podnetns.js');
   if (!existsSync(mod)) throw new Error(`${mod} is missing: npm run build`);
   const js = `import(${JSON.stringify(mod)}).then((m) => m.resolvePodNetns(${JSON.stringify(uid)}, '/proc', ${JSON.stringify(netnsDir)}))
     .then((ok) => console.log(JSON.stringify({ ok })), (e) => console.log(JSON.stringify({ err: { code: e.code, message: e.message } })))`;

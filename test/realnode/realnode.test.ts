@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type NodeTaskStatus, NodeTaskType, PacketCaptureType, PortMirrorType } from '../../crds/src/index.js';
 import type { NodeTask, PacketCapture, PortMirror } from '../../lib/kube/objects.js';
-import { resolvePodNetns } from '../../agent/src/podnetns.js';
+import { resolvePodNetns } from '../../agent/src/node/podnetns.js';
 import { KubeClient } from '../../lib/kube/kube.js';
 import { countByInterface } from '../support/capture.js';
 import { cluster, readClusterEnv, runDir } from '../support/cluster.js';

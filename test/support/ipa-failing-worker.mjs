@@ -1,4 +1,4 @@
-// A stand-in for agent/src/ipa/worker.ts that fails the way a bug in the pipeline would: it
+// A stand-in for agent/src/drivers/ipa/worker.ts that fails the way a bug in the pipeline would: it
 // reports that it runs (one empty snapshot, as the real worker's first), then throws an
 // uncaught exception once that snapshot is acknowledged. Started by the ipa driver tests
 // through IPADriver's worker entry setting.

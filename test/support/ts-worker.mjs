@@ -1,6 +1,6 @@
 // Runs a worker thread's TypeScript entry from the sources, for tests: under ts-jest the agent
 // runs as TypeScript, so a worker's entry has no .js beside it. test/support/sources.ts names
-// this file in RINGTAP_TS_WORKER_LOADER, and agent/src/workers.ts starts such entries through
+// this file in RINGTAP_TS_WORKER_LOADER, and agent/src/runner/workers.ts starts such entries through
 // it. dist/ starts workers from their compiled .js; this file is not shipped.
 //
 // Two module hooks, for this thread only: a relative './x.js' import from a .ts module that

@@ -4,7 +4,7 @@
 // have for it; the agent publishes every driver's capabilities on the Node.
 import type { ConditionReason, NodeTaskSpec, NodeTaskStatus } from '../../../crds/src/index.js';
 import type { Logger } from '../../../lib/observe/log.js';
-import type { NodeCapabilities } from '../capabilities.js';
+import type { NodeCapabilities } from '../node/capabilities.js';
 
 export interface LinkEvent {
   type: 'add' | 'delete' | 'up' | 'down' | 'rename' | 'mtu';

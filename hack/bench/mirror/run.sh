@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PortMirror benchmark (not a test): throughput and CPU between two pods, with and without an
 # active mirror, on the data path the tcmirror driver builds (cls_bpf + act_mirred, installed
-# through agent/src/drivers/tc.ts itself).
+# through agent/src/drivers/tcmirror/tc.ts itself).
 #
 # Topology (like a simulated node): namespace rtmn<pid> (the node: bridge rtmbr, host veths)
 # and three pods: rtma<pid> (sender, 10.77.0.2), rtmb<pid> (receiver, 10.77.0.3), rtmc<pid>
@@ -23,7 +23,7 @@ NODE=$ROOT/node_modules/.bin/node
 DUR=${DUR:-5}
 ROUNDS=${ROUNDS:-3}
 N=rtmn$$ A=rtma$$ B=rtmb$$ C=rtmc$$
-[ -f "$ROOT/dist/agent/src/drivers/tc.js" ] || { echo "build first: npm run build" >&2; exit 1; }
+[ -f "$ROOT/dist/agent/src/drivers/tcmirror/tc.js" ] || { echo "build first: npm run build" >&2; exit 1; }
 cleanup() { for ns in $A $B $C $N; do ip netns del "$ns" 2>/dev/null || true; done; }
 trap cleanup EXIT
 for ns in $N $A $B $C; do ip netns add "$ns"; ip -n "$ns" link set lo up; ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; done
@@ -41,7 +41,7 @@ hz=$(getconf CLK_TCK)
 
 tc_mirror() { # FILTER SAMPLING
   ip netns exec $N "$NODE" --input-type=module -e "
-    const t = await import('$ROOT/dist/agent/src/drivers/tc.js');
+    const t = await import('$ROOT/dist/agent/src/drivers/tcmirror/tc.js');
     const prog = t.withSampling(await t.compileBpf(process.argv[1]), Number(process.argv[2]));
     await t.ensureClsact('h$A');
     for (const hook of ['ingress', 'egress'])

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { capabilitiesFrom, capabilityLabels } from '../../../agent/src/capabilities.js';
+import { capabilitiesFrom, capabilityLabels } from '../../../agent/src/node/capabilities.js';
 
 const base = { kernelRelease: '6.18.44', protocols: ['PACKET', 'XDP', 'UDP', 'TCP'], devPpp: false, ipaDevices: [] as string[] };
 

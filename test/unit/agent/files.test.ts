@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { captureDir, listCaptureFiles, removeCaptureDir, retentionVictims } from '../../../agent/src/files.js';
+import { captureDir, listCaptureFiles, removeCaptureDir, retentionVictims } from '../../../agent/src/node/files.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ringtap-files-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

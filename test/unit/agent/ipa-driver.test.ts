@@ -6,7 +6,7 @@
 // pseudo-terminal's slave in raw mode, fed by test/support/ptywriter.py) the stream is counted
 // exactly, the capture file is byte for byte what the pcapng writer makes of it, and stop()
 // closes the device. The pipeline runs in a worker thread (from the TypeScript sources here,
-// agent/src/workers.ts): a worker that dies turns the task Failed with its message. The
+// agent/src/runner/workers.ts): a worker that dies turns the task Failed with its message. The
 // reporter is the test's seam: what the driver would write into NodeTask status is collected here.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -17,10 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeTaskSpec, NodeTaskStatus } from '../../../crds/src/index.js';
-import { IPADriver, parseEndpointNames, resolveIPASource } from '../../../agent/src/drivers/ipa.js';
+import { IPADriver, parseEndpointNames, resolveIPASource } from '../../../agent/src/drivers/ipa/driver.js';
 import type { DriverTask, TaskReporter } from '../../../agent/src/drivers/driver.js';
-import { IPAPcapngWriter } from '../../../agent/src/ipa/pcapng.js';
-import { IPAStreamWalker } from '../../../agent/src/ipa/walker.js';
+import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/pcapng.js';
+import { IPAStreamWalker } from '../../../agent/src/drivers/ipa/walker.js';
 import { registry } from '../../../lib/observe/metrics.js';
 import { newLogger } from '../../../lib/observe/log.js';
 import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';

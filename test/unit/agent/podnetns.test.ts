@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cgroupMatchesPod, findPodPids } from '../../../agent/src/podnetns.js';
+import { cgroupMatchesPod, findPodPids } from '../../../agent/src/node/podnetns.js';
 
 const uid = '6f1c2a9e-0b3d-4e5f-8a7b-1c2d3e4f5a6b';
 

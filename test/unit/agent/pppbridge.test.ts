@@ -1,9 +1,9 @@
 // The pppbridge driver's decisions: which data path a mode gets on a node, how a resource
 // endpoint becomes a native one, and how relay counters become status counters.
 import { afterEach, beforeEach, describe, expect, jest, test } from '@jest/globals';
-import { capabilitiesFrom, type NodeCapabilities } from '../../../agent/src/capabilities.js';
+import { capabilitiesFrom, type NodeCapabilities } from '../../../agent/src/node/capabilities.js';
 import { pino } from 'pino';
-import { addCounters, chooseDataPath, directionCounters, kernelDirectionCounters, nativeEndpoint, PppBridgeDriver } from '../../../agent/src/drivers/pppbridge.js';
+import { addCounters, chooseDataPath, directionCounters, kernelDirectionCounters, nativeEndpoint, PppBridgeDriver } from '../../../agent/src/drivers/pppbridge/driver.js';
 import type { NodeTaskSpec, NodeTaskStatus, PPPBridgeWork } from '../../../crds/src/index.js';
 
 const noPpp: NodeCapabilities = capabilitiesFrom({ kernelRelease: '6.18.0', config: 'CONFIG_PACKET=y\n', protocols: ['PACKET'], devPpp: false, ipaDevices: [] });

@@ -1,11 +1,11 @@
-// The node's packet ring budget (agent/src/ringbudget.ts), as a pure computation: a capture
+// The node's packet ring budget (agent/src/runner/ringbudget.ts), as a pure computation: a capture
 // alone gets a large ring, many captures get rings near the floor and all fit, the total never
 // passes the budget, a ring whose floor does not fit is refused, released rings come back, and
 // the geometry of every size divides it into whole blocks the engine accepts.
 import { describe, expect, test } from '@jest/globals';
 import {
   checkRingBudget, DEFAULT_RING_BUDGET, KiB, MiB, parseBytes, RING_FLOOR_BYTES, RingBudget, ringBudgetFromEnv, ringGeometry, ringShare,
-} from '../../../agent/src/ringbudget.js';
+} from '../../../agent/src/runner/ringbudget.js';
 
 /** Opens rings one after the other until refused; returns their sizes. */
 function fill(b: RingBudget, max = 100_000): number[] {

@@ -2,7 +2,7 @@
 // it knows of its own DaemonSet. Pure functions; the real uninstall is in test/realnode.
 import { describe, expect, test } from '@jest/globals';
 import { KubeError } from '../../../lib/kube/kube.js';
-import { ownerFromLookup, shutdownDecision, type OwnerState } from '../../../agent/src/uninstall.js';
+import { ownerFromLookup, shutdownDecision, type OwnerState } from '../../../agent/src/runner/uninstall.js';
 
 describe('shutdownDecision', () => {
   const cases: [string, OwnerState, boolean][] = [

@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parse } from 'yaml';
-import { capabilitiesFrom, probeTunnels, type ProbeInput } from '../../../agent/src/capabilities.js';
-import { greSpec, mirrorFilterText, TcMirrorDriver } from '../../../agent/src/drivers/tcmirror.js';
-import { greLinkArgs, sameGre, type GreSpec } from '../../../agent/src/drivers/tc.js';
+import { capabilitiesFrom, probeTunnels, type ProbeInput } from '../../../agent/src/node/capabilities.js';
+import { greSpec, mirrorFilterText, TcMirrorDriver } from '../../../agent/src/drivers/tcmirror/driver.js';
+import { greLinkArgs, sameGre, type GreSpec } from '../../../agent/src/drivers/tcmirror/tc.js';
 import type { NodeTaskSpec, NodeTaskStatus, PortMirror, RemoteDestination } from '../../../crds/src/index.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../../crds/examples/portmirror-erspan.yaml', import.meta.url));

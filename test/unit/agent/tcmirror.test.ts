@@ -3,8 +3,8 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { mirrorVni } from '../../../crds/src/index.js';
-import { deviceNames, hooksFor, mirrorFilterText, isRingtapCookie, mirrorCookie, MIRROR_PRIO, planHook } from '../../../agent/src/drivers/tcmirror.js';
-import { bytecodeArg, compileBpf, MATCH_ALL, withSampling, type TcFilter } from '../../../agent/src/drivers/tc.js';
+import { deviceNames, hooksFor, mirrorFilterText, isRingtapCookie, mirrorCookie, MIRROR_PRIO, planHook } from '../../../agent/src/drivers/tcmirror/driver.js';
+import { bytecodeArg, compileBpf, MATCH_ALL, withSampling, type TcFilter } from '../../../agent/src/drivers/tcmirror/tc.js';
 import { createVethPair, destroyAll, nsExec } from '../../support/netns.js';
 
 const UID = '0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9';

@@ -3,7 +3,7 @@
 // pod, the node's interfaces or a hostNetwork pod, or asking for PPP or IPA work.
 import { describe, expect, test } from '@jest/globals';
 import type { NodeTaskSpec } from '../../../crds/src/index.js';
-import { checkTask, type PodFacts, type TrustConfig } from '../../../agent/src/trust.js';
+import { checkTask, type PodFacts, type TrustConfig } from '../../../agent/src/runner/trust.js';
 
 const trust: TrustConfig = { operatorNamespace: 'ringtap-system', trustedNamespaces: new Set(['ringtap-system', 'netops']) };
 const pods = new Map<string, PodFacts>([

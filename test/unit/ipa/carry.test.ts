@@ -1,8 +1,8 @@
-// Carrying published IPA counts over a restart (agent/src/ipa/carry.ts): totals add exactly,
+// Carrying published IPA counts over a restart (agent/src/drivers/ipa/carry.ts): totals add exactly,
 // rows add where both sides list them, bounded tables stay bounded with the rest in otherPairs.
 import { describe, expect, test } from '@jest/globals';
 import type { IPATaskStatus } from '../../../crds/src/ipamonitor.js';
-import { carryCounters, carryIPAStatus } from '../../../agent/src/ipa/carry.js';
+import { carryCounters, carryIPAStatus } from '../../../agent/src/drivers/ipa/carry.js';
 
 const status = (over: Partial<IPATaskStatus> = {}): IPATaskStatus => ({
   format: 'status', source: '/dev/x', records: 10, packets: 8, bytes: 1000, truncated: 1, exceptions: 2,

@@ -6,7 +6,7 @@ import { describe, expect, test } from '@jest/globals';
 import {
   decodeDplV2, decodeDplV3, decodeStatus, dplFormatFor, exceptionKey, exceptionName, keyedExceptionName, formatHeader, ipOriginalLength, isPacketHeader, isV5,
   maskNames, opcodeName, parseIPAVersion, ROUTER_RULE_MISS,
-} from '../../../agent/src/ipa/decode.js';
+} from '../../../agent/src/drivers/ipa/decode.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

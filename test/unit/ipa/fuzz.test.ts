@@ -4,10 +4,10 @@
 // never exceed the cap, and every input byte is accounted for exactly once
 // (walked + skipped + still held).
 import { describe, expect, test } from '@jest/globals';
-import { IPA_FORMATS, type IPAFormat } from '../../../agent/src/ipa/decode.js';
-import { IPAPcapngWriter } from '../../../agent/src/ipa/pcapng.js';
-import { IPAStats } from '../../../agent/src/ipa/stats.js';
-import { IPAStreamWalker } from '../../../agent/src/ipa/walker.js';
+import { IPA_FORMATS, type IPAFormat } from '../../../agent/src/drivers/ipa/decode.js';
+import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/pcapng.js';
+import { IPAStats } from '../../../agent/src/drivers/ipa/stats.js';
+import { IPAStreamWalker } from '../../../agent/src/drivers/ipa/walker.js';
 import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';
 
 const SECONDS = Number(process.env.IPA_FUZZ_SECONDS ?? 6);

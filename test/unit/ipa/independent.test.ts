@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IPAStats } from '../../../agent/src/ipa/stats.js';
-import { IPAStreamWalker } from '../../../agent/src/ipa/walker.js';
+import { IPAStats } from '../../../agent/src/drivers/ipa/stats.js';
+import { IPAStreamWalker } from '../../../agent/src/drivers/ipa/walker.js';
 
 const GEN = join(import.meta.dirname, 'gen_status.py');
 

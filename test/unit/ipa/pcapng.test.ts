@@ -8,9 +8,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IPAFormat } from '../../../agent/src/ipa/decode.js';
-import { FORMAT_IDS, IPAPcapngWriter, matchesEndpoints, OPT_CUSTOM_BINARY_COPY, RINGTAP_PEN } from '../../../agent/src/ipa/pcapng.js';
-import { IPAStreamWalker, type IPAEntry } from '../../../agent/src/ipa/walker.js';
+import type { IPAFormat } from '../../../agent/src/drivers/ipa/decode.js';
+import { FORMAT_IDS, IPAPcapngWriter, matchesEndpoints, OPT_CUSTOM_BINARY_COPY, RINGTAP_PEN } from '../../../agent/src/drivers/ipa/pcapng.js';
+import { IPAStreamWalker, type IPAEntry } from '../../../agent/src/drivers/ipa/walker.js';
 import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ipa-pcapng-'));

@@ -3,10 +3,10 @@
 // opcodes, an impossible length, a cut tail) decodes to exactly the counts the simulator
 // computed from the mix, whatever the read sizes.
 import { describe, expect, test } from '@jest/globals';
-import type { IPAFormat } from '../../../agent/src/ipa/decode.js';
-import { IPAPcapngWriter } from '../../../agent/src/ipa/pcapng.js';
-import { IPAStats, nodeTaskCounters, prometheusSamples, type IPASummary } from '../../../agent/src/ipa/stats.js';
-import { IPAStreamWalker } from '../../../agent/src/ipa/walker.js';
+import type { IPAFormat } from '../../../agent/src/drivers/ipa/decode.js';
+import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/pcapng.js';
+import { IPAStats, nodeTaskCounters, prometheusSamples, type IPASummary } from '../../../agent/src/drivers/ipa/stats.js';
+import { IPAStreamWalker } from '../../../agent/src/drivers/ipa/walker.js';
 import { defaultMix, simulate, simulateRepeated, type SimExpected, type SimMix } from '../../../hack/ipa-sim/sim.js';
 
 function decodeAll(stream: Buffer, format: IPAFormat, version: string, chunks: (i: number) => number, walkerOpts = {}): { summary: IPASummary; pcapPackets: number } {

@@ -6,7 +6,7 @@
 // 'hardware padding' walks the padded streams the hardware writes by default.
 import { describe, expect, test } from '@jest/globals';
 import { Readable } from 'node:stream';
-import { IPAStreamWalker, walkIPAStream, type IPAEntry, type WalkerOptions } from '../../../agent/src/ipa/walker.js';
+import { IPAStreamWalker, walkIPAStream, type IPAEntry, type WalkerOptions } from '../../../agent/src/drivers/ipa/walker.js';
 import { encodeDplV2, encodeDplV3, encodeStatus, ipPacket } from '../../../hack/ipa-sim/sim.js';
 
 function walkAll(stream: Buffer, opts: WalkerOptions, chunk = stream.length || 1): { entries: IPAEntry[]; w: IPAStreamWalker } {

@@ -1,8 +1,8 @@
 // Ready means attached: the parent's conditions when the agents could attach none, some or all
 // of the targets they were given (pure status functions, table-tested).
 import { describe, expect, test } from '@jest/globals';
-import { deriveCaptureStatus, type ObservedTask } from '../../../operator/src/controllers/packetcapture-status.js';
-import { deriveMirrorStatus, type ObservedMirrorTask } from '../../../operator/src/controllers/portmirror-status.js';
+import { deriveCaptureStatus, type ObservedTask } from '../../../operator/src/controllers/packetcapture/status.js';
+import { deriveMirrorStatus, type ObservedMirrorTask } from '../../../operator/src/controllers/portmirror/status.js';
 
 const cond = (d: { conditions: { type: string; status: string; reason: string; message: string }[] }, type: string) => d.conditions.find((c) => c.type === type)!;
 const task = (t: Partial<ObservedTask>): ObservedTask => ({ node: 'n1', pods: 1, phase: 'Running', ...t });

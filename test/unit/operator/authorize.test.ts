@@ -1,7 +1,7 @@
 // The one authorization rule of every target and destination, as a tenant in team-a (not a
 // trusted namespace) and the platform team in netops (trusted) would meet it.
 import { describe, expect, test } from '@jest/globals';
-import { authorizeCapture, authorizeMirror, authorizePods, inCidr, type AccessRules } from '../../../operator/src/controllers/authorize.js';
+import { authorizeCapture, authorizeMirror, authorizePods, inCidr, type AccessRules } from '../../../operator/src/controllers/shared/authorize.js';
 
 const rules: AccessRules = { trustedNamespaces: new Set(['ringtap-system', 'netops']) };
 const nodes = new Set(['10.0.0.1', '10.0.0.2']);

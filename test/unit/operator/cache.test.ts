@@ -9,8 +9,8 @@ import type { NodeTask } from '../../../lib/kube/objects.js';
 import {
   BY_LABEL, BY_PARENT, labelIndex, nodeForPlacement, parentIndex, podForPlacement, selectTargets,
   type IndexedCache, type PlacementNode, type PlacementPod, type TargetSelection,
-} from '../../../operator/src/controllers/cache.js';
-import { matchesSelector, type LabelSelector } from '../../../operator/src/controllers/selectors.js';
+} from '../../../operator/src/controllers/shared/cache.js';
+import { matchesSelector, type LabelSelector } from '../../../operator/src/controllers/shared/selectors.js';
 
 const key = (o: KubeObject) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name);
 

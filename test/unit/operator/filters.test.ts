@@ -3,7 +3,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { compileFilter } from '../../../lib/native/filter.js';
 import { isNativeError, NativeErrorCode } from '../../../lib/native/addon.js';
-import { BPF_MAXINSNS, cachedFilterValidator, FILTER_CACHE_SIZE } from '../../../operator/src/controllers/filters.js';
+import { BPF_MAXINSNS, cachedFilterValidator, FILTER_CACHE_SIZE } from '../../../operator/src/controllers/shared/filters.js';
 import { FILTER_MAX_LENGTH } from '../../../crds/src/index.js';
 
 const libpcap = (text: string, snaplen: number) => compileFilter(text, { snaplen });

@@ -2,8 +2,8 @@
 // observed NodeTasks, the traffic matrix summed over nodes by endpoint name and bounded.
 import { describe, expect, test } from '@jest/globals';
 import { IPA_MAX_PAIRS, type IPATaskStatus } from '../../../crds/src/index.js';
-import { deriveIPAMonitorStatus, type IPAMonitorState, type ObservedIPATask } from '../../../operator/src/controllers/ipamonitor-status.js';
-import { ipaTaskName, resolveIPAWork } from '../../../operator/src/controllers/ipamonitor.js';
+import { deriveIPAMonitorStatus, type IPAMonitorState, type ObservedIPATask } from '../../../operator/src/controllers/ipamonitor/status.js';
+import { ipaTaskName, resolveIPAWork } from '../../../operator/src/controllers/ipamonitor/reconciler.js';
 
 const ipa = (over: Partial<IPATaskStatus> = {}): IPATaskStatus => ({
   format: 'status', source: '/dev/x', records: 10, packets: 8, bytes: 1000, exceptions: 2, truncated: 1,

@@ -1,10 +1,10 @@
 import { describe, expect, test } from '@jest/globals';
-import { deriveCaptureStatus } from '../../../operator/src/controllers/packetcapture-status.js';
-import { effectiveFilter, matchToBpf } from '../../../operator/src/controllers/bpf.js';
-import { matchesSelector } from '../../../operator/src/controllers/selectors.js';
-import { parseBytes, parseDurationMs } from '../../../operator/src/controllers/units.js';
-import { resolveWork } from '../../../operator/src/controllers/packetcapture.js';
-import { taskName } from '../../../operator/src/controllers/parent.js';
+import { deriveCaptureStatus } from '../../../operator/src/controllers/packetcapture/status.js';
+import { effectiveFilter, matchToBpf } from '../../../operator/src/controllers/shared/bpf.js';
+import { matchesSelector } from '../../../operator/src/controllers/shared/selectors.js';
+import { parseBytes, parseDurationMs } from '../../../operator/src/controllers/shared/units.js';
+import { resolveWork } from '../../../operator/src/controllers/packetcapture/reconciler.js';
+import { taskName } from '../../../operator/src/controllers/shared/parent.js';
 import type { PacketCapture } from '../../../lib/kube/objects.js';
 
 const cond = (s: ReturnType<typeof deriveCaptureStatus>, type: string) => s.conditions.find((c) => c.type === type)!;

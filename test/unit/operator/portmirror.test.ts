@@ -1,11 +1,11 @@
 // PortMirror controller logic without a cluster: status derivation (table) and placement
 // (which node gets which sources and which destination).
 import { describe, expect, test } from '@jest/globals';
-import { deriveMirrorStatus } from '../../../operator/src/controllers/portmirror-status.js';
-import { mirrorTaskName, PortMirrorReconciler } from '../../../operator/src/controllers/portmirror.js';
+import { deriveMirrorStatus } from '../../../operator/src/controllers/portmirror/status.js';
+import { mirrorTaskName, PortMirrorReconciler } from '../../../operator/src/controllers/portmirror/reconciler.js';
 import { mirrorVni } from '../../../crds/src/index.js';
 import type { PortMirror } from '../../../lib/kube/objects.js';
-import { taskName } from '../../../operator/src/controllers/parent.js';
+import { taskName } from '../../../operator/src/controllers/shared/parent.js';
 
 const cond = (s: ReturnType<typeof deriveMirrorStatus>, type: string) => s.conditions.find((c) => c.type === type)!;
 

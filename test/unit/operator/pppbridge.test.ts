@@ -1,8 +1,8 @@
 // PPPBridge controller logic without a cluster: status derivation (table), the node's
 // capability as published, the NodeTask work and name.
 import { describe, expect, test } from '@jest/globals';
-import { blocked, type BridgeState, deriveBridgeStatus } from '../../../operator/src/controllers/pppbridge-status.js';
-import { bridgeTaskName, bridgeWork, kernelCapability } from '../../../operator/src/controllers/pppbridge.js';
+import { blocked, type BridgeState, deriveBridgeStatus } from '../../../operator/src/controllers/pppbridge/status.js';
+import { bridgeTaskName, bridgeWork, kernelCapability } from '../../../operator/src/controllers/pppbridge/reconciler.js';
 import { CAPABILITY_ANNOTATION } from '../../../crds/src/index.js';
 
 const LACKS = 'kernel lacks PPP (CONFIG_PPP, CONFIG_PPPOE, CONFIG_PPPOL2TP)';

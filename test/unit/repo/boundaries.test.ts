@@ -12,10 +12,10 @@ interface Case { name: string; file: string; code: string; crossing: boolean }
 const cases: Case[] = [
   { name: 'operator imports the agent', file: 'operator/src/crossing.ts', code: "import { compileFilter } from '../../agent/src/native.js';\n", crossing: true },
   { name: 'operator imports the cli', file: 'operator/src/controllers/crossing.ts', code: "import type { ParsedCli } from '../../../cli/src/args.js';\n", crossing: true },
-  { name: 'agent imports the operator', file: 'agent/src/crossing.ts', code: "import { taskName } from '../../operator/src/controllers/parent.js';\n", crossing: true },
+  { name: 'agent imports the operator', file: 'agent/src/crossing.ts', code: "import { taskName } from '../../operator/src/controllers/shared/parent.js';\n", crossing: true },
   { name: 'agent re-exports the cli', file: 'agent/src/drivers/crossing.ts', code: "export * from '../../../cli/src/status.js';\n", crossing: true },
-  { name: 'cli imports the agent', file: 'cli/src/crossing.ts', code: "import type { NodeCapabilities } from '../../agent/src/capabilities.js';\n", crossing: true },
-  { name: 'lib imports the operator', file: 'lib/kube/crossing.ts', code: "import type { FilterValidator } from '../../operator/src/controllers/parent.js';\n", crossing: true },
+  { name: 'cli imports the agent', file: 'cli/src/crossing.ts', code: "import type { NodeCapabilities } from '../../agent/src/node/capabilities.js';\n", crossing: true },
+  { name: 'lib imports the operator', file: 'lib/kube/crossing.ts', code: "import type { FilterValidator } from '../../operator/src/controllers/shared/parent.js';\n", crossing: true },
   { name: 'product code imports test support', file: 'operator/src/crossing.ts', code: "import { waitFor } from '../../test/support/kube.js';\n", crossing: true },
   { name: 'crds imports lib', file: 'crds/src/crossing.ts', code: "import type { KubeObject } from '../../lib/kube/kube.js';\n", crossing: true },
   { name: 'operator imports lib and crds', file: 'operator/src/ok.ts', code: "import { Informer } from '../../lib/kube/informer.js';\nimport { NodeTaskType } from '../../crds/src/index.js';\nexport { Informer, NodeTaskType };\n", crossing: false },
