@@ -7,7 +7,8 @@ import { createWriteStream, renameSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { PacketCapture } from '../../crds/src/packetcapture.js';
-import { API_VERSION, GROUP, IPAMonitorType, PACKET_CAPTURE_TERMINAL_PHASES, PacketCaptureType } from '../../crds/src/index.js';
+import { GROUP, IPAMonitorType, PACKET_CAPTURE_TERMINAL_PHASES, PacketCaptureType } from '../../crds/src/index.js';
+import { PacketCapture as PacketCaptureModel } from '../../crds/src/models/index.js';
 import { dataPath } from '../../crds/src/dataapi.js';
 import { KubeClient, type KubeObject } from '../../lib/kube/kube.js';
 import { DataClient } from './dataclient.js';
@@ -35,7 +36,7 @@ export interface CreateCaptureOptions extends TargetOptions {
 }
 
 /** The PacketCapture the options describe; a capture without limits gets DEFAULT_DURATION. */
-export function buildCapture(o: Omit<CreateCaptureOptions, 'kubeConfig'>): { capture: PacketCapture; defaultedDuration: boolean } {
+export function buildCapture(o: Omit<CreateCaptureOptions, 'kubeConfig'>): { capture: PacketCaptureModel; defaultedDuration: boolean } {
   const pods: NonNullable<PacketCapture['spec']['targets']['pods']> = {};
   if (o.selector && Object.keys(o.selector).length) pods.selector = { matchLabels: o.selector };
   if (o.pods?.length) pods.names = o.pods;
@@ -43,9 +44,7 @@ export function buildCapture(o: Omit<CreateCaptureOptions, 'kubeConfig'>): { cap
   const limits: NonNullable<PacketCapture['spec']['limits']> = {};
   if (o.duration !== undefined || defaultedDuration) limits.duration = o.duration ?? DEFAULT_DURATION;
   if (o.maxPackets !== undefined) limits.maxPackets = o.maxPackets;
-  const capture: PacketCapture = {
-    apiVersion: API_VERSION,
-    kind: 'PacketCapture',
+  const capture = new PacketCaptureModel({
     metadata: { name: o.name, namespace: o.namespace },
     spec: {
       targets: { pods },
@@ -53,15 +52,24 @@ export function buildCapture(o: Omit<CreateCaptureOptions, 'kubeConfig'>): { cap
       ...(o.snapLength !== undefined ? { snapLength: o.snapLength } : {}),
       limits,
     },
-  };
+  });
   return { capture, defaultedDuration };
 }
 
-/** Creates the PacketCapture; API server rejections surface as KubeError with the server's message. */
+/**
+ * Creates the PacketCapture. It is first checked against the CRD's schema here, so a bad value
+ * is named by its field without a round trip; the API server's rejections (CEL rules, names)
+ * surface as KubeError with the server's message.
+ */
 export async function createCapture(opts: CreateCaptureOptions): Promise<{ capture: PacketCapture; defaultedDuration: boolean }> {
   const { capture, defaultedDuration } = buildCapture(opts);
+  try {
+    capture.validate();
+  } catch (e) {
+    throw new Error(`invalid PacketCapture ${opts.namespace}/${opts.name}: ${(e as Error).message}`, { cause: e });
+  }
   const client = new KubeClient(opts.kubeConfig, FIELD_MANAGER);
-  const created = await client.create(PacketCaptureType, capture as unknown as KubeObject);
+  const created = await client.create(PacketCaptureType, capture.toJSON() as KubeObject);
   return { capture: created as unknown as PacketCapture, defaultedDuration };
 }
 

@@ -3,7 +3,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { Writable } from 'node:stream';
 import { parseCli, parseDuration, parseSelector, USAGE, UsageError } from '../../../cli/src/args.js';
-import { buildCapture, describeCapture } from '../../../cli/src/capture.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { buildCapture, createCapture, describeCapture } from '../../../cli/src/capture.js';
 import { main } from '../../../cli/src/main.js';
 import { renderPlain, renderTTY, statusView } from '../../../cli/src/status.js';
 import type { PacketCapture } from '../../../crds/src/packetcapture.js';
@@ -110,13 +111,18 @@ describe('capture objects', () => {
       apiVersion: 'ringtap.dev/v1alpha1', kind: 'PacketCapture', metadata: { name: 'web', namespace: 'ns' },
       spec: { targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, limits: { duration: '5m' } },
     });
-    expect(describeCapture(capture, true)).toMatch(/duration 5m \(the default: no --duration or --max-packets given\)/);
+    expect(describeCapture(capture.toJSON() as PacketCapture, true)).toMatch(/duration 5m \(the default: no --duration or --max-packets given\)/);
   });
 
   it('keeps the limits given', () => {
     const { capture, defaultedDuration } = buildCapture({ namespace: 'ns', name: 'web', pods: ['a'], maxPackets: 10, filter: 'udp', snapLength: 96 });
     expect(defaultedDuration).toBe(false);
     expect(capture.spec).toEqual({ targets: { pods: { names: ['a'] } }, filter: 'udp', snapLength: 96, limits: { maxPackets: 10 } });
+  });
+
+  it('is validated against the CRD schema before it is sent, naming the bad field', async () => {
+    await expect(createCapture({ kubeConfig: new KubeConfig(), namespace: 'ns', name: 'web', pods: ['a'], snapLength: 10_000_000 }))
+      .rejects.toThrow(/^invalid PacketCapture ns\/web: data\/spec\/snapLength must be <= 262144$/);
   });
 });
 
