@@ -8,8 +8,12 @@ export const FINALIZER = 'ringtap.dev/cleanup';
 export const LABEL_NODE = 'ringtap.dev/node';
 /** On every NodeTask (operator): the kind of the parent it belongs to. */
 export const LABEL_PARENT_KIND = 'ringtap.dev/parent-kind';
-/** On every NodeTask (operator): the name of the parent it belongs to. */
+/** On every NodeTask (operator): the name of the parent it belongs to (its first 63 characters). */
 export const LABEL_PARENT_NAME = 'ringtap.dev/parent-name';
+/** On every NodeTask of a namespaced parent (operator): the parent's namespace. NodeTasks all live in the operator's namespace. */
+export const LABEL_PARENT_NAMESPACE = 'ringtap.dev/parent-namespace';
+/** On every NodeTask (operator): the UID of the parent it belongs to; a parent's tasks are selected by it. */
+export const LABEL_PARENT_UID = 'ringtap.dev/parent-uid';
 
 /** On Nodes (agent): the node's capabilities as JSON, read by the operator. */
 export const CAPABILITY_ANNOTATION = 'ringtap.dev/capabilities';

@@ -1,7 +1,11 @@
 // NodeTask: the operator's per-node share of one parent resource. The operator writes the
 // resolved work into spec (pods, interfaces, final filter text, limits in plain numbers);
 // the node's agent watches only its own tasks (fieldSelector spec.node=NAME) and writes status.
-// Owned by the parent through an ownerReference, so deleting the parent deletes its tasks.
+// Every NodeTask lives in the operator's namespace, whatever its parent's namespace
+// (docs/adr/0012-nodetasks-in-the-operator-namespace.md): spec.parent and the parent labels
+// are its only link to the parent (an ownerReference cannot cross namespaces), and the
+// operator deletes a parent's tasks itself after the cleanup handshake, and any task whose
+// parent is gone.
 // Each kind's work type and schema live with the kind (packetcapture.ts, portmirror.ts,
 // pppbridge.ts, ipamonitor.ts); the resolved pieces several kinds share are in common.ts.
 import { MAX_TASK_PODS } from './common.js';
@@ -137,11 +141,14 @@ export const MAX_TASK_FILES = 1000;
 
 const parent = withRules(
   obj(
-    'The resource this task is part of. Also recorded as the controlling ownerReference.',
+    'The resource this task is part of. NodeTasks live in the operator\'s namespace, so this (with the labels ringtap.dev/parent-kind, ' +
+      'parent-namespace, parent-name and parent-uid) is their only link to the parent: the agent takes the parent\'s namespace from here, ' +
+      'never from the NodeTask\'s own, and the operator deletes a task whose parent UID no longer exists.',
     {
       kind: enumStr(`The parent kind: ${PARENT_KINDS.join(', ')}.`, PARENT_KINDS),
       name: dnsSubdomain('The parent name.'),
-      namespace: str('The parent namespace; empty for cluster-scoped parents (PPPBridge, IPAMonitor).', {
+      namespace: str('The parent namespace (the task itself lives in the operator\'s); empty for cluster-scoped parents (PPPBridge, IPAMonitor). ' +
+        'The agent allows the task only pods of this namespace, and node interfaces only when it is a trusted namespace.', {
         maxLength: 63,
         pattern: DNS_LABEL_PATTERN,
       }),
@@ -262,7 +269,8 @@ export const nodeTaskDefinition: KindDefinition = {
   scope: 'Namespaced',
   description:
     "NodeTask is internal: the operator's per-node share of a PacketCapture, PortMirror, PPPBridge or IPAMonitor. The " +
-    'operator writes the resolved work in spec; the agent on spec.node writes status. Do not create NodeTasks by hand.',
+    "operator writes the resolved work in spec, always in its own namespace; the agent on spec.node writes status. Agents " +
+    'ignore NodeTasks in any other namespace. Do not create NodeTasks by hand.',
   spec,
   status,
   printerColumns: [

@@ -3,7 +3,7 @@
 //
 // Configuration (flags override environment):
 //   --kubeconfig PATH           else $KUBECONFIG, else in-cluster
-//   --namespace NS              the operator's namespace (lease, default trusted namespace); $RINGTAP_NAMESPACE, default ringtap-system
+//   --namespace NS              the operator's namespace (every NodeTask, lease, default trusted namespace); $RINGTAP_NAMESPACE, default ringtap-system
 //   --trusted-namespaces a,b    namespaces whose captures may target node interfaces; default: the operator's namespace
 //   --metrics-bind-address A    host:port of /metrics, /healthz, /readyz; default 127.0.0.1:8080
 //   --leader-elect=false        run without a lease (tests, single replica)
@@ -18,6 +18,7 @@ import { PacketCaptureReconciler } from './controllers/packetcapture/reconciler.
 import { PortMirrorReconciler } from './controllers/portmirror/reconciler.js';
 import { IPAMonitorReconciler } from './controllers/ipamonitor/reconciler.js';
 import { PPPBridgeReconciler } from './controllers/pppbridge/reconciler.js';
+import { OrphanSweep } from './controllers/shared/orphans.js';
 import { BY_LABEL, BY_PARENT, labelIndex, nodeForPlacement, parentIndex, podForPlacement, type PlacementNode, type PlacementPod } from './controllers/shared/cache.js';
 import { IPAMonitorType, LABEL_PARENT_KIND, NodeTaskType, OPERATOR_EVENT_SOURCE, PacketCaptureType, PortMirrorType, PPPBridgeType } from '../../crds/src/index.js';
 import type { IPAMonitor, NodeTask, PacketCapture, PortMirror, PPPBridge } from '../../lib/kube/objects.js';
@@ -74,7 +75,8 @@ const WORKERS = { packetcapture: 16, portmirror: 16, ipamonitor: 4, pppbridge: 4
 
 async function startControllers(): Promise<void> {
   const captures = new Informer<PacketCapture>(client, PacketCaptureType, log);
-  const tasks = new Informer<NodeTask>(client, NodeTaskType, log, { labelSelector: LABEL_PARENT_KIND, indexers: { [BY_PARENT]: parentIndex } });
+  // Every NodeTask lives in the operator's namespace (docs/adr/0012-nodetasks-in-the-operator-namespace.md).
+  const tasks = new Informer<NodeTask>(client, NodeTaskType, log, { namespace, labelSelector: LABEL_PARENT_KIND, indexers: { [BY_PARENT]: parentIndex } });
   // Every pod and node of the cluster, so only what placement reads (controllers/cache.ts).
   const pods = new Informer<PlacementPod>(client, PodType, log, { transform: podForPlacement, indexers: { [BY_LABEL]: labelIndex } });
   const nodes = new Informer<PlacementNode>(client, NodeType, log, { transform: nodeForPlacement, indexers: { [BY_LABEL]: labelIndex } });
@@ -86,6 +88,7 @@ async function startControllers(): Promise<void> {
     client, captures, tasks, pods: pods as never, nodes: nodes as never, events,
     validateFilter,
     trustedNamespaces: trusted,
+    namespace,
   }, ctl);
   pc.register();
   const mirrorCtl = new Controller('portmirror', async (key, l) => pm.reconcile(key, l), log, WORKERS.portmirror);
@@ -93,6 +96,7 @@ async function startControllers(): Promise<void> {
     client, mirrors, tasks, pods: pods as never, nodes: nodes as never, events,
     validateFilter,
     trustedNamespaces: trusted,
+    namespace,
   }, mirrorCtl);
   pm.register();
   const ipaMonitors = new Informer<IPAMonitor>(client, IPAMonitorType, log);
@@ -105,6 +109,9 @@ async function startControllers(): Promise<void> {
   const bridgeCtl = new Controller('pppbridge', async (key, l) => pb.reconcile(key, l), log, WORKERS.pppbridge);
   const pb = new PPPBridgeReconciler({ client, bridges, tasks, nodes, events, namespace }, bridgeCtl);
   pb.register();
+  const sweepCtl = new Controller('nodetask-orphans', async (key, l) => sweep.reconcile(key, l), log, 2);
+  const sweep = new OrphanSweep({ client, tasks, parents: { PacketCapture: captures, PortMirror: mirrors, PPPBridge: bridges, IPAMonitor: ipaMonitors } }, sweepCtl);
+  sweep.register();
   // Caches first: a reconcile must never see a half-filled world.
   await Promise.all(informers.map((i) => i.start()));
   ctl.start();
@@ -114,6 +121,9 @@ async function startControllers(): Promise<void> {
   ipaCtl.start();
   controllers.push(ipaCtl);
   controllers.push(bridgeCtl);
+  // Only now: before every cache has synced, a parent not yet listed would look gone.
+  sweepCtl.start();
+  controllers.push(sweepCtl);
   ready = true;
   log.info({ trustedNamespaces: [...trusted] }, 'controllers started');
 }

@@ -14,8 +14,6 @@ export const operatorClusterRules: PolicyRule[] = [
   { apiGroups: [GROUP], resources: parents(), verbs: ['get', 'list', 'watch', 'patch', 'update'] },
   { apiGroups: [GROUP], resources: parents('status'), verbs: ['get', 'patch', 'update'] },
   { apiGroups: [GROUP], resources: parents('finalizers'), verbs: ['update'] },
-  // NodeTasks: the operator writes their spec; agents write their status.
-  { apiGroups: [GROUP], resources: [NT], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] },
   // Placement reads pods and nodes.
   { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get', 'list', 'watch'] },
   // Phase transitions and target churn are recorded as Events.
@@ -24,17 +22,18 @@ export const operatorClusterRules: PolicyRule[] = [
   { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 
-/** In the operator's own namespace: its leader-election Lease, and its tokens for the agents. */
+/** In the operator's own namespace: every NodeTask, its leader-election Lease, and its tokens for the agents. */
 export const operatorNamespaceRules: PolicyRule[] = [
+  // NodeTasks live only here (docs/adr/0012-nodetasks-in-the-operator-namespace.md): the
+  // operator writes their spec, deletes them after a parent's cleanup and when their parent is
+  // gone (controllers/shared/orphans.ts); agents write their status.
+  { apiGroups: [GROUP], resources: [NT], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update', 'delete'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
   // The data API reads the agents with tokens of its own ServiceAccount, one audience per node.
   { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'], resourceNames: ['ringtap-operator'] },
 ];
 
 export const agentClusterRules: PolicyRule[] = [
-  // Its own node's NodeTasks (the admission policy limits status writes to its node).
-  { apiGroups: [GROUP], resources: [NT], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: [GROUP], resources: [`${NT}/status`], verbs: ['get', 'patch', 'update'] },
   // The agent checks every pod a NodeTask names against the API (its own node's pods only,
   // by field selector): a pod of another namespace, or on the host network, is refused.
   { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
@@ -46,19 +45,30 @@ export const agentClusterRules: PolicyRule[] = [
 ];
 
 /**
- * In the agents' namespace: their own DaemonSet, by name. At SIGTERM an agent tells an
- * uninstall (the DaemonSet gone or being deleted) from a restart, and removes the mirrors'
- * kernel state only then (agent/src/runner/uninstall.ts). It watches it (list and watch with a
- * metadata.name field selector are allowed by resourceNames) because the uninstall deletes
- * this Role's binding too, often before the agent's pod is stopped.
+ * In the agents' namespace, which is the operator's: the NodeTasks, which live only here, and
+ * their own DaemonSet, by name.
  */
 export const agentNamespaceRules: PolicyRule[] = [
+  // Its own node's NodeTasks (the agent watches with fieldSelector spec.node; the admission
+  // policy limits status writes to its node). No other namespace's: a NodeTask written
+  // anywhere else is never seen by any agent.
+  { apiGroups: [GROUP], resources: [NT], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [GROUP], resources: [`${NT}/status`], verbs: ['get', 'patch', 'update'] },
+  // At SIGTERM an agent tells an uninstall (the DaemonSet gone or being deleted) from a
+  // restart, and removes the mirrors' kernel state only then (agent/src/runner/uninstall.ts).
+  // It watches it (list and watch with a metadata.name field selector are allowed by
+  // resourceNames) because the uninstall deletes this Role's binding too, often before the
+  // agent's pod is stopped.
   { apiGroups: ['apps'], resources: ['daemonsets'], verbs: ['get', 'list', 'watch'], resourceNames: ['ringtap-agent'] },
 ];
 
-/** Users who may read ringtap resources and download captures (aggregated into `view`). */
+/**
+ * Users who may read ringtap resources and download captures (aggregated into `view`). Not
+ * NodeTasks: they live in the operator's namespace, mixing every namespace's, and a parent's
+ * status says what its nodes report.
+ */
 export const viewRules: PolicyRule[] = [
-  { apiGroups: [GROUP], resources: [...parents(), NT], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [GROUP], resources: parents(), verbs: ['get', 'list', 'watch'] },
   // Not a served subresource: the data API asks for it in a SubjectAccessReview before a download or stream.
   { apiGroups: [GROUP], resources: [`${PC}/download`, `${PLURALS.IPAMonitor}/download`], verbs: ['get'] },
 ];
@@ -81,9 +91,10 @@ export const dataApiRules: PolicyRule[] = [
 /**
  * NodeTasks drive privileged code on the nodes, so RBAC alone (which cannot look inside a
  * write) is not enough: this policy lets only the operator's ServiceAccount create a NodeTask
- * or change its spec, and only the agents (or the operator) write its status. Everybody else,
- * a namespace owner with every verb on every resource of their namespace included, is denied.
- * Cluster administrators (system:masters) are exempt: they could run anything on a node anyway.
+ * or change its spec, only in the operator's namespace, and only the agents (or the operator)
+ * write its status. Everybody else, a namespace owner with every verb on every resource of
+ * their namespace included, is denied. Cluster administrators (system:masters) are exempt:
+ * they could run anything on a node anyway.
  */
 const notClusterAdmin = { name: 'not-cluster-admin', expression: "!(has(request.userInfo.groups) && 'system:masters' in request.userInfo.groups)" };
 
@@ -116,6 +127,12 @@ export function admissionObjects(namespace: string, prefix = 'ringtap', agentPor
             expression: "!variables.status || variables.operator || variables.agent",
             reason: 'Forbidden',
             messageExpression: "'status: only ringtap agents report NodeTask status; ' + request.userInfo.username + ' may not'",
+          },
+          {
+            // Agents watch only this namespace: a NodeTask anywhere else would do nothing but mislead.
+            expression: `request.operation != 'CREATE' || request.namespace == '${namespace}'`,
+            reason: 'Forbidden',
+            messageExpression: `'metadata.namespace: NodeTasks live only in the ringtap operator\\'s namespace ${namespace}, not ' + request.namespace`,
           },
         ],
       },

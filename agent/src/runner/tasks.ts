@@ -131,7 +131,9 @@ export class TaskRunner {
     private client: KubeClient, private registry: DriverRegistry, private node: string, private dataDir: string, private log: Logger,
     private trust: TrustConfig,
   ) {
-    this.informer = new Informer<NodeTask>(client, NodeTaskType, log, { fieldSelector: `spec.node=${node}` });
+    // Only the operator's namespace: NodeTasks anywhere else are not the operator's and are
+    // never seen (the agent's RBAC reaches no other namespace's NodeTasks either).
+    this.informer = new Informer<NodeTask>(client, NodeTaskType, log, { namespace: trust.operatorNamespace, fieldSelector: `spec.node=${node}` });
     this.pods = new Informer<Pod>(client, PodType, log, { fieldSelector: `spec.nodeName=${node}` });
     this.controller = new Controller('nodetask', (key, l) => this.reconcile(key, l), log, 4);
     this.informer.onChange((_t, o) => this.controller.enqueue(`${o.metadata.namespace}/${o.metadata.name}`));

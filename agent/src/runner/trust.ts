@@ -3,16 +3,19 @@
 // but the agent runs privileged code for them, so it does not rest on that alone: a task that
 // could only have been forged is refused, whoever wrote it.
 //
-//   - The task lives in its parent's namespace, or in the operator's (cluster-scoped parents).
+//   - The task lives in the operator's namespace, where the operator writes every NodeTask
+//     (docs/adr/0012-nodetasks-in-the-operator-namespace.md); the agent watches only that
+//     namespace, so this is a second line. The parent's namespace is spec.parent.namespace,
+//     never the namespace the task was written in.
 //   - A pod it names is, on this node, a pod of the parent's namespace (by UID, from the API).
 //   - Node interfaces, hostNetwork pods, PPP and IPA work come only from trusted namespaces
 //     (cluster-scoped parents are a cluster administrator's and are trusted).
-//   - Cleanup removes only the parent's own files: the task names that parent, and the first
-//     rule ties the parent to the namespace the task was written in.
+//   - Cleanup removes only the parent's own files: the task names that parent, and only the
+//     operator (or a cluster administrator) can write a task in the operator's namespace.
 import type { MirrorSourceRef, NodeTaskSpec, ResolvedPod } from '../../../crds/src/index.js';
 
 export interface TrustConfig {
-  /** Where the operator runs; NodeTasks of cluster-scoped parents live here. */
+  /** Where the operator runs and writes every NodeTask. */
   operatorNamespace: string;
   /** Namespaces whose resources may reach node interfaces and the host network. */
   trustedNamespaces: ReadonlySet<string>;
@@ -35,12 +38,8 @@ export type Verdict =
 export function checkTask(taskNamespace: string, spec: NodeTaskSpec, trust: TrustConfig, pods: (uid: string) => PodFacts | undefined): Verdict {
   const parentNs = spec.parent.namespace;
   const where = parentNs ? `namespace ${parentNs}` : 'a cluster-scoped parent';
-  if (parentNs) {
-    if (taskNamespace !== parentNs && taskNamespace !== trust.operatorNamespace) {
-      return { ok: false, forbidden: `Forbidden: a NodeTask in namespace ${taskNamespace} may not act for ${spec.parent.kind} ${parentNs}/${spec.parent.name}` };
-    }
-  } else if (taskNamespace !== trust.operatorNamespace) {
-    return { ok: false, forbidden: `Forbidden: the NodeTask of cluster-scoped ${spec.parent.kind} ${spec.parent.name} must live in the operator's namespace ${trust.operatorNamespace}, not ${taskNamespace}` };
+  if (taskNamespace !== trust.operatorNamespace) {
+    return { ok: false, forbidden: `Forbidden: a NodeTask must live in the operator's namespace ${trust.operatorNamespace}, not ${taskNamespace}` };
   }
   const trusted = !parentNs || trust.trustedNamespaces.has(parentNs);
   const untrusted = (what: string): Verdict => ({

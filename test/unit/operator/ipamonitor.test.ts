@@ -81,6 +81,6 @@ describe('resolveIPAWork', () => {
   });
   test('task names differ per node and from other kinds', () => {
     expect(ipaTaskName('m', 'n1')).not.toBe(ipaTaskName('m', 'n2'));
-    expect(ipaTaskName('m', 'n1')).toMatch(/^m-ipa-n1-[0-9a-f]{8}$/);
+    expect(ipaTaskName('m', 'n1')).toMatch(/^ipa-m-n1-[0-9a-f]{16}$/);
   });
 });

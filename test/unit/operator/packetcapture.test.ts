@@ -109,8 +109,26 @@ describe('units and resolved work', () => {
     expect(w).toMatchObject({ capturePoint: 'pod', snapLength: 262144, output: { format: 'pcapng' }, timestamps: 'software', filter: 'tcp' });
   });
   test('task names are stable, distinct per node and valid names', () => {
-    expect(taskName('cap', 'node-a')).toBe(taskName('cap', 'node-a'));
-    expect(taskName('cap', 'node-a')).not.toBe(taskName('cap', 'node-b'));
-    expect(taskName('c'.repeat(200), 'n'.repeat(200))).toMatch(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
+    const cap = { kind: 'PacketCapture', namespace: 'shop', name: 'cap' } as const;
+    expect(taskName(cap, 'node-a')).toBe(taskName(cap, 'node-a'));
+    expect(taskName(cap, 'node-a')).not.toBe(taskName(cap, 'node-b'));
+    expect(taskName(cap, 'node-a')).toMatch(/^pc-shop-cap-node-a-[0-9a-f]{16}$/);
+    const dns = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+    expect(taskName({ kind: 'PacketCapture', namespace: 'n'.repeat(63), name: 'c'.repeat(253) }, 'x'.repeat(253))).toMatch(dns);
+    // Dots of a name or a node name (DNS subdomains) do not survive into the DNS label.
+    expect(taskName({ kind: 'PacketCapture', namespace: 'a', name: 'web.v2.' }, 'ip-10-0-0-1.ec2.internal')).toMatch(dns);
+  });
+  test('all NodeTasks share the operator\'s namespace: parents of the same name in other namespaces, or of other kinds, never share a task name', () => {
+    const names = new Set<string>();
+    const long = 'x'.repeat(40);
+    for (const namespace of ['team-a', 'team-b', `${long}-1`, `${long}-2`]) {
+      for (const name of ['web', `${long}a`, `${long}b`]) {
+        for (const kind of ['PacketCapture', 'PortMirror'] as const) names.add(taskName({ kind, namespace, name }, 'node-a'));
+      }
+    }
+    for (const name of ['web', `${long}a`, `${long}b`]) for (const kind of ['PPPBridge', 'IPAMonitor'] as const) names.add(taskName({ kind, name }, 'node-a'));
+    expect(names.size).toBe(4 * 3 * 2 + 3 * 2);
+    // A capture named like another kind's old suffixed names does not meet it either.
+    expect(taskName({ kind: 'PacketCapture', namespace: 'ringtap-system', name: 'br-ppp' }, 'n1')).not.toBe(taskName({ kind: 'PPPBridge', name: 'br' }, 'n1'));
   });
 });

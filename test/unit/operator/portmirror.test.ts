@@ -68,6 +68,8 @@ describe('placement', () => {
   });
 
   test('NodeTask names differ from a PacketCapture of the same name', () => {
-    expect(mirrorTaskName('x', 'n1')).not.toBe(taskName('x', 'n1'));
+    const m = { metadata: { name: 'x', namespace: 'team-a' } } as PortMirror;
+    expect(mirrorTaskName(m, 'n1')).not.toBe(taskName({ kind: 'PacketCapture', namespace: 'team-a', name: 'x' }, 'n1'));
+    expect(mirrorTaskName(m, 'n1')).not.toBe(mirrorTaskName({ metadata: { name: 'x', namespace: 'team-b' } } as PortMirror, 'n1'));
   });
 });

@@ -76,7 +76,7 @@ describe('NodeTask work', () => {
   test('task names are stable, distinct per node and from other kinds', () => {
     expect(bridgeTaskName('br', 'n1')).toBe(bridgeTaskName('br', 'n1'));
     expect(bridgeTaskName('br', 'n1')).not.toBe(bridgeTaskName('br', 'n2'));
-    expect(bridgeTaskName('br', 'n1')).toMatch(/^br-ppp-n1-[0-9a-f]{8}$/);
+    expect(bridgeTaskName('br', 'n1')).toMatch(/^ppp-br-n1-[0-9a-f]{16}$/);
     expect(bridgeTaskName('x'.repeat(253), 'n'.repeat(253)).length).toBeLessThanOrEqual(63);
   });
 });

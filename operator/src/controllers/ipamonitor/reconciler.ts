@@ -1,13 +1,13 @@
 // The IPAMonitor controller, in the shape of the PortMirror one. An IPAMonitor is
-// cluster-scoped; its NodeTasks live in the operator's namespace (owned by the monitor, so they
-// go with it). Three concerns in one level-based reconcile keyed by the monitor's name:
+// cluster-scoped; its NodeTasks live in the operator's namespace, as every kind's do. Three
+// concerns in one level-based reconcile keyed by the monitor's name:
 //   placement   one NodeTask per node matching spec.nodeSelector (default: nodes the agent
 //               labelled ringtap.dev/ipa=true); a node that no longer matches, or is gone,
 //               loses its task (its agent stops the reader and removes the files)
 //   status      aggregate the NodeTasks' status.ipa into totals, per-node state and a bounded
 //               traffic matrix (ipamonitor-status.ts, pure)
 //   cleanup     on deletion, ask agents to stop their readers and remove files, wait (bounded),
-//               drop the finalizer
+//               delete the NodeTasks, drop the finalizer
 // RBAC (operator/src/rbac.ts already grants it): ipamonitors get list watch update patch,
 // ipamonitors/status patch, ipamonitors/finalizers update; nodetasks; nodes get list watch.
 import type { Logger } from '../../../../lib/observe/log.js';
@@ -29,7 +29,8 @@ import type { Informer } from '../../../../lib/kube/informer.js';
 import type { KubeClient, KubeObject } from '../../../../lib/kube/kube.js';
 import type { IPAMonitor, NodeTask } from '../../../../lib/kube/objects.js';
 import { deriveIPAMonitorStatus, type ObservedIPATask } from './status.js';
-import { ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName } from '../shared/parent.js';
+import { deleteTask, ensureFinalizer, ParentStatusWriter, sameJson, taskLabels, taskName } from '../shared/parent.js';
+import { BY_PARENT } from '../shared/cache.js';
 import { matchesSelector } from '../shared/selectors.js';
 import { parseDurationMs, resolveFiles } from '../shared/units.js';
 
@@ -37,7 +38,7 @@ import { parseDurationMs, resolveFiles } from '../shared/units.js';
 
 /** A NodeTask name distinct from other kinds' tasks of the same parent name on the same node. */
 export function ipaTaskName(monitor: string, node: string): string {
-  return taskName(`${monitor}-ipa`, node);
+  return taskName({ kind: 'IPAMonitor', name: monitor }, node);
 }
 
 export interface IPAMonitorDeps {
@@ -46,7 +47,7 @@ export interface IPAMonitorDeps {
   tasks: Informer<NodeTask>;
   nodes: Informer<KubeObject>;
   events: EventRecorder;
-  /** Where the NodeTasks live: the operator's namespace. */
+  /** The operator's namespace, where every NodeTask lives. */
   namespace: string;
 }
 
@@ -100,10 +101,10 @@ export class IPAMonitorReconciler {
 
   reconcile = async (name: string, log: Logger): Promise<Result | void> => {
     const cached = this.deps.monitors.get(undefined, name);
-    if (!cached) return; // deleted: its NodeTasks go with it (owner references)
+    if (!cached) return; // deleted: its cleanup deleted its NodeTasks, or the orphan sweep will
     const monitor = structuredClone(cached);
     const ns = this.deps.namespace;
-    const mine = () => this.deps.tasks.list(ns).filter((t) => t.spec?.parent?.kind === 'IPAMonitor' && t.spec.parent.uid === monitor.metadata.uid);
+    const mine = () => this.deps.tasks.byIndex(BY_PARENT, monitor.metadata.uid!).filter((t) => t.spec?.parent?.kind === 'IPAMonitor');
 
     if (monitor.metadata.deletionTimestamp) return this.status.cleanup(monitor, mine(), this.deps.nodes, log, 'stop their IPA readers and remove files');
     if (await ensureFinalizer(this.deps.client, IPAMonitorType, monitor)) return; // the update event brings us back
@@ -122,7 +123,6 @@ export class IPAMonitorReconciler {
     const existing = mine();
     const wanted = new Set<string>();
     if (!invalid && work) {
-      const owner = ownerOf('IPAMonitor', monitor);
       for (const node of selected) {
         const taskName = ipaTaskName(name, node);
         wanted.add(taskName);
@@ -134,10 +134,7 @@ export class IPAMonitorReconciler {
         const prev = existing.find((t) => t.metadata.name === taskName);
         if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) continue;
         await this.deps.client.apply<NodeTask>(NodeTaskType, {
-          metadata: {
-            name: taskName, namespace: ns, ownerReferences: [owner],
-            labels: taskLabels('IPAMonitor', name, node),
-          },
+          metadata: { name: taskName, namespace: ns, labels: taskLabels('IPAMonitor', monitor, node) },
           spec,
         });
         log.info({ node, task: taskName }, prev ? 'updated NodeTask' : 'created NodeTask');
@@ -145,7 +142,7 @@ export class IPAMonitorReconciler {
     }
     for (const t of existing) {
       if (wanted.has(t.metadata.name)) continue;
-      await this.deps.client.delete(NodeTaskType, ns, t.metadata.name, { uid: t.metadata.uid });
+      await deleteTask(this.deps.client, t);
       log.info({ node: t.spec.node, task: t.metadata.name }, 'deleted NodeTask: its node is no longer selected');
     }
     return this.writeStatus(monitor, invalid, selected.length, mine().filter((t) => wanted.has(t.metadata.name)), log);

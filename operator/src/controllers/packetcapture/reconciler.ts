@@ -1,11 +1,13 @@
 // The PacketCapture controller. Three concerns, each a small step of one level-based
 // reconcile keyed by namespace/name:
-//   placement   resolve targets to pods/interfaces per node; one NodeTask per node
+//   placement   resolve targets to pods/interfaces per node; one NodeTask per node, in the
+//               operator's namespace (docs/adr/0012-nodetasks-in-the-operator-namespace.md)
 //   status      aggregate the NodeTasks' statuses into the capture's status
-//   cleanup     on deletion, ask agents to clean up, wait (bounded), drop the finalizer
+//   cleanup     on deletion, ask agents to clean up, wait (bounded), delete the NodeTasks,
+//               drop the finalizer
 // RBAC this controller needs (the chart grants exactly these):
 //   ringtap.dev packetcaptures: get list watch update patch; packetcaptures/status: patch;
-//   packetcaptures/finalizers: update; nodetasks: get list watch create patch delete;
+//   packetcaptures/finalizers: update; nodetasks (in the operator's namespace): get list watch create patch delete;
 //   core pods, nodes: get list watch; events.k8s.io events: create.
 import type { Logger } from '../../../../lib/observe/log.js';
 import {
@@ -28,7 +30,7 @@ import type { NodeTask, PacketCapture } from '../../../../lib/kube/objects.js';
 import { effectiveFilter } from '../shared/bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './status.js';
 import { parseBytes, parseDurationMs, resolveFiles } from '../shared/units.js';
-import { ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from '../shared/parent.js';
+import { deleteTask, ensureFinalizer, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from '../shared/parent.js';
 import { authorizeCapture, authorizePods } from '../shared/authorize.js';
 import { podTargeted } from '../shared/selectors.js';
 import { BY_PARENT, selectTargets, type PlacementNode, type PlacementPod } from '../shared/cache.js';
@@ -46,6 +48,8 @@ export interface PacketCaptureDeps {
   events: EventRecorder;
   validateFilter: FilterValidator;
   trustedNamespaces: ReadonlySet<string>;
+  /** The operator's namespace, where every NodeTask lives. */
+  namespace: string;
 }
 
 export class PacketCaptureReconciler {
@@ -61,7 +65,7 @@ export class PacketCaptureReconciler {
     captures.onChange((_t, c) => this.controller.enqueue(`${c.metadata.namespace}/${c.metadata.name}`));
     tasks.onChange((_t, task) => {
       const p = task.spec?.parent;
-      if (p?.kind === 'PacketCapture') this.controller.enqueue(`${task.metadata.namespace}/${p.name}`);
+      if (p?.kind === 'PacketCapture') this.controller.enqueue(`${p.namespace}/${p.name}`);
     });
     // A pod change may add it to or remove it from any capture of its namespace.
     pods.onChange((_t, pod, old) => {
@@ -85,7 +89,7 @@ export class PacketCaptureReconciler {
   reconcile = async (key: string, log: Logger): Promise<Result | void> => {
     const [namespace, name] = key.split('/') as [string, string];
     const cached = this.deps.captures.get(namespace, name);
-    if (!cached) return; // deleted: its NodeTasks go with it (owner references)
+    if (!cached) return; // deleted: its cleanup deleted its NodeTasks, or the orphan sweep will
     const capture = structuredClone(cached);
     const myTasks = this.deps.tasks.byIndex(BY_PARENT, capture.metadata.uid!).filter((t) => t.spec?.parent?.kind === 'PacketCapture');
 
@@ -112,7 +116,7 @@ export class PacketCaptureReconciler {
     let targetsFound = 0;
     if (invalid) {
       // Nothing may run on a spec we refuse.
-      for (const t of myTasks) await this.deps.client.delete(NodeTaskType, namespace, t.metadata.name);
+      for (const t of myTasks) await deleteTask(this.deps.client, t);
     } else if (!terminal) {
       targetsFound = await this.place(capture, filter, myTasks, log);
     } else {
@@ -161,12 +165,11 @@ export class PacketCaptureReconciler {
       for (const node of selectTargets(this.deps.nodes, undefined, nt)) slot(node.metadata.name).interfaces.push(...nt.interfaces);
     }
     let targets = 0;
-    const owner = ownerOf('PacketCapture', capture);
     const wanted = new Set<string>();
     for (const [node, work] of [...byNode].sort(([a], [b]) => a.localeCompare(b))) {
       work.pods.sort((a, b) => a.name.localeCompare(b.name) || a.uid.localeCompare(b.uid));
       targets += work.pods.length + work.interfaces.length;
-      const name = taskName(capture.metadata.name, node);
+      const name = taskName({ kind: 'PacketCapture', namespace: ns, name: capture.metadata.name }, node);
       wanted.add(name);
       const spec: NodeTask['spec'] = {
         node,
@@ -178,10 +181,7 @@ export class PacketCaptureReconciler {
       // The first placement is announced by the phase event, not pod by pod.
       if (existing.length > 0) this.recordChurn(capture, node, prev?.spec.packetCapture?.pods ?? [], work.pods);
       await this.apply({
-        metadata: {
-          name, namespace: ns, ownerReferences: [owner],
-          labels: taskLabels('PacketCapture', capture.metadata.name, node),
-        },
+        metadata: { name, namespace: this.deps.namespace, labels: taskLabels('PacketCapture', capture, node) },
         spec,
       });
       log.info({ node, task: name, pods: work.pods.length, interfaces: work.interfaces.length }, prev ? 'updated NodeTask' : 'created NodeTask');
@@ -189,7 +189,7 @@ export class PacketCaptureReconciler {
     for (const t of existing) {
       if (wanted.has(t.metadata.name)) continue;
       if (!this.deps.nodes.get(undefined, t.spec.node)) {
-        await this.deps.client.delete(NodeTaskType, ns, t.metadata.name, { uid: t.metadata.uid });
+        await deleteTask(this.deps.client, t);
         log.info({ node: t.spec.node, task: t.metadata.name }, 'deleted NodeTask: its node is gone');
         continue;
       }
@@ -199,7 +199,7 @@ export class PacketCaptureReconciler {
       this.recordChurn(capture, t.spec.node, t.spec.packetCapture?.pods ?? [], []);
       const pc = t.spec.packetCapture;
       await this.apply({
-        metadata: { name: t.metadata.name, namespace: ns, ownerReferences: [owner], labels: t.metadata.labels ?? {} },
+        metadata: { name: t.metadata.name, namespace: t.metadata.namespace, labels: taskLabels('PacketCapture', capture, t.spec.node) },
         spec: { ...t.spec, ...(pc ? { packetCapture: { ...pc, pods: [], interfaces: [] } } : {}) },
       });
       log.info({ node: t.spec.node, task: t.metadata.name }, 'emptied NodeTask: node has no targets left');

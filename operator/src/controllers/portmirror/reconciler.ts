@@ -2,14 +2,17 @@
 // small step of one level-based reconcile keyed by namespace/name:
 //   placement   resolve sources (pods by selector or name in the mirror's namespace; node
 //               interfaces, from trusted namespaces only) and the destination; one NodeTask
-//               per node with sources, plus the collector pod's node (the VXLAN receive side)
+//               per node with sources, plus the collector pod's node (the VXLAN receive side),
+//               in the operator's namespace
 //   status      aggregate the NodeTasks' statuses (per node, totals, kstatus conditions)
-//   cleanup     on deletion, ask agents to remove their tc state, wait (bounded), drop the finalizer
+//   cleanup     on deletion, ask agents to remove their tc state, wait (bounded), delete the
+//               NodeTasks, drop the finalizer
 // A collector pod on another node than a source is reached over VXLAN: the source node's
 // destination becomes remote = the collector node's InternalIP, VNI mirrorVni(uid), port 4789,
 // and the collector node's agent decapsulates into the collector's host veth.
 // RBAC (operator/src/rbac.ts already grants it): portmirrors get list watch update patch,
-// portmirrors/status patch, portmirrors/finalizers update; nodetasks; pods, nodes get list watch.
+// portmirrors/status patch, portmirrors/finalizers update; nodetasks (in the operator's
+// namespace); pods, nodes get list watch.
 import type { Logger } from '../../../../lib/observe/log.js';
 import {
   type ConditionReason,
@@ -30,14 +33,14 @@ import type { Informer } from '../../../../lib/kube/informer.js';
 import type { KubeClient } from '../../../../lib/kube/kube.js';
 import type { NodeTask, PortMirror } from '../../../../lib/kube/objects.js';
 import { deriveMirrorStatus, type ObservedMirrorTask } from './status.js';
-import { ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from '../shared/parent.js';
+import { deleteTask, ensureFinalizer, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from '../shared/parent.js';
 import { authorizeMirror, authorizePods, type AccessRules } from '../shared/authorize.js';
 import { matchesSelector, podTargeted } from '../shared/selectors.js';
-import type { PlacementNode as Node, PlacementPod as Pod } from '../shared/cache.js';
+import { BY_PARENT, type PlacementNode as Node, type PlacementPod as Pod } from '../shared/cache.js';
 
-/** A NodeTask name distinct from a PacketCapture's of the same name on the same node. */
-export function mirrorTaskName(mirrorName: string, node: string): string {
-  return taskName(`${mirrorName}-pm`, node);
+/** The NodeTask name of a mirror's share on a node. */
+export function mirrorTaskName(mirror: PortMirror, node: string): string {
+  return taskName({ kind: 'PortMirror', namespace: mirror.metadata.namespace, name: mirror.metadata.name }, node);
 }
 
 export interface PortMirrorDeps {
@@ -51,6 +54,8 @@ export interface PortMirrorDeps {
   trustedNamespaces: ReadonlySet<string>;
   remoteCidrs?: readonly string[];
   remotePorts?: ReadonlySet<number>;
+  /** The operator's namespace, where every NodeTask lives. */
+  namespace: string;
 }
 
 export function podIps(pod: Pod): string[] {
@@ -80,7 +85,7 @@ export class PortMirrorReconciler {
     mirrors.onChange((_t, m) => this.controller.enqueue(key(m)));
     tasks.onChange((_t, task) => {
       const p = task.spec?.parent;
-      if (p?.kind === 'PortMirror') this.controller.enqueue(`${task.metadata.namespace}/${p.name}`);
+      if (p?.kind === 'PortMirror') this.controller.enqueue(`${p.namespace}/${p.name}`);
     });
     pods.onChange((_t, pod, old) => {
       for (const m of mirrors.list(pod.metadata.namespace)) {
@@ -105,7 +110,7 @@ export class PortMirrorReconciler {
     const cached = this.deps.mirrors.get(namespace, name);
     if (!cached) return;
     const mirror = structuredClone(cached);
-    const mine = () => this.deps.tasks.list(namespace).filter((t) => t.spec?.parent?.kind === 'PortMirror' && t.spec.parent.uid === mirror.metadata.uid);
+    const mine = () => this.deps.tasks.byIndex(BY_PARENT, mirror.metadata.uid!).filter((t) => t.spec?.parent?.kind === 'PortMirror');
 
     if (mirror.metadata.deletionTimestamp) return this.status.cleanup(mirror, mine(), this.deps.nodes, log, 'remove their tc state');
     if (await ensureFinalizer(this.deps.client, PortMirrorType, mirror)) return; // the update event brings us back
@@ -119,7 +124,7 @@ export class PortMirrorReconciler {
     let waiting: { reason: ConditionReason; message: string } | undefined;
     let sourcesFound = 0;
     if (invalid) {
-      for (const t of mine()) await this.deps.client.delete(NodeTaskType, namespace, t.metadata.name);
+      for (const t of mine()) await deleteTask(this.deps.client, t);
     } else {
       const r = await this.place(mirror, mine(), log);
       sourcesFound = r.sources;
@@ -190,10 +195,9 @@ export class PortMirrorReconciler {
     for (const l of r.byNode.values()) sources += l.length;
     // The collector's node takes part as the receive side, with or without sources of its own.
     if (r.collectorNode && !r.byNode.has(r.collectorNode)) r.byNode.set(r.collectorNode, []);
-    const owner = ownerOf('PortMirror', mirror);
     const wanted = new Set<string>();
-    const apply = async (node: string, work: PortMirrorWork, labels?: Record<string, string>) => {
-      const name = mirrorTaskName(mirror.metadata.name, node);
+    const apply = async (node: string, work: PortMirrorWork) => {
+      const name = mirrorTaskName(mirror, node);
       const spec: NodeTaskSpec = {
         node,
         parent: { kind: 'PortMirror', name: mirror.metadata.name, namespace: ns, uid: mirror.metadata.uid!, generation: mirror.metadata.generation ?? 1 },
@@ -202,10 +206,7 @@ export class PortMirrorReconciler {
       const prev = existing.find((t) => t.metadata.name === name);
       if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) return;
       await this.deps.client.apply<NodeTask>(NodeTaskType, {
-        metadata: {
-          name, namespace: ns, ownerReferences: [owner],
-          labels: labels ?? taskLabels('PortMirror', mirror.metadata.name, node),
-        },
+        metadata: { name, namespace: this.deps.namespace, labels: taskLabels('PortMirror', mirror, node) },
         spec,
       });
       log.info({ node, task: name, sources: work.sources.length }, prev ? 'updated NodeTask' : 'created NodeTask');
@@ -215,14 +216,14 @@ export class PortMirrorReconciler {
       for (const [node, list] of [...r.byNode].sort(([a], [b]) => a.localeCompare(b))) {
         const destination = r.destination(node);
         if (!destination) continue;
-        wanted.add(mirrorTaskName(mirror.metadata.name, node));
+        wanted.add(mirrorTaskName(mirror, node));
         await apply(node, { ...base, sources: list, destination });
       }
     }
     for (const t of existing) {
       if (wanted.has(t.metadata.name)) continue;
       if (!this.deps.nodes.get(undefined, t.spec.node)) {
-        await this.deps.client.delete(NodeTaskType, ns, t.metadata.name, { uid: t.metadata.uid });
+        await deleteTask(this.deps.client, t);
         log.info({ node: t.spec.node, task: t.metadata.name }, 'deleted NodeTask: its node is gone');
         continue;
       }
@@ -230,7 +231,7 @@ export class PortMirrorReconciler {
       // the agent removes the filters of the sources that left.
       const pm = t.spec.portMirror;
       if (!pm || pm.sources.length === 0) continue;
-      await apply(t.spec.node, { ...pm, sources: [] }, t.metadata.labels);
+      await apply(t.spec.node, { ...pm, sources: [] });
       log.info({ node: t.spec.node, task: t.metadata.name }, 'emptied NodeTask: node has no sources left');
     }
     return { sources, ...(r.waiting ? { waiting: r.waiting } : {}) };

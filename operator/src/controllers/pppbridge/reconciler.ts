@@ -1,12 +1,11 @@
 // The PPPBridge controller, on the same runtime as PortMirror. One level-based reconcile keyed
 // by the (cluster-scoped) bridge name, in three small steps:
-//   placement   one NodeTask on spec.nodeName, in the operator's namespace (a cluster-scoped
-//               parent has no namespace of its own), owned by the bridge; none while the node
-//               is missing or cannot do the requested mode (mode kernel on a node whose
-//               published pppKernelBridge capability says no)
+//   placement   one NodeTask on spec.nodeName, in the operator's namespace (where every
+//               NodeTask lives); none while the node is missing or cannot do the requested
+//               mode (mode kernel on a node whose published pppKernelBridge capability says no)
 //   status      derived from the node and the task's status (pppbridge-status.ts)
 //   cleanup     on deletion, ask the agent to close its sockets (or unbridge), wait (bounded),
-//               drop the finalizer
+//               delete the NodeTask, drop the finalizer
 // RBAC (operator/src/rbac.ts already grants it): pppbridges get list watch update patch,
 // pppbridges/status patch, pppbridges/finalizers update; nodetasks; nodes get list watch.
 import type { Controller, Result } from '../../../../lib/kube/controller.js';
@@ -24,14 +23,15 @@ import {
   type PPPBridgeSpec,
   type PPPBridgeWork,
 } from '../../../../crds/src/index.js';
-import { ensureFinalizer, ownerOf, ParentStatusWriter, sameJson, taskLabels, taskName } from '../shared/parent.js';
+import { deleteTask, ensureFinalizer, ParentStatusWriter, sameJson, taskLabels, taskName } from '../shared/parent.js';
+import { BY_PARENT } from '../shared/cache.js';
 import { blocked, deriveBridgeStatus, type BridgeState } from './status.js';
 
 
 
 /** The bridge's NodeTask name: distinct from a capture's or a mirror's of the same name. */
 export function bridgeTaskName(bridgeName: string, node: string): string {
-  return taskName(`${bridgeName}-ppp`, node);
+  return taskName({ kind: 'PPPBridge', name: bridgeName }, node);
 }
 
 /** The node's pppKernelBridge capability from its annotation; undefined when not (validly) published. */
@@ -58,7 +58,7 @@ export interface PPPBridgeDeps {
   tasks: Informer<NodeTask>;
   nodes: Informer<KubeObject>;
   events: EventRecorder;
-  /** The operator's namespace: NodeTasks of cluster-scoped parents live there. */
+  /** The operator's namespace, where every NodeTask lives. */
   namespace: string;
 }
 
@@ -87,9 +87,9 @@ export class PPPBridgeReconciler {
     if (!cached) return;
     const bridge = structuredClone(cached);
     const l = log.child({ bridge: bridge.metadata.name, node: bridge.spec.nodeName });
-    const mine = () => this.deps.tasks.list(this.deps.namespace).filter((t) => t.spec?.parent?.kind === 'PPPBridge' && t.spec.parent.uid === bridge.metadata.uid);
+    const mine = () => this.deps.tasks.byIndex(BY_PARENT, bridge.metadata.uid!).filter((t) => t.spec?.parent?.kind === 'PPPBridge');
 
-    if (bridge.metadata.deletionTimestamp) return this.cleanup(bridge, mine(), l);
+    if (bridge.metadata.deletionTimestamp) return this.status.cleanup(bridge, mine(), this.deps.nodes, l, 'unbridge and close the sessions');
     if (await ensureFinalizer(this.deps.client, PPPBridgeType, bridge)) return; // the update event brings us back
 
     const node = this.deps.nodes.get(undefined, bridge.spec.nodeName);
@@ -123,7 +123,7 @@ export class PPPBridgeReconciler {
     const name = bridgeTaskName(bridge.metadata.name, node);
     for (const t of existing) {
       if (t.metadata.name === name && !isBlocked) continue;
-      await this.deps.client.delete(NodeTaskType, ns, t.metadata.name, { uid: t.metadata.uid });
+      await deleteTask(this.deps.client, t);
       log.info({ task: t.metadata.name }, isBlocked ? 'deleted NodeTask: the node is gone or cannot do the mode' : 'deleted stray NodeTask');
     }
     if (isBlocked) return undefined;
@@ -134,12 +134,8 @@ export class PPPBridgeReconciler {
     };
     const prev = existing.find((t) => t.metadata.name === name);
     if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) return prev;
-    const owner = ownerOf('PPPBridge', bridge);
     const applied = await this.deps.client.apply<NodeTask>(NodeTaskType, {
-      metadata: {
-        name, namespace: ns, ownerReferences: [owner],
-        labels: taskLabels('PPPBridge', bridge.metadata.name, node),
-      },
+      metadata: { name, namespace: ns, labels: taskLabels('PPPBridge', bridge, node) },
       spec,
     });
     log.info({ task: name, mode: spec.pppBridge!.mode }, prev ? 'updated NodeTask' : 'created NodeTask');
@@ -160,14 +156,5 @@ export class PPPBridgeReconciler {
       ...(d.message ? { message: d.message } : {}),
     };
     return this.status.writeAndAnnounce(bridge, status, d, this.deps.events, log);
-  }
-
-  /** Deletion: ask the agent to close the sessions' sockets, wait for it (bounded), then let go. */
-  private async cleanup(bridge: PPPBridge, tasks: NodeTask[], log: Logger): Promise<Result | void> {
-    const r = await this.status.cleanup(bridge, tasks, this.deps.nodes, log, 'unbridge and close the sessions');
-    if (r) return r;
-    // The garbage collector would delete the task too, but it takes its time (here 15-20 s) over
-    // a namespaced dependent of a cluster-scoped owner; the agent has already let go of it.
-    for (const t of tasks) await this.deps.client.delete(NodeTaskType, t.metadata.namespace, t.metadata.name, { uid: t.metadata.uid });
   }
 }

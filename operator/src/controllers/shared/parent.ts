@@ -1,23 +1,37 @@
-// What every parent kind's controller does the same way: name its NodeTasks, compare specs,
-// add its finalizer, write its status (server-side apply, only when it changed, at most once a
-// second) and, on deletion, the cleanup handshake with the agents before its finalizer goes.
+// What every parent kind's controller does the same way: name and label its NodeTasks (all in
+// the operator's namespace), compare specs, add its finalizer, write its status (server-side
+// apply, only when it changed, at most once a second) and, on deletion, the cleanup handshake
+// with the agents, then the deletion of its NodeTasks, before its finalizer goes.
 import { createHash } from 'node:crypto';
 import type { Result } from '../../../../lib/kube/controller.js';
 import type { Condition, DesiredCondition } from '../../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../../lib/kube/events.js';
-import { isConflict, isNotFound, type KubeClient, type KubeObject, type OwnerReference, type ResourceType } from '../../../../lib/kube/kube.js';
+import { isConflict, isNotFound, type KubeClient, type KubeObject, type ResourceType } from '../../../../lib/kube/kube.js';
 import type { Logger } from '../../../../lib/observe/log.js';
 import { statusWrites } from '../../../../lib/kube/metrics.js';
-import { API_VERSION, FINALIZER, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, NodeTaskType, type ParentKind } from '../../../../crds/src/index.js';
+import { FINALIZER, LABEL_NODE, LABEL_PARENT_KIND, LABEL_PARENT_NAME, LABEL_PARENT_NAMESPACE, LABEL_PARENT_UID, NodeTaskType, type ParentKind } from '../../../../crds/src/index.js';
 import type { NodeTask } from '../../../../lib/kube/objects.js';
 
 const CLEANUP_TIMEOUT_MS = 60_000;
 const STATUS_MIN_INTERVAL_MS = 1_000;
 
-/** A NodeTask's name: stable per (capture, node), short enough for any node name. */
-export function taskName(captureName: string, node: string): string {
-  const h = createHash('sha256').update(`${captureName}\0${node}`).digest('hex').slice(0, 8);
-  return `${captureName.slice(0, 40)}-${node.slice(0, 12)}-${h}`.replace(/-+/g, '-');
+/** Who a NodeTask is for: a parent's kind, namespace (none when cluster-scoped) and name. */
+export interface TaskParent { kind: ParentKind; namespace?: string | undefined; name: string }
+
+const KIND_PREFIX: Record<ParentKind, string> = { PacketCapture: 'pc', PortMirror: 'pm', PPPBridge: 'ppp', IPAMonitor: 'ipa' };
+
+/**
+ * A NodeTask's name in the operator's namespace, where the tasks of every namespace's parents
+ * live together: stable per (kind, namespace, name, node), at most 63 characters whatever their
+ * lengths. The readable part is cut short; the hash of all four (64 bits) keeps two parents
+ * whose names share the readable part (the same name in two namespaces, a long name's prefix)
+ * apart. Dots become dashes, so the name is also a DNS label.
+ */
+export function taskName(parent: TaskParent, node: string): string {
+  const h = createHash('sha256').update([parent.kind, parent.namespace ?? '', parent.name, node].join('\0')).digest('hex').slice(0, 16);
+  const part = (s: string, n: number) => s.slice(0, n).replace(/\./g, '-');
+  const parts = [KIND_PREFIX[parent.kind], ...(parent.namespace ? [part(parent.namespace, 12)] : []), part(parent.name, parent.namespace ? 18 : 31), part(node, 10), h];
+  return parts.join('-').replace(/-+/g, '-');
 }
 
 /** A JSON value's text with keys sorted and empty lists left out (the API server drops them). */
@@ -43,14 +57,16 @@ export function sameJson(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
 
-/** The controlling owner reference of a parent's NodeTasks: the garbage collector deletes them with it. */
-export function ownerOf(kind: ParentKind, obj: KubeObject): OwnerReference {
-  return { apiVersion: API_VERSION, kind, name: obj.metadata.name, uid: obj.metadata.uid!, controller: true, blockOwnerDeletion: true };
-}
-
-/** The labels every NodeTask carries (a label value holds at most 63 characters). */
-export function taskLabels(kind: ParentKind, parentName: string, node: string): Record<string, string> {
-  return { [LABEL_NODE]: node, [LABEL_PARENT_KIND]: kind, [LABEL_PARENT_NAME]: parentName.slice(0, 63) };
+/**
+ * The labels every NodeTask carries: its node and its parent (a label value holds at most 63
+ * characters: a longer parent name is cut; the UID says exactly which parent).
+ */
+export function taskLabels(kind: ParentKind, parent: KubeObject, node: string): Record<string, string> {
+  return {
+    [LABEL_NODE]: node, [LABEL_PARENT_KIND]: kind, [LABEL_PARENT_NAME]: parent.metadata.name.slice(0, 63),
+    ...(parent.metadata.namespace ? { [LABEL_PARENT_NAMESPACE]: parent.metadata.namespace } : {}),
+    [LABEL_PARENT_UID]: parent.metadata.uid!,
+  };
 }
 
 /** Validates a BPF filter; returns libpcap's message when it does not compile. */
@@ -148,7 +164,9 @@ export class ParentStatusWriter {
 
 /**
  * Deletion of a parent: ask each agent to clean up (spec.cleanup), wait for them to say so
- * (status.cleanedUp; bounded, and never for a node that is gone), then remove the finalizer.
+ * (status.cleanedUp; bounded, and never for a node that is gone), delete the NodeTasks (they
+ * live in the operator's namespace: no owner reference takes them with the parent), then
+ * remove the finalizer.
  */
 export async function cleanupHandshake(args: {
   client: KubeClient; type: ResourceType; obj: KubeObject; tasks: NodeTask[];
@@ -171,7 +189,18 @@ export async function cleanupHandshake(args: {
     return { requeueAfterMs: 1_000 };
   }
   if (pending.length > 0) log.warn({ nodes: pending, waitedMs: waited }, 'agents did not acknowledge cleanup in time; removing the finalizer anyway');
+  // Before the finalizer goes: once the parent is gone, only the orphan sweep (orphans.ts) would find them.
+  for (const t of tasks) await deleteTask(client, t);
   const finalizers = obj.metadata.finalizers.filter((f) => f !== FINALIZER);
   await client.mergePatch(type, obj.metadata.namespace, obj.metadata.name, { metadata: { finalizers, resourceVersion: obj.metadata.resourceVersion } });
   log.info('finalizer removed');
+}
+
+/** Deletes a NodeTask, that very object (by UID): one gone, or replaced by a new one of the same name (a conflict), is left alone. */
+export async function deleteTask(client: KubeClient, t: NodeTask): Promise<void> {
+  try {
+    await client.delete(NodeTaskType, t.metadata.namespace, t.metadata.name, { uid: t.metadata.uid });
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+  }
 }
