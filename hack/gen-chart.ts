@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { admissionObjects, rbacObjects } from '../operator/src/rbac.js';
+import { admissionObjects, finalizerPolicyObjects, rbacObjects } from '../operator/src/rbac.js';
 import { repoRoot } from './gen-crds.js';
 
 export const RBAC_TEMPLATE = 'charts/ringtap/templates/rbac.yaml';
@@ -30,9 +30,13 @@ function prefixed(name: unknown): unknown {
 interface Named { name?: unknown; kind?: unknown }
 interface RbacLike { metadata?: Named; roleRef?: Named; subjects?: Named[]; rules?: { resourceNames?: unknown[] }[] }
 
-/** The chart's RBAC, then (behind admissionPolicy.enabled) the NodeTask writers' admission policy. */
+/**
+ * The chart's RBAC, then (behind admissionPolicy.enabled) the NodeTask writers' admission policy
+ * and, where the cluster serves MutatingAdmissionPolicy v1 (1.36 on), the parents' finalizer policy.
+ */
 export function generateRbacTemplate(): string {
-  return `${HEADER}${templated(rbacObjects(NS))}{{- if .Values.admissionPolicy.enabled }}\n---\n${templated(admissionObjects(NS, PREFIX, AGENT_PORT))}{{- end }}\n`;
+  return `${HEADER}${templated(rbacObjects(NS))}{{- if .Values.admissionPolicy.enabled }}\n---\n${templated(admissionObjects(NS, PREFIX, AGENT_PORT))}{{- end }}\n`
+    + `{{- if and .Values.admissionPolicy.enabled (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy") }}\n---\n${templated(finalizerPolicyObjects(PREFIX))}{{- end }}\n`;
 }
 
 function templated(objects: object[]): string {

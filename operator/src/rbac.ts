@@ -1,6 +1,6 @@
 // The operator's and agents' RBAC: the one source for the Helm chart and the local cluster.
 // Each rule is here because a controller named beside it needs it.
-import { GROUP, PARENT_KINDS, PLURALS } from '../../crds/src/index.js';
+import { FINALIZER, GROUP, PARENT_KINDS, PLURALS } from '../../crds/src/index.js';
 import { DATA_GROUP, DATA_KINDS, DATA_SUBRESOURCES } from '../../crds/src/dataapi.js';
 
 export interface PolicyRule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
@@ -163,6 +163,43 @@ export function admissionObjects(namespace: string, prefix = 'ringtap', agentPor
     {
       apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: proxy },
       spec: { policyName: proxy, validationActions: ['Deny'] },
+    },
+  ];
+}
+
+/**
+ * The parents' finalizer, set by the API server as a parent is created: without it every new
+ * PacketCapture, PortMirror, PPPBridge and IPAMonitor costs a second write, the operator's
+ * finalizer patch, which costs the API server about twice the create itself
+ * (docs/adr/0010-operator-scale.md). A MutatingAdmissionPolicy (admissionregistration.k8s.io/v1,
+ * served from Kubernetes 1.36 on without flags) merges the finalizer into the object; the
+ * operator still adds it when it is missing (an older cluster, or a policy that failed: Ignore),
+ * so the behaviour is the same either way. Admission changes are owned by no field manager, so
+ * a user's later apply without the finalizer does not remove it.
+ * group: the API group matched (the operator benchmark binds the same policy to its copy of the
+ * PacketCapture kind, so that its ceiling pays what a user's create pays).
+ */
+export function finalizerPolicyObjects(prefix = 'ringtap', group = GROUP): object[] {
+  const name = `${prefix}-finalizer`;
+  return [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingAdmissionPolicy', metadata: { name },
+      spec: {
+        failurePolicy: 'Ignore',
+        reinvocationPolicy: 'Never',
+        matchConstraints: {
+          resourceRules: [{ apiGroups: [group], apiVersions: ['*'], operations: ['CREATE'], resources: parents() }],
+        },
+        mutations: [{
+          patchType: 'ApplyConfiguration',
+          // finalizers is a set: the merge adds ours unless it is there, and keeps the others.
+          applyConfiguration: { expression: `Object{metadata: Object.metadata{finalizers: ['${FINALIZER}']}}` },
+        }],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingAdmissionPolicyBinding', metadata: { name },
+      spec: { policyName: name },
     },
   ];
 }

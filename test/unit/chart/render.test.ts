@@ -151,6 +151,23 @@ describe('values', () => {
     await expect(render({ 'metrics.service.enabled': false, 'metrics.serviceMonitor.enabled': true })).rejects.toThrow('needs metrics.service.enabled');
   });
 
+  test('finalizer policy: only where the cluster serves MutatingAdmissionPolicy v1 (1.36 on)', async () => {
+    const map = 'admissionregistration.k8s.io/v1/MutatingAdmissionPolicy';
+    const old = await render();
+    expect(old.map((o) => o.kind)).not.toContain('MutatingAdmissionPolicy');
+    const objects = await render({}, { extra: ['--api-versions', map] });
+    const policy = find(objects, 'MutatingAdmissionPolicy', 'ringtap-finalizer') as any;
+    expect(policy.metadata.namespace).toBeUndefined();
+    expect(policy.spec.failurePolicy).toBe('Ignore');
+    expect(policy.spec.matchConstraints.resourceRules).toEqual([{ apiGroups: ['ringtap.dev'], apiVersions: ['*'], operations: ['CREATE'], resources: ['packetcaptures', 'portmirrors', 'pppbridges', 'ipamonitors'] }]);
+    expect(policy.spec.mutations[0].applyConfiguration.expression).toContain("finalizers: ['ringtap.dev/cleanup']");
+    expect((find(objects, 'MutatingAdmissionPolicyBinding', 'ringtap-finalizer') as any).spec.policyName).toBe('ringtap-finalizer');
+    const off = await render({ 'admissionPolicy.enabled': false }, { extra: ['--api-versions', map] });
+    expect(off.map((o) => o.kind)).not.toContain('MutatingAdmissionPolicy');
+    const renamed = await render({ fullnameOverride: 'rt2' }, { extra: ['--api-versions', map] });
+    expect((find(renamed, 'MutatingAdmissionPolicyBinding', 'rt2-finalizer') as any).spec.policyName).toBe('rt2-finalizer');
+  });
+
   test('fullnameOverride renames every object, cluster-scoped ones and references included', async () => {
     const objects = await render({ fullnameOverride: 'rt2' }, { namespace: 'other' });
     // The APIService's name is the API's own (version.group).
