@@ -24,8 +24,8 @@ export type OutputStatistics = StatisticsCounters;
 /** Per-packet options beside the flags. */
 export interface PacketOptions {
   comments?: string[];
-  /** Custom options: code (2988, 2989, ...), Private Enterprise Number, data. */
-  custom?: { code: number; pen: number; data: Buffer }[];
+  /** Custom options: code (2988, 2989, ...), Private Enterprise Number, data (parts are written one after the other). */
+  custom?: { code: number; pen: number; data: Buffer | readonly Buffer[] }[];
 }
 
 /** "ringtap <version>", from the package.json above this file (in the source tree and in the image). */
@@ -103,21 +103,79 @@ export function encodeIDB(i: OutputInterface): Buffer {
 }
 
 export function encodeEPB(interfaceId: number, tsNs: bigint, origLen: number, data: Buffer, flags?: number, po: PacketOptions = {}): Buffer {
-  const opts: [number, Buffer][] = [];
-  for (const c of po.comments ?? []) opts.push([OPT_COMMENT, Buffer.from(c, 'utf8')]);
-  if (flags !== undefined) opts.push([EPB_FLAGS, u32le(flags)]);
-  for (const c of po.custom ?? []) opts.push([c.code, Buffer.concat([u32le(c.pen), c.data])]);
-  const o = optionBytes(opts);
-  const body = Buffer.alloc(20 + pad4(data.length) + o.length);
-  body.writeUInt32LE(interfaceId, 0);
+  const b = Buffer.allocUnsafe(epbLength(data.length, flags, po));
+  writeEPB(b, 0, interfaceId, tsNs, origLen, data, flags, po);
+  return b;
+}
+
+function customLength(data: Buffer | readonly Buffer[]): number {
+  return Buffer.isBuffer(data) ? data.length : data.reduce((n, d) => n + d.length, 0);
+}
+
+/** The size of the EPB encodeEPB and writeEPB give for a packet of dataLength bytes with these options. */
+export function epbLength(dataLength: number, flags?: number, po: PacketOptions = {}): number {
+  let opts = 0;
+  for (const c of po.comments ?? []) opts += 4 + pad4(Buffer.byteLength(c, 'utf8'));
+  if (flags !== undefined) opts += 8;
+  for (const c of po.custom ?? []) opts += 4 + pad4(4 + customLength(c.data));
+  return 32 + pad4(dataLength) + (opts > 0 ? opts + 4 : 0);
+}
+
+/**
+ * Encodes an EPB into b at offset (epbLength bytes, every one written: b may come from
+ * allocUnsafe) and returns its length. Options in the order opt_comment, epb_flags, custom.
+ * A producer that lays out many packets in one buffer of its own calls this; encodeEPB is it
+ * with a buffer per packet.
+ */
+export function writeEPB(b: Buffer, offset: number, interfaceId: number, tsNs: bigint, origLen: number, data: Buffer, flags?: number, po: PacketOptions = {}): number {
+  const len = epbLength(data.length, flags, po);
   const ts = BigInt.asUintN(64, tsNs);
-  body.writeUInt32LE(Number(ts >> 32n), 4);
-  body.writeUInt32LE(Number(ts & 0xffffffffn), 8);
-  body.writeUInt32LE(data.length, 12);
-  body.writeUInt32LE(origLen, 16);
-  data.copy(body, 20);
-  o.copy(body, 20 + pad4(data.length));
-  return block(BT_EPB, body);
+  b.writeUInt32LE(BT_EPB, offset);
+  b.writeUInt32LE(len, offset + 4);
+  b.writeUInt32LE(interfaceId, offset + 8);
+  b.writeUInt32LE(Number(ts >> 32n), offset + 12);
+  b.writeUInt32LE(Number(ts & 0xffffffffn), offset + 16);
+  b.writeUInt32LE(data.length, offset + 20);
+  b.writeUInt32LE(origLen, offset + 24);
+  b.set(data, offset + 28);
+  let o = padTo(b, offset + 28 + data.length, data.length);
+  for (const c of po.comments ?? []) {
+    const n = b.write(c, o + 4, 'utf8');
+    b.writeUInt16LE(OPT_COMMENT, o);
+    b.writeUInt16LE(n, o + 2);
+    o = padTo(b, o + 4 + n, n);
+  }
+  if (flags !== undefined) {
+    b.writeUInt16LE(EPB_FLAGS, o);
+    b.writeUInt16LE(4, o + 2);
+    b.writeUInt32LE(flags >>> 0, o + 4);
+    o += 8;
+  }
+  for (const c of po.custom ?? []) {
+    const n = 4 + customLength(c.data);
+    b.writeUInt16LE(c.code, o);
+    b.writeUInt16LE(n, o + 2);
+    b.writeUInt32LE(c.pen >>> 0, o + 4);
+    let p = o + 8;
+    for (const d of Buffer.isBuffer(c.data) ? [c.data] : c.data) {
+      b.set(d, p);
+      p += d.length;
+    }
+    o = padTo(b, p, n);
+  }
+  if (o - offset < len - 4) {
+    b.writeUInt32LE(0, o); // opt_endofopt
+    o += 4;
+  }
+  b.writeUInt32LE(len, o);
+  return len;
+}
+
+/** Zeroes the padding after a field of n bytes that ends at o; returns the offset after it. */
+function padTo(b: Buffer, o: number, n: number): number {
+  const pad = pad4(n) - n;
+  if (pad > 0) b.fill(0, o, o + pad);
+  return o + pad;
 }
 
 /** An Interface Statistics Block for an interface whose IDB says nanoseconds (as encodeIDB's do). */
@@ -158,12 +216,6 @@ function ts64le(tsNs: bigint): Buffer {
   const b = Buffer.alloc(8);
   b.writeUInt32LE(Number(ts >> 32n), 0);
   b.writeUInt32LE(Number(ts & 0xffffffffn), 4);
-  return b;
-}
-
-function u32le(v: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(v >>> 0, 0);
   return b;
 }
 
