@@ -49,7 +49,7 @@ KUBECONFIG=$USER_KUBECONFIG kubectl ringtap capture web-echo --selector app=web 
 
 # Wait until every agent has attached its pods, then make traffic from the client pod.
 for _ in $(seq 150); do
-  attached=$(kubectl get nodetasks -n demo -o jsonpath='{range .items[*]}{range .status.targets[*]}{.state}{"\n"}{end}{end}' 2>/dev/null | grep -c '^Attached$' || true)
+  attached=$(kubectl get nodetasks -n ringtap-system -l ringtap.dev/parent-namespace=demo -o jsonpath='{range .items[*]}{range .status.targets[*]}{.state}{"\n"}{end}{end}' 2>/dev/null | grep -c '^Attached$' || true)
   [ "$attached" -ge 3 ] && break
   sleep 0.2
 done
@@ -168,7 +168,7 @@ echo "$ kubectl ringtap capture shop-echo -n shop --selector app=web --filter '.
 KUBECONFIG=$USER_KUBECONFIG kubectl ringtap capture shop-echo -n shop --selector app=web \
   --filter 'icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply' --duration 15s
 for _ in $(seq 150); do
-  attached=$(kubectl get nodetasks -n shop -o jsonpath='{range .items[*]}{range .status.targets[*]}{.state}{"\n"}{end}{end}' 2>/dev/null | grep -c '^Attached$' || true)
+  attached=$(kubectl get nodetasks -n ringtap-system -l ringtap.dev/parent-namespace=shop -o jsonpath='{range .items[*]}{range .status.targets[*]}{.state}{"\n"}{end}{end}' 2>/dev/null | grep -c '^Attached$' || true)
   [ "$attached" -ge 2 ] && break
   sleep 0.2
 done

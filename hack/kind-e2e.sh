@@ -87,5 +87,5 @@ echo "kind-e2e: $packets ICMP packets captured across nodes"
 
 # Admission: the agents wrote their own NodeTasks' status; the chart's policy is in force.
 kubectl get validatingadmissionpolicy ringtap-agent-own-node >/dev/null
-kubectl -n "$APP_NS" get nodetasks -o wide
+kubectl -n "$NS" get nodetasks -l "ringtap.dev/parent-namespace=$APP_NS" -o wide
 echo "kind-e2e: PASSED"

@@ -14,7 +14,7 @@ import { KubeClient } from '../../lib/kube/kube.js';
 import { ping, tcpdumpCount } from '../support/capture.js';
 import { addNode, addPod, cluster, readClusterEnv, repoRoot, runDir, type SimNode, type SimPod } from '../support/cluster.js';
 import { tearDownDataApiFixture } from '../support/dataapi.js';
-import { adminConfig, createNamespace, uniqueName, waitFor } from '../support/kube.js';
+import { adminConfig, createNamespace, OPERATOR_NS, parentSelector, uniqueName, waitFor } from '../support/kube.js';
 
 const execFileP = promisify(execFile);
 const admin = new KubeClient(adminConfig(), 'test-admin');
@@ -56,7 +56,7 @@ async function plugin(user: 'alice' | 'bob', args: string[]): Promise<{ code: nu
 
 async function attached(name: string, nodeCount: number): Promise<void> {
   await waitFor(`${name}: targets attached`, async () => {
-    const t = (await admin.list<NodeTask>(NodeTaskType, ns, { labelSelector: `ringtap.dev/parent-name=${name}` })).items;
+    const t = (await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PacketCapture', ns, name) })).items;
     return (t.length === nodeCount && t.every((x) => x.status?.phase === 'Running' && (x.status.targets ?? []).length > 0
       && x.status.targets!.every((g) => g.state === 'Attached'))) || undefined;
   }, 30_000, 100);

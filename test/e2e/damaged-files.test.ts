@@ -13,7 +13,7 @@ import { KubeClient } from '../../lib/kube/kube.js';
 import { ping } from '../support/capture.js';
 import { addNode, addPod, runDir, type SimNode, type SimPod } from '../support/cluster.js';
 import { adminKubeconfig, kubectlPath, plugin, run, startRingtapWithDataApi, tearDownDataApiFixture } from '../support/dataapi.js';
-import { adminConfig, createNamespace, uniqueName, waitFor } from '../support/kube.js';
+import { adminConfig, createNamespace, OPERATOR_NS, parentSelector, uniqueName, waitFor } from '../support/kube.js';
 import { tsharkFields } from '../unit/pcapng/tools.js';
 
 const admin = new KubeClient(adminConfig(), 'test-admin');
@@ -50,7 +50,7 @@ describe('fetch of damaged files', () => {
     const c = await plugin(kubeconfig, ['capture', 'web', '--selector', 'app=web', '--filter', ECHO, '--duration', '6s']);
     expect({ code: c.code, stderr: c.stderr }).toEqual({ code: 0, stderr: '' });
     await waitFor('targets attached', async () => {
-      const t = (await admin.list<NodeTask>(NodeTaskType, ns, { labelSelector: 'ringtap.dev/parent-name=web' })).items;
+      const t = (await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PacketCapture', ns, 'web') })).items;
       return (t.length === 2 && t.every((x) => x.status?.phase === 'Running' && (x.status.targets ?? []).some((g) => g.state === 'Attached'))) || undefined;
     }, 30_000, 100);
     const client = pods.get('client')!;

@@ -17,7 +17,7 @@ import { addNode, addPod, cluster, type SimNode, type SimPod } from '../support/
 import {
   adminKubeconfig, cliMain, execKubeconfig, kubectl, kubectlPath, nodeBin, plugin, run, saToken, startRingtapWithDataApi, tearDownDataApiFixture, tokenKubeconfig, tsharkFields,
 } from '../support/dataapi.js';
-import { adminConfig, createNamespace, uniqueName, waitFor } from '../support/kube.js';
+import { adminConfig, createNamespace, OPERATOR_NS, parentSelector, uniqueName, waitFor } from '../support/kube.js';
 
 const admin = new KubeClient(adminConfig(), 'test-admin');
 const ECHO = 'icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply';
@@ -33,7 +33,7 @@ type Capture = PacketCapture & { status?: PacketCapture['status'] & { totals?: {
 
 async function attached(name: string, nodeCount: number): Promise<void> {
   await waitFor(`${name}: targets attached`, async () => {
-    const t = (await admin.list<NodeTask>(NodeTaskType, ns, { labelSelector: `ringtap.dev/parent-name=${name}` })).items;
+    const t = (await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PacketCapture', ns, name) })).items;
     return (t.length === nodeCount && t.every((x) => x.status?.phase === 'Running' && (x.status.targets ?? []).length > 0
       && x.status.targets!.every((g) => g.state === 'Attached'))) || undefined;
   }, 30_000, 100);

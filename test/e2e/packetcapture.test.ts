@@ -9,7 +9,7 @@ import type { NodeTask, PacketCapture } from '../../lib/kube/objects.js';
 import { KubeClient, NodeType, isNotFound, type KubeObject } from '../../lib/kube/kube.js';
 import { agentCaptureDir, captureFiles, countByInterface, packets, ping, sendUdp, tcpdumpCount } from '../support/capture.js';
 import { addNode, addPod, cluster, delNode, delPod, readPod, runDir, type SimNode, type SimPod } from '../support/cluster.js';
-import { adminConfig, createNamespace, deleteCaptureNamespace, uniqueName, waitFor } from '../support/kube.js';
+import { adminConfig, createNamespace, deleteCaptureNamespace, OPERATOR_NS, parentSelector, uniqueName, waitFor } from '../support/kube.js';
 
 const admin = new KubeClient(adminConfig(), 'test-admin');
 const ECHO = 'icmp[icmptype] == icmp-echo or icmp[icmptype] == icmp-echoreply';
@@ -25,7 +25,7 @@ async function getCapture(name: string): Promise<Capture> {
   return admin.get<Capture>(PacketCaptureType, ns, name);
 }
 async function tasksOf(name: string): Promise<NodeTask[]> {
-  return (await admin.list<NodeTask>(NodeTaskType, ns, { labelSelector: `ringtap.dev/parent-name=${name}` })).items;
+  return (await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PacketCapture', ns, name) })).items;
 }
 async function createCapture(name: string, spec: Record<string, unknown>): Promise<void> {
   await admin.create(PacketCaptureType, { metadata: { name, namespace: ns }, spec } as unknown as PacketCapture);

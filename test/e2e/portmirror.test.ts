@@ -11,7 +11,7 @@ import type { NodeTask, PortMirror } from '../../lib/kube/objects.js';
 import { KubeClient, isNotFound } from '../../lib/kube/kube.js';
 import { ping, sendUdp } from '../support/capture.js';
 import { addNode, addPod, cluster, delNode, delPod, runDir, type SimNode, type SimPod } from '../support/cluster.js';
-import { adminConfig, createNamespace, deleteNamespace, uniqueName, waitFor } from '../support/kube.js';
+import { adminConfig, createNamespace, deleteNamespace, OPERATOR_NS, parentSelector, uniqueName, waitFor } from '../support/kube.js';
 
 const execFileP = promisify(execFile);
 const admin = new KubeClient(adminConfig(), 'test-admin');
@@ -30,7 +30,7 @@ async function getMirror(name: string): Promise<PortMirror> {
   return admin.get<PortMirror>(PortMirrorType, ns, name);
 }
 async function tasksOf(name: string): Promise<NodeTask[]> {
-  return (await admin.list<NodeTask>(NodeTaskType, ns, { labelSelector: `ringtap.dev/parent-name=${name},ringtap.dev/parent-kind=PortMirror` })).items;
+  return (await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PortMirror', ns, name) })).items;
 }
 async function deleteMirror(name: string): Promise<void> {
   await admin.delete(PortMirrorType, ns, name).catch((e: unknown) => { if (!isNotFound(e)) throw e; });
@@ -296,7 +296,7 @@ describe('what the kernel or the namespace does not allow', () => {
         return x.status?.conditions?.find((c) => c.type === 'Stalled' && c.status === 'True') ? x : undefined;
       }, 20_000, 200);
       expect(m.status!.conditions!.find((c) => c.type === 'Stalled')!.reason).toBe('UntrustedNamespace');
-      expect((await admin.list<NodeTask>(NodeTaskType, other)).items).toEqual([]);
+      expect((await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: `ringtap.dev/parent-namespace=${other}` })).items).toEqual([]);
       await admin.delete(PortMirrorType, other, 'nodes');
       await waitFor('the mirror to be gone', async () => admin.get(PortMirrorType, other, 'nodes').then(() => undefined, (e: unknown) => isNotFound(e) || undefined), 20_000);
     } finally {

@@ -151,8 +151,9 @@ describe('userspace bridge, PPPoE <-> L2TPv2', () => {
     expect(b.status?.bridgedSince).toMatch(/^\d{4}-\d\d-\d\dT/);
     const [task] = await tasksOf(name);
     expect(task!.metadata.namespace).toBe(OPERATOR_NS);
-    expect(task!.metadata.labels).toMatchObject({ 'ringtap.dev/parent-kind': 'PPPBridge', 'ringtap.dev/parent-name': name, 'ringtap.dev/node': node.name });
-    expect(task!.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'PPPBridge', name, uid: b.metadata.uid, controller: true })]);
+    expect(task!.metadata.labels).toMatchObject({ 'ringtap.dev/parent-kind': 'PPPBridge', 'ringtap.dev/parent-name': name, 'ringtap.dev/parent-uid': b.metadata.uid, 'ringtap.dev/node': node.name });
+    // No owner reference: the operator deletes its NodeTasks itself (ADR 0012).
+    expect(task!.metadata.ownerReferences).toBeUndefined();
     expect(task!.spec.pppBridge).toMatchObject({ mode: 'auto', a: pppoeEnd(), b: l2tpEnd() });
 
     // a -> b: PPPoE session frames become L2TPv2 data messages to the LNS.

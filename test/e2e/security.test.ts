@@ -3,19 +3,21 @@
 //   tenant    ringtap-edit + ringtap-view in team-a
 //   outsider  no roles at all
 //   owner     every verb on every resource of team-c (a namespace owner), nothing elsewhere
+// NodeTasks, which drive the agents, live only in the operator's namespace (ADR 0012).
 // Each test is one defect of the audit; it checks that the harmful outcome no longer happens.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { HttpMethod } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { mirrorVni, NodeTaskType, PacketCaptureType, PortMirrorType } from '../../crds/src/index.js';
 import { dataPath } from '../../crds/src/dataapi.js';
 import type { NodeTask, PacketCapture, PortMirror } from '../../lib/kube/objects.js';
-import { EventType, KubeClient, PodType, type KubeObject } from '../../lib/kube/kube.js';
+import { EventType, isNotFound, KubeClient, PodType, type KubeObject } from '../../lib/kube/kube.js';
 import { agentCaptureDir, captureFiles, ping, sendUdp } from '../support/capture.js';
 import { addNode, addPod, cluster, delNode, delPod, inNetns, readClusterEnv, runDir, type SimNode, type SimPod } from '../support/cluster.js';
-import { adminConfig, apiMessage, createNamespace, deleteCaptureNamespace, tokenConfig, waitFor } from '../support/kube.js';
+import { adminConfig, apiMessage, createNamespace, deleteCaptureNamespace, OPERATOR_NS, parentSelector, tokenConfig, waitFor } from '../support/kube.js';
 
 const admin = new KubeClient(adminConfig(), 'test-admin');
 let teamA: string, teamB: string, teamC: string;
@@ -203,10 +205,14 @@ describe('the namespace owner of team-c cannot forge NodeTasks', () => {
     packetCapture: { pods, interfaces, capturePoint: 'pod', snapLength: 262144, limits: { durationSeconds: 600 }, output: { format: 'pcapng' }, timestamps: 'software' },
   });
 
-  test('a NodeTask naming team-b\'s pod and the node\'s eth0 is refused at admission', async () => {
+  test('a NodeTask naming team-b\'s pod and the node\'s eth0 is refused at admission in team-c, and by RBAC where agents look', async () => {
     const err = await owner.create(NodeTaskType, forged(teamC, teamC, work([{ name: 'b1', namespace: teamC, uid: b1.uid }], ['eth0']))).catch((e: unknown) => e);
     expect(apiMessage(err)).toMatch(/spec: only the ringtap operator writes NodeTasks/);
     expect((await admin.list<NodeTask>(NodeTaskType, teamC)).items).toEqual([]);
+    // The only namespace whose NodeTasks an agent acts on is the operator's: the owner has no right there at all.
+    const there = await owner.create(NodeTaskType, forged(OPERATOR_NS, teamC, work([{ name: 'b1', namespace: teamC, uid: b1.uid }], ['eth0']))).catch((e: unknown) => e);
+    expect(apiMessage(there)).toMatch(/forbidden/i);
+    expect((await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: `ringtap.dev/node=${node.name}` })).items.map((t) => t.metadata.name)).not.toContain(`forged-${node.name}`);
   }, 30_000);
 
   test('a cleanup NodeTask for team-b\'s capture is refused, and team-b\'s files survive', async () => {
@@ -217,34 +223,74 @@ describe('the namespace owner of team-c cannot forge NodeTasks', () => {
     expect(captureFiles(agentCaptureDir(node.name, teamB, 'neighbour'))).toEqual(files);
   }, 30_000);
 
-  test('the owner cannot write a NodeTask\'s status either', async () => {
-    const [t] = (await admin.list<NodeTask>(NodeTaskType, teamB)).items;
+  test('the owner can neither patch team-b\'s NodeTask nor write its status', async () => {
+    const [t] = (await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: `ringtap.dev/parent-namespace=${teamB}` })).items;
     expect(t).toBeDefined();
-    const err = await new KubeClient(tokenConfig(tokens.owner), 'owner')
-      .apply(NodeTaskType, { metadata: { name: t!.metadata.name, namespace: teamB }, status: { phase: 'Completed' } } as unknown as KubeObject, { subresource: 'status' })
+    const status = await owner
+      .apply(NodeTaskType, { metadata: { name: t!.metadata.name, namespace: OPERATOR_NS }, status: { phase: 'Completed' } } as unknown as KubeObject, { subresource: 'status' })
       .catch((e: unknown) => e);
-    expect(apiMessage(err)).toMatch(/forbidden/i);
+    expect(apiMessage(status)).toMatch(/forbidden/i);
+    const spec = await owner.mergePatch(NodeTaskType, OPERATOR_NS, t!.metadata.name, { spec: { cleanup: true } }).catch((e: unknown) => e);
+    expect(apiMessage(spec)).toMatch(/forbidden/i);
+    expect((await admin.get<NodeTask>(NodeTaskType, OPERATOR_NS, t!.metadata.name)).spec.cleanup).toBeFalsy();
   }, 30_000);
 
-  test('behind the policy, the agent refuses a forged task itself: another namespace\'s pod, a cleanup across namespaces', async () => {
-    // A cluster administrator is exempt from the policy; the agent still checks what it is asked.
-    await admin.create(NodeTaskType, forged(teamC, teamC, work([{ name: 'b1', namespace: teamC, uid: b1.uid }])));
-    const t = await waitFor('the agent to refuse the task', async () => {
-      const x = await admin.get<NodeTask>(NodeTaskType, teamC, `forged-${node.name}`);
-      return x.status?.phase === 'Failed' ? x : undefined;
-    }, 20_000, 200);
-    expect(t.status?.message).toMatch(new RegExp(`^Forbidden: pod uid ${b1.uid} is ${teamB}/b1, not a pod of namespace ${teamC}`));
-    await admin.delete(NodeTaskType, teamC, `forged-${node.name}`);
-
+  test('behind the policy, a NodeTask outside the operator\'s namespace is ignored by the agent: no capture, no file deletion', async () => {
+    // A cluster administrator is exempt from the policy: these are what a namespace owner could
+    // write in a cluster without it. The agent never sees them (its watch and its RBAC cover
+    // the operator's namespace only).
+    const agentMay = async (namespace: string) => (await admin.request<{ status?: { allowed?: boolean } }>(HttpMethod.POST, '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: {
+        user: `system:serviceaccount:${OPERATOR_NS}:ringtap-agent`, groups: ['system:serviceaccounts', `system:serviceaccounts:${OPERATOR_NS}`, 'system:authenticated'],
+        resourceAttributes: { group: 'ringtap.dev', resource: 'nodetasks', verb: 'list', namespace },
+      } },
+    })).status?.allowed === true;
+    expect(await agentMay(OPERATOR_NS)).toBe(true);
+    expect(await agentMay(teamC)).toBe(false);
     const files = captureFiles(agentCaptureDir(node.name, teamB, 'neighbour'));
+    await admin.create(NodeTaskType, forged(teamC, teamC, work([{ name: 'b1', namespace: teamC, uid: b1.uid }], ['eth0'])));
     await admin.create(NodeTaskType, { ...forged(teamC, teamB, { cleanup: true, ...work([]) }), metadata: { name: `forged-clean-${node.name}`, namespace: teamC } } as NodeTask);
-    const c = await waitFor('the agent to refuse the cleanup', async () => {
-      const x = await admin.get<NodeTask>(NodeTaskType, teamC, `forged-clean-${node.name}`);
-      return x.status?.phase === 'Failed' ? x : undefined;
-    }, 20_000, 200);
-    expect(c.status?.message).toMatch(/^Forbidden: a NodeTask in namespace .* may not act for PacketCapture/);
-    expect(captureFiles(agentCaptureDir(node.name, teamB, 'neighbour'))).toEqual(files);
-    await admin.delete(NodeTaskType, teamC, `forged-clean-${node.name}`);
+    try {
+      // The agent goes on with its own work after them: a new capture of team-a runs and counts.
+      await capture(tenant, teamA, 'after-forgery', { targets: { pods: { names: ['a1'] } }, filter: 'icmp', limits: { duration: '10m' } });
+      await runningWithTargets(teamA, 'after-forgery');
+      await neighbourStillCounts();
+      for (const name of [`forged-${node.name}`, `forged-clean-${node.name}`]) expect((await admin.get<NodeTask>(NodeTaskType, teamC, name)).status).toBeUndefined();
+      expect(captureFiles(agentCaptureDir(node.name, teamC, 'neighbour'))).toEqual([]);
+      expect(captureFiles(agentCaptureDir(node.name, teamB, 'neighbour')).slice(0, files.length)).toEqual(files);
+      await tenant.delete(PacketCaptureType, teamA, 'after-forgery');
+    } finally {
+      await admin.delete(NodeTaskType, teamC, `forged-${node.name}`);
+      await admin.delete(NodeTaskType, teamC, `forged-clean-${node.name}`);
+    }
+  }, 90_000);
+});
+
+describe('the operator alone keeps the NodeTasks of its namespace', () => {
+  test('deleting a capture removes its NodeTasks from the operator\'s namespace', async () => {
+    await capture(tenant, teamA, 'short', { targets: { pods: { names: ['a1'] } }, filter: 'icmp', limits: { duration: '10m' } });
+    await runningWithTargets(teamA, 'short');
+    const uid = (await getCapture(teamA, 'short')).metadata.uid!;
+    const tasks = (await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: `ringtap.dev/parent-uid=${uid}` })).items;
+    expect(tasks.map((t) => [t.spec.node, t.spec.parent.namespace, t.spec.parent.name])).toEqual([[node.name, teamA, 'short']]);
+    await tenant.delete(PacketCaptureType, teamA, 'short');
+    await waitFor('the capture to be gone', async () => (await getCapture(teamA, 'short').then(() => false, isNotFound)) || undefined, 60_000, 200);
+    // The operator deleted them before it let the capture go.
+    expect((await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: `ringtap.dev/parent-uid=${uid}` })).items).toEqual([]);
+  }, 90_000);
+
+  test('an orphaned NodeTask (its parent UID exists nowhere) is garbage-collected, and its agent removes what it made', async () => {
+    const orphan = {
+      metadata: { name: `orphan-${node.name}`, namespace: OPERATOR_NS, labels: { 'ringtap.dev/parent-kind': 'PacketCapture', 'ringtap.dev/node': node.name } },
+      spec: {
+        node: node.name,
+        parent: { kind: 'PacketCapture', name: 'ghost', namespace: teamA, uid: '5a0d9c1e-7b2f-4d3c-8e9a-0f1e2d3c4b5a', generation: 1 },
+        packetCapture: { pods: [], interfaces: [], capturePoint: 'pod', snapLength: 262144, output: { format: 'pcapng' }, timestamps: 'software' },
+      },
+    } as unknown as NodeTask;
+    await admin.create(NodeTaskType, orphan);
+    await waitFor('the orphan to be deleted', async () => (await admin.get(NodeTaskType, OPERATOR_NS, orphan.metadata.name).then(() => false, isNotFound)) || undefined, 30_000, 200);
+    await waitFor('no directory of the ghost capture on the node', () => (existsSync(join(runDir(), 'agent-data', node.name, teamA, 'ghost')) ? undefined : true), 20_000, 200);
     await neighbourStillCounts();
   }, 60_000);
 });
@@ -279,7 +325,7 @@ describe('the tenant cannot inject traffic into other namespaces or onto the nod
     const r = await refusal(name);
     expect(r.reason).toBe('UntrustedNamespace');
     expect(r.message.startsWith(`${field}: `)).toBe(true);
-    expect((await admin.list<NodeTask>(NodeTaskType, teamA, { labelSelector: `ringtap.dev/parent-name=${name}` })).items).toEqual([]);
+    expect((await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PortMirror', teamA, name) })).items).toEqual([]);
     // a1 sends crafted marker packets to a2; a mirror would copy them into b1.
     await sendUdp(a1.netns, a2.ip, 6666, 20);
     await sendUdp(a2.netns, b1.ip, 7777, 1); // the control: b1 hears this one directly
@@ -313,7 +359,7 @@ for _ in range(5): s.sendto(vxlan + frame, ('${to}', 4789))
       const x = await tenant.get<Mirror>(PortMirrorType, teamA, 'to-c1');
       return condition(x, 'Ready')?.status === 'True' ? x : undefined;
     }, 40_000, 200);
-    const [collectorTask] = (await admin.list<NodeTask>(NodeTaskType, teamA, { labelSelector: 'ringtap.dev/parent-name=to-c1' })).items.filter((t) => t.spec.node === nodeB.name);
+    const [collectorTask] = (await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PortMirror', teamA, 'to-c1') })).items.filter((t) => t.spec.node === nodeB.name);
     expect(collectorTask?.spec.portMirror?.destination.pod?.receiveFrom).toEqual([node.ip]);
     const sniffer = await sniff(c1.netns, 'icmp or udp port 6666');
     // b1 (another namespace's pod, not a node) knows the VNI: it is the first 24 bits of the mirror's UID.
@@ -372,7 +418,7 @@ describe('limits the tenant cannot turn against the node', () => {
     await waitFor('the long capture to count', async () => ((await packetsOf(teamA, 'long')) >= 6 ? true : undefined), 20_000, 200);
     const c = await getCapture(teamA, 'long');
     expect(c.status?.phase).toBe('Running');
-    const [t] = (await admin.list<NodeTask>(NodeTaskType, teamA, { labelSelector: 'ringtap.dev/parent-name=long' })).items;
+    const [t] = (await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PacketCapture', teamA, 'long') })).items;
     expect(t?.status?.phase).toBe('Running');
     await tenant.delete(PacketCaptureType, teamA, 'long');
   }, 60_000);
@@ -407,7 +453,7 @@ describe('limits the tenant cannot turn against the node', () => {
       }, 20_000, 200);
       expect(condition(c, 'Stalled')?.reason).toBe('UntrustedNamespace');
       expect(condition(c, 'Stalled')?.message).toMatch(/^spec\.targets\.pods: hostNetwork pods \(hostnet\)/);
-      expect((await admin.list<NodeTask>(NodeTaskType, teamA, { labelSelector: 'ringtap.dev/parent-name=hostnet' })).items).toEqual([]);
+      expect((await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PacketCapture', teamA, 'hostnet') })).items).toEqual([]);
       await tenant.delete(PacketCaptureType, teamA, 'hostnet');
     } finally {
       await admin.delete(PodType, teamA, 'hostnet').catch(() => undefined);

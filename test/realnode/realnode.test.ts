@@ -34,8 +34,8 @@ const unmount: string[] = [];
 type Capture = PacketCapture & { status?: PacketCapture['status'] & { totals?: { packets: number }; conditions?: { type: string; status: string; reason: string; message: string }[] } };
 
 const getCapture = (name: string) => admin.get<Capture>(PacketCaptureType, ns, name);
-const tasksOf = async (name: string) => (await admin.list<NodeTask>(NodeTaskType, RINGTAP_NS, { labelSelector: `ringtap.dev/parent-name=${name}` })).items
-  .concat((await admin.list<NodeTask>(NodeTaskType, ns, { labelSelector: `ringtap.dev/parent-name=${name}` })).items);
+// Every kind's NodeTasks live in the operator's namespace (ADR 0012).
+const tasksOf = async (name: string) => (await admin.list<NodeTask>(NodeTaskType, RINGTAP_NS, { labelSelector: `ringtap.dev/parent-namespace=${ns},ringtap.dev/parent-name=${name}` })).items;
 const createCapture = (name: string, spec: Record<string, unknown>) =>
   admin.create(PacketCaptureType, { metadata: { name, namespace: ns }, spec } as unknown as PacketCapture);
 const deleteCapture = (name: string) => kubectl(['delete', 'packetcapture', name, '-n', ns, '--ignore-not-found', '--wait=false']);

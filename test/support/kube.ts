@@ -3,6 +3,14 @@
 import * as k8s from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 
+/** The operator's namespace in the local cluster (hack/cluster's default): every NodeTask lives there. */
+export const OPERATOR_NS = 'ringtap-system';
+
+/** The label selector of one parent's NodeTasks (in OPERATOR_NS); no namespace for cluster-scoped kinds. */
+export function parentSelector(kind: string, namespace: string | undefined, name: string): string {
+  return `ringtap.dev/parent-kind=${kind},${namespace ? `ringtap.dev/parent-namespace=${namespace},` : ''}ringtap.dev/parent-name=${name}`;
+}
+
 export function adminConfig(): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   const path = process.env.KUBECONFIG;
@@ -80,7 +88,9 @@ export function apiMessage(err: unknown): string {
 
 /**
  * Deletes a test namespace whose PacketCaptures may still carry ringtap's finalizer while no
- * operator runs any more: the finalizers are dropped first, so the namespace can go.
+ * operator runs any more: the finalizers are dropped first, so the namespace can go. The
+ * NodeTasks of its parents, which live in the operator's namespace, go too (an operator would
+ * sweep them as orphans, but none may run again on this cluster).
  */
 export async function deleteCaptureNamespace(name: string, kc = adminConfig()): Promise<void> {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
@@ -92,5 +102,6 @@ export async function deleteCaptureNamespace(name: string, kc = adminConfig()): 
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     ).catch(() => undefined);
   }
+  await custom.deleteCollectionNamespacedCustomObject({ group, version, namespace: OPERATOR_NS, plural: 'nodetasks', labelSelector: `ringtap.dev/parent-namespace=${name}` }).catch(() => undefined);
   await deleteNamespace(name, kc);
 }

@@ -140,6 +140,9 @@ describe('RBAC with the chart\'s ServiceAccounts', () => {
     await waitFor('the NodeTask resource to be served', () => opCustom.createNamespacedCustomObject({ group, version, namespace: ns, plural: 'nodetasks', body: task }));
     expect(await outcome(opCustom.patchNamespacedCustomObject({ group, version, namespace: ns, plural: 'nodetasks', name: task.metadata.name, body: { metadata: { labels: { touched: 'yes' } } } }, mergePatch))).toBe('allowed');
     expect(await outcome(opCustom.deleteNamespacedCustomObject({ group, version, namespace: ns, plural: 'nodetasks', name: task.metadata.name }))).toBe('allowed');
+    // ... in its own namespace only, where every NodeTask lives (ADR 0012).
+    expect(await outcome(opCustom.listNamespacedCustomObject({ group, version, namespace: 'default', plural: 'nodetasks' }))).toBe(403);
+    expect(await outcome(opCustom.createNamespacedCustomObject({ group, version, namespace: 'default', plural: 'nodetasks', body: { ...task, metadata: { ...task.metadata, namespace: 'default' } } }))).toBe(403);
     // A capture made by a user: the operator patches its status, but may not create captures.
     const pc = { ...example('packetcapture-dns-debug.yaml'), metadata: { name: 'dns-debug', namespace: ns } };
     await waitFor('the PacketCapture resource to be served', () => custom.createNamespacedCustomObject({ group, version, namespace: ns, plural: 'packetcaptures', body: pc }));
@@ -187,6 +190,8 @@ describe('RBAC with the chart\'s ServiceAccounts', () => {
     expect(await outcome(vCustom.deleteNamespacedCustomObject({ group, version, namespace: ns, plural: 'packetcaptures', name: 'seen' }))).toBe(403);
     // Only in the namespace of the binding.
     expect(await outcome(vCustom.listNamespacedCustomObject({ group, version, namespace: 'default', plural: 'packetcaptures' }))).toBe(403);
+    // NodeTasks are the operator's, in its namespace, mixing every namespace's: not for viewers.
+    expect(await outcome(vCustom.listNamespacedCustomObject({ group, version, namespace: ns, plural: 'nodetasks' }))).toBe(403);
     // The agents ask exactly this before a download or a stream.
     const ssar = await viewer.makeApiClient(k8s.AuthorizationV1Api).createSelfSubjectAccessReview({
       body: { spec: { resourceAttributes: { group, resource: 'packetcaptures', subresource: 'download', verb: 'get', namespace: ns, name: 'seen' } } },
@@ -248,6 +253,10 @@ describe('RBAC with the chart\'s ServiceAccounts', () => {
       expect(await outcome(aCustom.patchNamespacedCustomObject({ group, version, namespace: ns, plural: 'nodetasks', name: `task-${nodeA}`, body: { metadata: { labels: { x: 'y' } } } }, mergePatch))).toBe(403);
       expect(await outcome(aCustom.deleteNamespacedCustomObject({ group, version, namespace: ns, plural: 'nodetasks', name: `task-${nodeA}` }))).toBe(403);
       expect(await outcome(agentA.makeApiClient(k8s.CoreV1Api).listNamespacedSecret({ namespace: ns }))).toBe(403);
+      // It sees NodeTasks in the release's namespace only: one written anywhere else reaches no agent.
+      expect(await outcome(aCustom.listNamespacedCustomObject({ group, version, namespace: ns, plural: 'nodetasks', fieldSelector: `spec.node=${nodeA}` }))).toBe('allowed');
+      expect(await outcome(aCustom.listNamespacedCustomObject({ group, version, namespace: 'default', plural: 'nodetasks' }))).toBe(403);
+      expect(await outcome(aCustom.listClusterCustomObject({ group, version, plural: 'nodetasks' }))).toBe(403);
     });
   });
 });

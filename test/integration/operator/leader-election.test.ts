@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addNode, addPod, cluster, delNode, delPod, runDir, type SimPod } from '../../support/cluster.js';
-import { adminConfig, createNamespace, deleteCaptureNamespace, uniqueName, waitFor } from '../../support/kube.js';
+import { adminConfig, createNamespace, deleteCaptureNamespace, OPERATOR_NS, parentSelector, uniqueName, waitFor } from '../../support/kube.js';
 import { KubeClient, LeaseType, type KubeObject } from '../../../lib/kube/kube.js';
 import { NodeTaskType, PacketCaptureType } from '../../../crds/src/index.js';
 import type { NodeTask, PacketCapture } from '../../../lib/kube/objects.js';
@@ -17,7 +17,7 @@ const pods: SimPod[] = [];
 
 const pidOf = (id: string) => Number(readFileSync(join(runDir(), 'pids', `${id}.pid`), 'utf8'));
 const holder = async () => (await admin.get<Lease>(LeaseType, 'ringtap-system', 'ringtap-operator')).spec?.holderIdentity ?? '';
-const tasks = async (name: string) => (await admin.list<NodeTask>(NodeTaskType, ns, { labelSelector: `ringtap.dev/parent-name=${name}` })).items;
+const tasks = async (name: string) => (await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PacketCapture', ns, name) })).items;
 
 beforeAll(async () => {
   ns = await createNamespace('lease');

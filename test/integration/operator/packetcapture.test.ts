@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { join } from 'node:path';
 import { addNode, addPod, cluster, delNode, delPod, runDir, type SimPod } from '../../support/cluster.js';
-import { adminConfig, createNamespace, deleteCaptureNamespace, tokenConfig, uniqueName, waitFor } from '../../support/kube.js';
+import { adminConfig, createNamespace, deleteCaptureNamespace, OPERATOR_NS, parentSelector, tokenConfig, uniqueName, waitFor } from '../../support/kube.js';
 import { KubeClient, isNotFound, type KubeObject } from '../../../lib/kube/kube.js';
 import { NodeTaskType, PacketCaptureType } from '../../../crds/src/index.js';
 import type { NodeTask, PacketCapture } from '../../../lib/kube/objects.js';
@@ -18,7 +18,7 @@ function captureObj(name: string, spec: Record<string, unknown>): PacketCapture 
   return { metadata: { name, namespace: ns }, spec: spec as unknown as PacketCapture["spec"] };
 }
 async function tasksOf(name: string): Promise<NodeTask[]> {
-  const list = await admin.list<NodeTask>(NodeTaskType, ns, { labelSelector: `ringtap.dev/parent-name=${name}` });
+  const list = await admin.list<NodeTask>(NodeTaskType, OPERATOR_NS, { labelSelector: parentSelector('PacketCapture', ns, name) });
   return list.items.sort((a, b) => a.spec.node.localeCompare(b.spec.node));
 }
 async function capture(name: string): Promise<PacketCapture> {
@@ -54,7 +54,7 @@ afterAll(async () => {
 }, 120_000);
 
 describe('placement', () => {
-  test('one NodeTask per node with that node\'s selected pods, owned by the capture', async () => {
+  test('one NodeTask per node with that node\'s selected pods, in the operator\'s namespace, naming the capture', async () => {
     await admin.create(PacketCaptureType, captureObj('web', {
       targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, filter: 'tcp port 80', limits: { duration: '10m' },
     }));
@@ -70,8 +70,14 @@ describe('placement', () => {
       expect(t.spec.packetCapture?.filter).toBe('tcp port 80');
       expect(t.spec.packetCapture?.limits?.durationSeconds).toBe(600);
       expect(t.spec.parent).toMatchObject({ kind: 'PacketCapture', name: 'web', uid: cap.metadata.uid });
-      expect(t.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'PacketCapture', name: 'web', uid: cap.metadata.uid, controller: true });
-      expect(t.metadata.labels?.['ringtap.dev/node']).toBe(t.spec.node);
+      expect(t.metadata.namespace).toBe(OPERATOR_NS);
+      expect(t.spec.parent.namespace).toBe(ns);
+      // No owner reference (it cannot cross namespaces): the parent is named by spec and labels.
+      expect(t.metadata.ownerReferences).toBeUndefined();
+      expect(t.metadata.labels).toMatchObject({
+        'ringtap.dev/node': t.spec.node, 'ringtap.dev/parent-kind': 'PacketCapture', 'ringtap.dev/parent-namespace': ns,
+        'ringtap.dev/parent-name': 'web', 'ringtap.dev/parent-uid': cap.metadata.uid,
+      });
     }
     expect(cap.metadata.finalizers).toContain('ringtap.dev/cleanup');
   }, 30_000);
@@ -114,7 +120,7 @@ describe('status aggregation', () => {
       const empty = (t.spec.packetCapture?.pods?.length ?? 0) === 0;
       if (!empty) i += 1;
       await agentClient(t.spec.node).apply({ ...NodeTaskType }, {
-        metadata: { name: t.metadata.name, namespace: ns },
+        metadata: { name: t.metadata.name, namespace: OPERATOR_NS },
         status: empty ? { phase: 'Running' } : { phase: 'Running', counters: { packets: 100 * i, bytes: 10_000 * i, drops: i }, files: [{ name: `f${i}.pcapng`, size: 1000 }] },
       } as KubeObject, { subresource: 'status' });
     }
@@ -128,7 +134,7 @@ describe('status aggregation', () => {
 
     for (const t of tasks) {
       await agentClient(t.spec.node).apply({ ...NodeTaskType }, {
-        metadata: { name: t.metadata.name, namespace: ns }, status: { phase: 'Completed', stopReason: 'DurationReached' },
+        metadata: { name: t.metadata.name, namespace: OPERATOR_NS }, status: { phase: 'Completed', stopReason: 'DurationReached' },
       } as KubeObject, { subresource: 'status' });
     }
     const done = await waitFor('the capture to complete', async () => {
@@ -200,7 +206,7 @@ describe('deletion', () => {
     expect((await capture('gone')).metadata.deletionTimestamp).toBeDefined();
     for (const t of tasks) {
       await agentClient(t.spec.node).apply({ ...NodeTaskType }, {
-        metadata: { name: t.metadata.name, namespace: ns }, status: { phase: 'Stopped', cleanedUp: true },
+        metadata: { name: t.metadata.name, namespace: OPERATOR_NS }, status: { phase: 'Stopped', cleanedUp: true },
       } as KubeObject, { subresource: 'status' });
     }
     await waitFor('the capture to be gone', async () => {
@@ -211,6 +217,24 @@ describe('deletion', () => {
         return isNotFound(err) || undefined;
       }
     });
-    await waitFor('its NodeTasks to be garbage-collected', async () => ((await tasksOf('gone')).length === 0) || undefined, 30_000);
+    // The operator deleted them before it let the capture go: nothing is left to collect.
+    expect(await tasksOf('gone')).toEqual([]);
   }, 60_000);
+
+  test('a capture deleted while no operator runs leaves NodeTasks that the next operator deletes as orphans', async () => {
+    await admin.create(PacketCaptureType, captureObj('orphaned', {
+      targets: { pods: { selector: { matchLabels: { app: 'web' } } } }, limits: { maxPackets: 1000 },
+    }));
+    await waitFor('NodeTasks', async () => ((await tasksOf('orphaned')).length === 2) || undefined);
+    await cluster(['ringtap', 'stop']);
+    // With no operator, someone removes the finalizer and the capture goes at once.
+    await admin.mergePatch(PacketCaptureType, ns, 'orphaned', { metadata: { finalizers: null } });
+    await admin.delete(PacketCaptureType, ns, 'orphaned');
+    await waitFor('the capture to be gone', async () => (await admin.get(PacketCaptureType, ns, 'orphaned').then(() => false, (err: unknown) => isNotFound(err))) || undefined);
+    expect((await tasksOf('orphaned')).length).toBe(2);
+    await cluster(['ringtap', 'start'], { ...process.env, RINGTAP_TRUSTED_NAMESPACES: 'ringtap-system', RINGTAP_AGENTS: '0' });
+    await waitFor('the orphaned NodeTasks to be deleted', async () => ((await tasksOf('orphaned')).length === 0) || undefined, 30_000);
+    // The sweep took only the orphans: the live capture's tasks stay.
+    expect((await tasksOf('web')).length).toBe(3);
+  }, 90_000);
 });
