@@ -26,6 +26,7 @@ import type { Controller, Result } from '../../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../../lib/kube/events.js';
 import type { Informer } from '../../../../lib/kube/informer.js';
+import { createOrPatch } from '../../../../lib/kube/writes.js';
 import type { KubeClient, KubeObject } from '../../../../lib/kube/kube.js';
 import type { IPAMonitor, NodeTask } from '../../../../lib/kube/objects.js';
 import { deriveIPAMonitorStatus, type ObservedIPATask } from './status.js';
@@ -133,10 +134,10 @@ export class IPAMonitorReconciler {
         };
         const prev = existing.find((t) => t.metadata.name === taskName);
         if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) continue;
-        await this.deps.client.apply<NodeTask>(NodeTaskType, {
+        await createOrPatch(this.deps.client, NodeTaskType, this.deps.tasks, {
           metadata: { name: taskName, namespace: ns, labels: taskLabels('IPAMonitor', monitor, node) },
           spec,
-        });
+        } as NodeTask);
         log.info({ node, task: taskName }, prev ? 'updated NodeTask' : 'created NodeTask');
       }
     }

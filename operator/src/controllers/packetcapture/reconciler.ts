@@ -26,6 +26,7 @@ import { mergeConditions, nowTime, type Condition } from '../../../../lib/kube/c
 import type { EventRecorder } from '../../../../lib/kube/events.js';
 import type { Informer } from '../../../../lib/kube/informer.js';
 import type { KubeClient } from '../../../../lib/kube/kube.js';
+import { createOrPatch } from '../../../../lib/kube/writes.js';
 import type { NodeTask, PacketCapture } from '../../../../lib/kube/objects.js';
 import { effectiveFilter } from '../shared/bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './status.js';
@@ -207,9 +208,9 @@ export class PacketCaptureReconciler {
     return targets;
   }
 
-  /** Server-side apply of a NodeTask; the answer goes into the cache at once. */
+  /** A NodeTask created, or patched where it differs (lib/kube/writes.ts); the answer goes into the cache at once. */
   private async apply(task: Omit<NodeTask, 'status'>): Promise<void> {
-    this.deps.tasks.observe(await this.deps.client.apply<NodeTask>(NodeTaskType, task));
+    await createOrPatch(this.deps.client, NodeTaskType, this.deps.tasks, task as NodeTask);
   }
 
   /** One event per node and direction, however many pods joined or left there (a rollout moves many at once). */

@@ -30,6 +30,7 @@ import type { Controller, Result } from '../../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../../lib/kube/events.js';
 import type { Informer } from '../../../../lib/kube/informer.js';
+import { createOrPatch } from '../../../../lib/kube/writes.js';
 import type { KubeClient } from '../../../../lib/kube/kube.js';
 import type { NodeTask, PortMirror } from '../../../../lib/kube/objects.js';
 import { deriveMirrorStatus, type ObservedMirrorTask } from './status.js';
@@ -205,10 +206,10 @@ export class PortMirrorReconciler {
       };
       const prev = existing.find((t) => t.metadata.name === name);
       if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) return;
-      await this.deps.client.apply<NodeTask>(NodeTaskType, {
+      await createOrPatch(this.deps.client, NodeTaskType, this.deps.tasks, {
         metadata: { name, namespace: this.deps.namespace, labels: taskLabels('PortMirror', mirror, node) },
         spec,
-      });
+      } as NodeTask);
       log.info({ node, task: name, sources: work.sources.length }, prev ? 'updated NodeTask' : 'created NodeTask');
     };
     const base = { direction: mirror.spec.direction ?? 'both', sampling: mirror.spec.sampling ?? 1, ...(mirror.spec.filter ? { filter: mirror.spec.filter } : {}) } as const;

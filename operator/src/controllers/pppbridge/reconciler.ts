@@ -12,6 +12,7 @@ import type { Controller, Result } from '../../../../lib/kube/controller.js';
 import { mergeConditions, nowTime, type Condition } from '../../../../lib/kube/conditions.js';
 import type { EventRecorder } from '../../../../lib/kube/events.js';
 import type { Informer } from '../../../../lib/kube/informer.js';
+import { createOrPatch } from '../../../../lib/kube/writes.js';
 import type { KubeClient, KubeObject } from '../../../../lib/kube/kube.js';
 import type { NodeTask, PPPBridge } from '../../../../lib/kube/objects.js';
 import type { Logger } from '../../../../lib/observe/log.js';
@@ -134,10 +135,10 @@ export class PPPBridgeReconciler {
     };
     const prev = existing.find((t) => t.metadata.name === name);
     if (prev && sameJson(prev.spec, { ...prev.spec, ...spec })) return prev;
-    const applied = await this.deps.client.apply<NodeTask>(NodeTaskType, {
+    const { object: applied } = await createOrPatch(this.deps.client, NodeTaskType, this.deps.tasks, {
       metadata: { name, namespace: ns, labels: taskLabels('PPPBridge', bridge, node) },
       spec,
-    });
+    } as NodeTask);
     log.info({ task: name, mode: spec.pppBridge!.mode }, prev ? 'updated NodeTask' : 'created NodeTask');
     return prev ?? applied;
   }
