@@ -4,24 +4,49 @@
 // memory cgroup. Without a bound, a tenant who creates many captures takes the node's memory.
 //
 // One budget per agent, shared by every capture on the node, counted per ring (a capture has
-// one ring per interface it watches):
-//   - every ring gets at least the floor (a few small blocks: an idle capture costs little);
-//   - above the floor, rings share an eighth of the budget, the elastic part: a new ring takes
-//     at most half of what is left of it, and no more than the most a ring may have. A capture
-//     alone on its node gets a large ring, many captures get rings near the floor, and the
-//     rings together never hold more than the elastic part plus one floor each;
+// one ring per interface it watches). Rings are sized in packets, not bytes: a packet takes
+// its snap length (at most a frame of the usual 1500-byte MTU) plus the ring's headers, so a
+// capture of the first 128 bytes of each packet holds as many packets as a full-size capture
+// in about a seventh of the memory (ringScale).
+//   - every ring gets at least its floor (room for ~160 packets: 256 KiB at full size, 64 KiB
+//     at a snap length of 128; an idle capture costs little);
+//   - above the floors, rings share an eighth of the budget, the elastic part: a new ring takes
+//     at most half of what is left of it, scaled by its packet size, and no more than the most a
+//     ring may have. A capture alone on its node gets a large ring, many captures get rings near
+//     their floor, and the rings together never hold more than the elastic part plus one floor
+//     each; captures of short snap lengths together take no more than their scale of it;
 //   - a ring whose floor no longer fits in the budget is refused (RingBudgetExhausted).
 // Sizes are powers of two, so that the blocks divide them.
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
-/** The smallest ring: two 128 KiB blocks (one filling while the reader walks the other). */
+/** The floor of a full-size ring (snap length of a whole frame or more): ~160 frames of 1514 bytes. */
 export const RING_FLOOR_BYTES = 256 * KiB;
-/** Blocks of rings below 8 MiB: each holds a 64 KiB GSO packet whole. */
+/** The smallest ring of all: four one-page blocks. */
+export const MIN_RING_BYTES = 16 * KiB;
+/** Blocks of rings below 8 MiB at most: each holds a 64 KiB GSO packet whole. */
 const SMALL_BLOCK = 128 * KiB;
 /** Blocks of larger rings, as the engine's default. */
 const LARGE_BLOCK = 1 * MiB;
+/**
+ * What a packet takes in a TPACKET_V3 block besides its captured bytes: the tpacket3_hdr and
+ * sockaddr_ll (68 bytes), the MAC header placed so that the network header is 16-byte aligned,
+ * and the 16-byte alignment of the next frame (net/packet/af_packet.c, tpacket_rcv).
+ */
+export const FRAME_OVERHEAD = 96;
+/** An Ethernet frame at the usual MTU: what a snap length above it captures of most packets. */
+const FULL_FRAME = 1514;
+
+/** Bytes one packet takes in a ring at most, at this snap length, on a link of the usual MTU. */
+export function frameBytes(snaplen: number): number {
+  return FRAME_OVERHEAD + Math.min(Math.max(1, snaplen), FULL_FRAME);
+}
+
+/** The share of a full-size ring's bytes that holds as many packets at this snap length (0 < scale <= 1). */
+export function ringScale(snaplen: number): number {
+  return frameBytes(snaplen) / frameBytes(FULL_FRAME);
+}
 
 export interface RingBudgetOptions {
   /** Bytes all rings on the node may hold together. */
@@ -39,16 +64,41 @@ function pow2floor(n: number): number {
   return n < 1 ? 0 : 2 ** Math.floor(Math.log2(n));
 }
 
+/** The smallest power of two not below n. */
+function pow2ceil(n: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+}
+
 /**
- * The size of a new ring, given what the open rings hold: `used` bytes in all, of which
- * `elasticUsed` above their floors. Undefined when not even the floor fits. Pure.
+ * The smallest block that holds a whole packet of this snap length: the engine wants the snap
+ * length plus 256 bytes of headers in one block (else TPACKET_V3 would truncate silently).
  */
-export function ringShare(o: RingBudgetOptions, used: number, elasticUsed: number): number | undefined {
-  if (used + RING_FLOOR_BYTES > o.budgetBytes) return undefined;
-  const elasticLeft = Math.max(0, elastic(o) - elasticUsed);
-  const share = Math.max(RING_FLOOR_BYTES, Math.min(pow2floor(o.maxRingBytes), pow2floor(RING_FLOOR_BYTES + elasticLeft / 2)));
+function blockFit(snaplen: number): number {
+  return pow2ceil(Math.max(4096, snaplen + 256));
+}
+
+/**
+ * The floor of a ring at this snap length: as many packets as a full-size floor, and at least
+ * two blocks that each hold a whole packet (a 262144-byte snap length makes 512 KiB blocks, so
+ * a floor of 1 MiB). Pure.
+ */
+export function ringFloor(snaplen: number): number {
+  return Math.max(MIN_RING_BYTES, pow2ceil(RING_FLOOR_BYTES * ringScale(snaplen)), 2 * blockFit(snaplen));
+}
+
+/**
+ * The size of a new ring for a capture of this snap length, given what the open rings hold:
+ * `used` bytes in all, of which `elasticUsed` above their floors. Undefined when not even its
+ * floor fits. Pure.
+ */
+export function ringShare(o: RingBudgetOptions, used: number, elasticUsed: number, snaplen: number): number | undefined {
+  const floor = ringFloor(snaplen);
+  if (used + floor > o.budgetBytes) return undefined;
+  // The elastic part as this capture sees it: in packets, so a short snap length sees less.
+  const elasticLeft = Math.max(0, elastic(o) * ringScale(snaplen) - elasticUsed);
+  const share = Math.max(floor, Math.min(pow2floor(o.maxRingBytes), pow2floor(floor + elasticLeft / 2)));
   // The floor fits; what is above it must fit too, else the ring gets the floor.
-  return used + share <= o.budgetBytes ? share : RING_FLOOR_BYTES;
+  return used + share <= o.budgetBytes ? share : floor;
 }
 
 function elastic(o: RingBudgetOptions): number {
@@ -56,15 +106,16 @@ function elastic(o: RingBudgetOptions): number {
 }
 
 /**
- * Block size and count of a ring of about `bytes` (a power of two, at least the floor). The
- * engine wants the whole snap length plus 256 bytes of headers in one block (else TPACKET_V3
- * would truncate silently), so a large snap length makes larger blocks, and a ring of at least
- * two of them: its size (blockSize x blockCount) may then exceed `bytes`, and that size is what
- * the budget must hold.
+ * Block size and count of a ring of `bytes` (a power of two, at least the floor for this snap
+ * length): blocks that each hold a whole packet of the snap length, at least four of them
+ * where that leaves each a whole packet (one filling, one being walked, and room for a burst
+ * in between), up to 128 KiB below 8 MiB and 1 MiB above. Below its floor a ring gets two
+ * blocks that fit the snap length, and its size (blockSize x blockCount) may then exceed
+ * `bytes`: that size is what the budget must hold.
  */
-export function ringGeometry(bytes: number, snaplen = 0): RingGeometry {
-  const fit = 2 ** Math.ceil(Math.log2(Math.max(4096, snaplen + 256)));
-  const blockSize = Math.max(bytes >= 8 * MiB ? LARGE_BLOCK : SMALL_BLOCK, fit);
+export function ringGeometry(bytes: number, snaplen: number): RingGeometry {
+  const fit = blockFit(snaplen);
+  const blockSize = Math.max(fit, Math.min(bytes >= 8 * MiB ? LARGE_BLOCK : SMALL_BLOCK, pow2floor(bytes / 4)));
   return { blockSize, blockCount: Math.max(2, Math.floor(bytes / blockSize)) };
 }
 
@@ -113,25 +164,26 @@ export class RingBudget {
     checkRingBudget(options);
   }
 
-  /** The size a new ring would get now; undefined when not even the floor fits. */
-  share(): number | undefined {
-    return ringShare(this.options, this.used, this.elasticUsed);
+  /** The size a new ring for a capture of this snap length would get now; undefined when not even its floor fits. */
+  share(snaplen: number): number | undefined {
+    return ringShare(this.options, this.used, this.elasticUsed, snaplen);
   }
 
-  /** Takes `count` rings of `bytes` each, all or none. */
-  reserve(bytes: number, count = 1): boolean {
+  /** Takes `count` rings of `bytes` each, whose floor is `floor`, all or none. */
+  reserve(bytes: number, floor: number, count = 1): boolean {
     if (count <= 0) return true;
     if (this.used + bytes * count > this.options.budgetBytes) return false;
     this.used += bytes * count;
-    this.elasticUsed += (bytes - RING_FLOOR_BYTES) * count;
+    this.elasticUsed += Math.max(0, bytes - floor) * count;
     this.rings += count;
     return true;
   }
 
-  release(bytes: number, count = 1): void {
+  /** Gives back `count` rings that `reserve` took with the same `bytes` and `floor`. */
+  release(bytes: number, floor: number, count = 1): void {
     if (count <= 0) return;
     this.used -= bytes * count;
-    this.elasticUsed -= (bytes - RING_FLOOR_BYTES) * count;
+    this.elasticUsed -= Math.max(0, bytes - floor) * count;
     this.rings -= count;
   }
 

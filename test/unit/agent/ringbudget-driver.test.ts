@@ -2,7 +2,8 @@
 // whose filter does not compile does not keep it; a second capture fails to start with reason
 // RingBudgetExhausted (what the task runner writes into the NodeTask's status.reason) while the
 // first keeps counting its packets; once the first is stopped its ring is back in the budget
-// and the second starts. A capture's ring size is in its status message. Traffic: UDP on 127.0.0.1 to a port of this test, on the host's lo
+// and the second starts, with a ring of 16 KiB blocks for its 128-byte snap length. A capture's
+// ring size is in its status message. Traffic: UDP on 127.0.0.1 to a port of this test, on the host's lo
 // (each capture's filter keeps only that port; lo shows every datagram twice, going out and
 // coming in).
 import { afterAll, describe, expect, test } from '@jest/globals';
@@ -35,12 +36,12 @@ class Reporter implements TaskReporter {
 
 const port = 20000 + (process.pid % 20000);
 
-function spec(name: string): NodeTaskSpec {
+function spec(name: string, snapLength = 1514): NodeTaskSpec {
   return {
     node: 'n1',
     parent: { kind: 'PacketCapture', name, namespace: 'test', uid: `uid-${name}`, generation: 1 },
     packetCapture: {
-      interfaces: ['lo'], capturePoint: 'pod', filter: `udp and dst port ${port}`, snapLength: 256,
+      interfaces: ['lo'], capturePoint: 'pod', filter: `udp and dst port ${port}`, snapLength,
       output: { format: 'pcapng' }, timestamps: 'software',
     },
   };
@@ -67,11 +68,11 @@ describe('the ring budget in the afpacket driver', () => {
     const a = await driver.start(spec('first'), ctx('first', first));
     tasks.push(a);
     expect(first.status.phase).toBe('Running');
-    expect(first.status.message).toMatch(/^ring 256Ki per interface \(2 x 128Ki blocks\)/);
+    expect(first.status.message).toMatch(/^ring 256Ki per interface \(4 x 64Ki blocks\)/);
     await waitFor('the first capture attached lo', () => first.status.targets?.[0]?.state === 'Attached' || undefined, 15_000, 20);
 
     const second = new Reporter();
-    const err = await driver.start(spec('second'), ctx('second', second)).then(() => undefined, (e: unknown) => e);
+    const err = await driver.start(spec('second', 128), ctx('second', second)).then(() => undefined, (e: unknown) => e);
     expect(err).toBeDefined();
     expect(errorReason(err)).toBe('RingBudgetExhausted');
     expect((err as Error).message).toMatch(/packet ring budget is exhausted: 1 rings hold 256Ki of 256Ki/);
@@ -85,9 +86,10 @@ describe('the ring budget in the afpacket driver', () => {
     // Stopped, the first gives its ring back: the second fits now.
     await a.stop({ cleanup: true });
     tasks.splice(tasks.indexOf(a), 1);
-    const b = await driver.start(spec('second'), ctx('second', second));
+    const b = await driver.start(spec('second', 128), ctx('second', second));
     tasks.push(b);
     expect(second.status.phase).toBe('Running');
+    expect(second.status.message).toMatch(/^ring 64Ki per interface \(4 x 16Ki blocks\)/);
     await waitFor('the second capture attached lo', () => second.status.targets?.[0]?.state === 'Attached' || undefined, 15_000, 20);
     await send(10);
     await waitFor('the second capture counted 10 datagrams', () => ((second.status.counters?.packets ?? 0) >= 20 ? true : undefined), 15_000, 20);

@@ -13,7 +13,7 @@ import { findHostVeth, podInterfaces, resolvePodNetns } from '../../node/podnetn
 import { guarded, type Driver, type DriverTask, type LinkEvent, type TaskContext } from '../driver.js';
 import { MAX_TIMER_MS } from '../../../../lib/timer.js';
 import { captureBytes, captureDrops, captureFiles, captureFreezes, capturePackets, streamDrops } from '../../metrics.js';
-import { formatBytes, RingBudget, ringGeometry, type RingGeometry } from '../../runner/ringbudget.js';
+import { formatBytes, RingBudget, ringFloor, ringGeometry, type RingGeometry } from '../../runner/ringbudget.js';
 import { RingtapError } from '../../../../lib/errors.js';
 
 const RESOLVE_INTERVAL_MS = 2_000;
@@ -72,8 +72,9 @@ class PacketCaptureTask implements DriverTask {
   private diskFull?: string;
   private startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-  /** Bytes of each ring of this capture (one per attached interface), and how many the budget holds for it. */
+  /** Bytes of each ring of this capture (one per attached interface), its floor, and how many the budget holds for it. */
   private ringBytes = 0;
+  private ringFloorBytes = 0;
   private ringsHeld = 0;
 
   constructor(private spec: NodeTaskSpec, private ctx: TaskContext, private readonly budget: RingBudget, private onStopped: () => void = () => undefined) {
@@ -120,16 +121,19 @@ class PacketCaptureTask implements DriverTask {
     }
     // The ring size is fixed for the capture when it starts: its share of the node's budget now.
     // One ring is held from the start (the capture's floor); each further interface takes one more.
-    const share = this.budget.share();
-    const geometry = ringGeometry(share ?? 0, w.snapLength);
+    // Its size follows the snap length: a capture of short packets needs a smaller ring for as many.
+    const share = this.budget.share(w.snapLength);
+    const floor = ringFloor(w.snapLength);
+    const geometry = ringGeometry(share ?? floor, w.snapLength);
     const size = geometry.blockSize * geometry.blockCount;
-    if (share === undefined || !this.budget.reserve(size)) {
+    if (share === undefined || !this.budget.reserve(size, floor)) {
       const b = this.budget.stats();
       throw new RingtapError('ERR_RINGTAP_RING_BUDGET_EXHAUSTED',
         `the node's packet ring budget is exhausted: ${b.rings} rings hold ${formatBytes(b.usedBytes)} of ${formatBytes(b.budgetBytes)} (agent RINGTAP_RING_BUDGET, chart value agent.ringBudget); no room for another ring`,
         { reason: 'RingBudgetExhausted' });
     }
     this.ringBytes = size;
+    this.ringFloorBytes = floor;
     this.ringsHeld = 1;
     try {
       this.startEngine(geometry, files, limits);
@@ -304,7 +308,7 @@ class PacketCaptureTask implements DriverTask {
   private holdRings(count: number): void {
     const more = count - this.ringsHeld;
     if (more <= 0) return;
-    if (!this.budget.reserve(this.ringBytes, more)) {
+    if (!this.budget.reserve(this.ringBytes, this.ringFloorBytes, more)) {
       const b = this.budget.stats();
       throw new RingtapError('ERR_RINGTAP_RING_BUDGET_EXHAUSTED',
         `${more} more ring(s) of ${formatBytes(this.ringBytes)} do not fit in the node's packet ring budget (${formatBytes(b.usedBytes)} of ${formatBytes(b.budgetBytes)} held by ${b.rings} rings)`,
@@ -316,7 +320,7 @@ class PacketCaptureTask implements DriverTask {
   /** Gives back to the budget what this capture holds beyond `keep` rings. */
   private releaseRings(keep: number): void {
     if (this.ringsHeld <= keep) return;
-    this.budget.release(this.ringBytes, this.ringsHeld - keep);
+    this.budget.release(this.ringBytes, this.ringFloorBytes, this.ringsHeld - keep);
     this.ringsHeld = keep;
   }
 
