@@ -29,8 +29,7 @@ import { Informer } from '../../lib/kube/informer.js';
 import { KubeClient, NodeType, PodType, type KubeObject } from '../../lib/kube/kube.js';
 import { LeaderElector } from '../../lib/kube/leader.js';
 import { newLogger } from '../../lib/observe/log.js';
-import { compileFilter } from '../../lib/native/filter.js';
-import { isNativeError, NativeErrorCode } from '../../lib/native/addon.js';
+import { FilterCompiler } from '../../lib/native/filter-compiler.js';
 import { cachedFilterValidator } from './controllers/shared/filters.js';
 import { DataApiServer } from './dataapi/server.js';
 
@@ -62,8 +61,11 @@ if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
 else kc.loadFromCluster();
 const client = new KubeClient(kc, 'ringtap-operator');
 
-// One verdict per filter text for both controllers: compiled once, checked against the kernel's limit.
-const validateFilter = cachedFilterValidator((text, snaplen) => compileFilter(text, { snaplen }), (e): e is Error => isNativeError(e, NativeErrorCode.badFilter));
+// One verdict per filter text for both controllers: compiled once, in a child process with a
+// deadline (a tenant's filter can keep libpcap busy for minutes), checked against the kernel's limit.
+const FILTER_COMPILE_DEADLINE_MS = 2_000;
+const filterCompiler = new FilterCompiler(FILTER_COMPILE_DEADLINE_MS);
+const validateFilter = cachedFilterValidator((text, snaplen, tenant) => filterCompiler.compile(text, snaplen, tenant), FILTER_COMPILE_DEADLINE_MS);
 
 let ready = false;
 let controllers: Controller[] = [];
@@ -136,6 +138,7 @@ async function shutdown(code: number): Promise<never> {
     new Promise((r) => setTimeout(r, 5_000)),
   ]);
   for (const i of informers) i.stop();
+  filterCompiler.close();
   await dataApi?.close();
   await elector?.release();
   process.exit(code);

@@ -1,65 +1,124 @@
-// Filter validation: once per text, bounded by the kernel's instruction limit, with libpcap
-// itself as the compiler (the addon the operator loads).
-import { describe, expect, test } from '@jest/globals';
+// Filter validation: once per text, bounded by the kernel's instruction limit and by a compile
+// deadline, with libpcap itself as the compiler (the addon the operator loads, in the child
+// process FilterCompiler runs).
+import { afterAll, describe, expect, test } from '@jest/globals';
 import { compileFilter } from '../../../lib/native/filter.js';
-import { isNativeError, NativeErrorCode } from '../../../lib/native/addon.js';
-import { BPF_MAXINSNS, cachedFilterValidator, FILTER_CACHE_SIZE } from '../../../operator/src/controllers/shared/filters.js';
+import { FilterCompiler, type CompileOutcome } from '../../../lib/native/filter-compiler.js';
+import { BPF_MAXINSNS, cachedFilterValidator, FILTER_CACHE_SIZE, FILTER_PENDING, type FilterValidator } from '../../../operator/src/controllers/shared/filters.js';
 import { FILTER_MAX_LENGTH } from '../../../crds/src/index.js';
 
-const libpcap = (text: string, snaplen: number) => compileFilter(text, { snaplen });
-const bad = (e: unknown): e is Error => isNativeError(e, NativeErrorCode.badFilter);
+const DEADLINE_MS = 2_000;
+const compiler = new FilterCompiler(DEADLINE_MS);
+afterAll(() => compiler.close());
+const libpcap = (text: string, snaplen: number, tenant: string) => compiler.compile(text, snaplen, tenant);
+
+/** The validator's verdict once it has one (it answers FILTER_PENDING while the child compiles). */
+async function verdict(v: FilterValidator, text: string, snap = 262144, tenant = 'team-a'): Promise<string | undefined> {
+  const deadline = Date.now() + 60_000;
+  for (let polls = 0; ; polls++) {
+    const r = v(text, snap, tenant);
+    if (r !== FILTER_PENDING) return r;
+    if (Date.now() > deadline) throw new Error(`no verdict on ${text.slice(0, 40)}`);
+    await new Promise((r) => (polls < 100 ? setImmediate(r) : setTimeout(r, 20)));
+  }
+}
+
+/** A filter within the schema's length that keeps libpcap's optimizer busy for seconds to minutes. */
+function slowFilter(seed: number): string {
+  let text = `port ${seed}`;
+  for (let i = 1; `${text} or port ${seed + i}`.length <= FILTER_MAX_LENGTH; i++) text += ` or port ${seed + i}`;
+  return text;
+}
 
 describe('cachedFilterValidator with libpcap', () => {
-  test('a valid filter passes; a syntax error is libpcap\'s message', () => {
-    const v = cachedFilterValidator(libpcap, bad);
-    expect(v('udp port 53', 262144)).toBeUndefined();
-    expect(v('udp port banana', 262144)).toMatch(/banana/);
+  test('a valid filter passes; a syntax error is libpcap\'s message', async () => {
+    const v = cachedFilterValidator(libpcap, DEADLINE_MS);
+    expect(v('udp port 53', 262144, 'team-a')).toBe(FILTER_PENDING);
+    expect(await verdict(v, 'udp port 53')).toBeUndefined();
+    expect(await verdict(v, 'udp port banana')).toMatch(/banana/);
   });
 
-  test('a filter within the schema\'s length that compiles past the kernel\'s 4096 instructions is refused', () => {
+  test('a filter within the schema\'s length that compiles past the kernel\'s 4096 instructions is refused', async () => {
     // Each MPLS label shifts every later offset, so libpcap's optimizer cannot share the tests.
     const term = (i: number) => `(mpls ${i} and tcp port ${i})`;
     let text = term(1);
     for (let i = 2; `${text} or ${term(i)}`.length <= FILTER_MAX_LENGTH; i++) text += ` or ${term(i)}`;
-    const n = libpcap(text, 262144).instructions.length;
+    const n = compileFilter(text, { snaplen: 262144 }).instructions.length;
     expect(n).toBeGreaterThan(BPF_MAXINSNS);
-    expect(cachedFilterValidator(libpcap, bad)(text, 262144)).toBe(`the filter compiles to ${n} BPF instructions; the kernel takes at most ${BPF_MAXINSNS}`);
+    expect(await verdict(cachedFilterValidator(libpcap, DEADLINE_MS), text)).toBe(`the filter compiles to ${n} BPF instructions; the kernel takes at most ${BPF_MAXINSNS}`);
   });
 
   test('a NUL is refused before libpcap, which would read only up to it', () => {
-    expect(cachedFilterValidator(libpcap, bad)('tcp\0 or garbage ((', 262144)).toBe('the filter contains a NUL character');
+    expect(cachedFilterValidator(libpcap, DEADLINE_MS)('tcp\0 or garbage ((', 262144, 'team-a')).toBe('the filter contains a NUL character');
+  });
+
+  test('a filter that keeps libpcap busy past the deadline is refused, and the next filter compiles', async () => {
+    const v = cachedFilterValidator(libpcap, DEADLINE_MS);
+    expect(await verdict(v, slowFilter(1))).toMatch(/^libpcap did not finish compiling the filter within 2 s/);
+    // The child was killed mid-compile; a new one answers.
+    expect(await verdict(v, 'tcp port 443')).toBeUndefined();
+  }, 60_000);
+});
+
+describe('FilterCompiler', () => {
+  test('one tenant\'s slow filters do not hold another tenant\'s behind all of them', async () => {
+    const c = new FilterCompiler(500);
+    try {
+      const order: string[] = [];
+      const track = (name: string, p: Promise<CompileOutcome>) => p.then((o) => { order.push(name); return o; });
+      const a = [1, 1001, 2001].map((s, i) => track(`a${i}`, c.compile(slowFilter(s), 262144, 'team-a')));
+      const b = track('b0', c.compile('udp port 53', 262144, 'team-b'));
+      expect(await b).toEqual({ instructions: expect.any(Number) });
+      for (const o of await Promise.all(a)) expect(o).toEqual({ timedOut: true });
+      // Turns alternate between tenants: b0 is served before team-a's third filter.
+      expect(order.indexOf('b0')).toBeLessThan(order.indexOf('a2'));
+    } finally {
+      c.close();
+    }
+  }, 60_000);
+
+  test('after close, compiles are refused', async () => {
+    const c = new FilterCompiler(500);
+    c.close();
+    await expect(c.compile('tcp', 262144)).rejects.toThrow('closed');
   });
 });
 
 describe('the cache', () => {
-  test('each text is compiled once per snap length, however often it is asked', () => {
+  test('each text is compiled once per snap length, however often it is asked', async () => {
     let compiles = 0;
-    const v = cachedFilterValidator((t) => { compiles++; return { instructions: t.split(' ') }; }, bad);
-    for (let i = 0; i < 1000; i++) v('host 10.0.0.1', 65535);
-    v('host 10.0.0.1', 128);
+    const v = cachedFilterValidator(async (t) => { compiles++; return { instructions: t.split(' ').length }; }, DEADLINE_MS);
+    for (let i = 0; i < 1000; i++) v('host 10.0.0.1', 65535, 'team-a');
+    expect(await verdict(v, 'host 10.0.0.1', 65535)).toBeUndefined();
+    expect(await verdict(v, 'host 10.0.0.1', 128)).toBeUndefined();
     expect(compiles).toBe(2);
   });
 
-  test('it holds a bounded number of texts, forgetting the least recently used', () => {
+  test('it holds a bounded number of texts, forgetting the least recently used', async () => {
     let compiles = 0;
-    const v = cachedFilterValidator(() => { compiles++; return { instructions: [] }; }, bad);
-    v('keep', 1);
+    const v = cachedFilterValidator(async () => { compiles++; return { instructions: 1 }; }, DEADLINE_MS);
+    await verdict(v, 'keep', 1);
     for (let i = 0; i < FILTER_CACHE_SIZE + 10; i++) {
-      v(`f${i}`, 1);
-      if (i % 100 === 0) v('keep', 1);
+      await verdict(v, `f${i}`, 1);
+      if (i % 100 === 0) await verdict(v, 'keep', 1);
     }
     const before = compiles;
-    v('keep', 1);
+    await verdict(v, 'keep', 1);
     expect(compiles).toBe(before);
-    v('f0', 1);
+    await verdict(v, 'f0', 1);
     expect(compiles).toBe(before + 1);
   });
 
-  test('an error that is not a bad filter is not cached as a verdict', () => {
+  test('a failure of the compiler itself is not kept as a verdict: the next reconcile asks again', async () => {
     let calls = 0;
-    const v = cachedFilterValidator(() => { calls++; throw new Error('addon missing'); }, bad);
-    expect(() => v('tcp', 1)).toThrow('addon missing');
-    expect(() => v('tcp', 1)).toThrow('addon missing');
+    const v = cachedFilterValidator(async () => { calls++; throw new Error('addon missing'); }, DEADLINE_MS);
+    expect(v('tcp', 1, 'team-a')).toBe(FILTER_PENDING);
+    const deadline = Date.now() + 10_000;
+    while (calls < 2 && Date.now() < deadline) {
+      v('tcp', 1, 'team-a');
+      await new Promise((r) => setTimeout(r, 10));
+    }
     expect(calls).toBe(2);
+    expect(v('tcp', 1, 'team-a')).toBe(FILTER_PENDING);
   });
 });

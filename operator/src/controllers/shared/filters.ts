@@ -1,25 +1,50 @@
-// Filter validation off the hot path. libpcap compiles synchronously on the operator's one
-// thread, and a reconcile runs on every pod or NodeTask change: a few captures with a long
-// host-list filter would keep it busy and delay everyone else's. So each filter text is
-// compiled once (per snap length) and its verdict kept; the schema bounds the text's length,
-// which bounds one compile.
+// Filter validation off the hot path. A reconcile runs on every pod or NodeTask change, and
+// libpcap's optimizer is superlinear in the filter text (a 4 KiB filter of `port N`
+// alternatives compiles for tens of seconds), so a tenant's filter is never compiled on the
+// operator's thread: each text goes to FilterCompiler (lib/native/filter-compiler.ts), a child
+// process killed at a deadline, once per text and snap length, and its verdict is kept. Until it
+// is known the reconcile waits (FILTER_PENDING) and comes back.
 //
 // A program the kernel would refuse is refused here, at validation: the kernel takes at most
 // BPF_MAXINSNS (4096) classic BPF instructions (include/uapi/linux/bpf_common.h), and a longer
 // filter compiles fine in libpcap but fails in SO_ATTACH_FILTER on the node, leaving a capture
 // that looks Ready and captures nothing.
-import type { FilterValidator } from './parent.js';
+import type { CompileOutcome } from '../../../../lib/native/filter-compiler.js';
 
 export const BPF_MAXINSNS = 4096;
 /** Distinct filter texts kept; beyond this the oldest verdict is forgotten (and recompiled if asked again). */
 export const FILTER_CACHE_SIZE = 1024;
+/** How soon a reconcile whose filter is being compiled comes back for the verdict. */
+export const FILTER_PENDING_RETRY_MS = 250;
 
-type Compile = (text: string, snapLength: number) => { instructions: readonly unknown[] };
+/** The verdict is not known yet: the filter is being compiled. */
+export const FILTER_PENDING = Symbol('filter pending');
 
-/** A FilterValidator over `compile` (libpcap), caching each verdict by text and snap length. */
-export function cachedFilterValidator(compile: Compile, isBadFilter: (err: unknown) => err is Error): FilterValidator {
+/**
+ * Validates a BPF filter: libpcap's message (or ours) when it is refused, undefined when valid,
+ * FILTER_PENDING while it compiles. `tenant` (the namespace) picks the compile queue.
+ */
+export type FilterValidator = (filter: string, snapLength: number, tenant: string) => string | undefined | typeof FILTER_PENDING;
+
+type Compile = (text: string, snapLength: number, tenant: string) => Promise<CompileOutcome>;
+
+/** A FilterValidator over `compile` (libpcap in FilterCompiler), caching each verdict by text and snap length. */
+export function cachedFilterValidator(compile: Compile, deadlineMs: number): FilterValidator {
   const verdicts = new Map<string, string | undefined>();
-  const validate = (filter: string, snapLength: number): string | undefined => {
+  const pending = new Set<string>();
+  const remember = (key: string, verdict: string | undefined): void => {
+    verdicts.set(key, verdict);
+    if (verdicts.size > FILTER_CACHE_SIZE) verdicts.delete(verdicts.keys().next().value!);
+  };
+  const verdictOf = (o: CompileOutcome): string | undefined => {
+    if ('timedOut' in o) return `libpcap did not finish compiling the filter within ${deadlineMs / 1000} s; use a shorter or simpler filter (fewer alternatives, or net ranges instead of host lists)`;
+    if ('error' in o) return o.error;
+    if (o.instructions > BPF_MAXINSNS) return `the filter compiles to ${o.instructions} BPF instructions; the kernel takes at most ${BPF_MAXINSNS}`;
+    return undefined;
+  };
+  return (filter, snapLength, tenant) => {
+    // libpcap takes a C string: it would compile only up to a NUL.
+    if (filter.includes('\0')) return 'the filter contains a NUL character';
     const key = `${snapLength}\0${filter}`;
     if (verdicts.has(key)) {
       const v = verdicts.get(key);
@@ -27,22 +52,14 @@ export function cachedFilterValidator(compile: Compile, isBadFilter: (err: unkno
       verdicts.set(key, v);
       return v;
     }
-    const verdict = check(filter, snapLength);
-    verdicts.set(key, verdict);
-    if (verdicts.size > FILTER_CACHE_SIZE) verdicts.delete(verdicts.keys().next().value!);
-    return verdict;
-  };
-  const check = (filter: string, snapLength: number): string | undefined => {
-    if (filter.includes('\0')) return 'the filter contains a NUL character';
-    let n: number;
-    try {
-      n = compile(filter, snapLength).instructions.length;
-    } catch (err) {
-      if (isBadFilter(err)) return err.message;
-      throw err;
+    if (!pending.has(key)) {
+      pending.add(key);
+      void compile(filter, snapLength, tenant)
+        .then((o) => remember(key, verdictOf(o)))
+        // A failure of the compiler itself is not the tenant's: no verdict is kept, the next reconcile asks again.
+        .catch(() => undefined)
+        .finally(() => pending.delete(key));
     }
-    if (n > BPF_MAXINSNS) return `the filter compiles to ${n} BPF instructions; the kernel takes at most ${BPF_MAXINSNS}`;
-    return undefined;
+    return FILTER_PENDING;
   };
-  return validate;
 }

@@ -69,8 +69,7 @@ export function taskLabels(kind: ParentKind, parent: KubeObject, node: string): 
   };
 }
 
-/** Validates a BPF filter; returns libpcap's message when it does not compile. */
-export type FilterValidator = (filter: string, snapLength: number) => string | undefined;
+export type { FilterValidator } from './filters.js';
 
 /**
  * Adds the finalizer when the object lacks it (a merge patch guarded by its resourceVersion).
