@@ -126,7 +126,10 @@ describe('IPAMonitor on a simulated IPA node', () => {
       return t.length === 1 && t[0]!.status?.phase === 'Running' ? t : undefined;
     }, 60_000, 200);
     expect(task!.spec.node).toBe(nodeName);
-    expect(task!.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'IPAMonitor', name: monitorName });
+    // In the operator's namespace, named by labels and spec, with no owner reference (ADR 0012).
+    expect(task!.metadata.ownerReferences).toBeUndefined();
+    expect(task!.spec.parent).toMatchObject({ kind: 'IPAMonitor', name: monitorName });
+    expect(task!.metadata.labels?.['ringtap.dev/parent-uid']).toBe(task!.spec.parent.uid);
     await waitFor('the agent to open the FIFO', () => fifoHasReader() || undefined, 30_000, 50);
 
     // The simulator writes the default status mix in 777-byte pieces (headers split across reads).
