@@ -21,10 +21,9 @@ import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writ
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IPAFormat } from '../../../agent/src/drivers/ipa/decode.js';
-import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/pcapng.js';
 import { IPAStats } from '../../../agent/src/drivers/ipa/stats.js';
 import { IPAStreamWalker } from '../../../agent/src/drivers/ipa/walker.js';
-import { IPACaptureFiles } from '../../../agent/src/drivers/ipa/capture.js';
+import { IPACaptureFiles, IPAPcapngWriter } from '../../../agent/src/drivers/ipa/capture.js';
 import { IPAStreamReader } from '../../../agent/src/drivers/ipa/source.js';
 import { IPAPipelineWorker } from '../../../agent/src/drivers/ipa/thread.js';
 import { IPAPipeline, type IPAPipelineOptions } from '../../../agent/src/drivers/ipa/pipeline.js';

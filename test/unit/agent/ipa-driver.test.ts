@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { NodeTaskSpec, NodeTaskStatus } from '../../../crds/src/index.js';
 import { IPADriver, parseEndpointNames, resolveIPASource } from '../../../agent/src/drivers/ipa/driver.js';
 import type { DriverTask, TaskReporter } from '../../../agent/src/drivers/driver.js';
-import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/pcapng.js';
+import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/capture.js';
 import { IPAStreamWalker } from '../../../agent/src/drivers/ipa/walker.js';
 import { registry } from '../../../lib/observe/metrics.js';
 import { newLogger } from '../../../lib/observe/log.js';

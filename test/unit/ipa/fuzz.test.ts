@@ -5,7 +5,7 @@
 // (walked + skipped + still held).
 import { describe, expect, test } from '@jest/globals';
 import { IPA_FORMATS, type IPAFormat } from '../../../agent/src/drivers/ipa/decode.js';
-import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/pcapng.js';
+import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/capture.js';
 import { IPAStats } from '../../../agent/src/drivers/ipa/stats.js';
 import { IPAStreamWalker } from '../../../agent/src/drivers/ipa/walker.js';
 import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';

@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IPAFormat } from '../../../agent/src/drivers/ipa/decode.js';
-import { FORMAT_IDS, IPAPcapngWriter, matchesEndpoints, OPT_CUSTOM_BINARY_COPY, RINGTAP_PEN } from '../../../agent/src/drivers/ipa/pcapng.js';
+import { FORMAT_IDS, IPAPcapngWriter, matchesEndpoints, RINGTAP_PEN } from '../../../agent/src/drivers/ipa/capture.js';
+import { OPT_CUSTOM_BIN_COPY } from '../../../lib/pcapng/format.js';
 import { IPAStreamWalker, type IPAEntry } from '../../../agent/src/drivers/ipa/walker.js';
 import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';
 
@@ -71,7 +72,7 @@ function customOptions(buf: Buffer): Buffer[] {
         const code = buf.readUInt16LE(o);
         const l = buf.readUInt16LE(o + 2);
         if (code === 0) break;
-        if (code === OPT_CUSTOM_BINARY_COPY) out.push(buf.subarray(o + 4, o + 4 + l));
+        if (code === OPT_CUSTOM_BIN_COPY) out.push(buf.subarray(o + 4, o + 4 + l));
         o += 4 + Math.ceil(l / 4) * 4;
       }
     }

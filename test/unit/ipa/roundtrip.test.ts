@@ -4,7 +4,7 @@
 // computed from the mix, whatever the read sizes.
 import { describe, expect, test } from '@jest/globals';
 import type { IPAFormat } from '../../../agent/src/drivers/ipa/decode.js';
-import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/pcapng.js';
+import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/capture.js';
 import { IPAStats, nodeTaskCounters, prometheusSamples, type IPASummary } from '../../../agent/src/drivers/ipa/stats.js';
 import { IPAStreamWalker } from '../../../agent/src/drivers/ipa/walker.js';
 import { defaultMix, simulate, simulateRepeated, type SimExpected, type SimMix } from '../../../hack/ipa-sim/sim.js';

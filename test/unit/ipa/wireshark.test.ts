@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dstOf, exceptionName, exceptionOf, isIPv6Status, opcodeName, type IPAFormat } from '../../../agent/src/drivers/ipa/decode.js';
-import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/pcapng.js';
+import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/capture.js';
 import { IPAStreamWalker, type IPAEntry } from '../../../agent/src/drivers/ipa/walker.js';
 import { repoRoot } from '../../support/cluster.js';
 import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';

@@ -8,7 +8,7 @@ import {
   NO_TIMESTAMP_COMMENT, USER_APPL, concatCaptures, mergeCaptures, readCapture, writeMerged,
   type MergeSource, type ReadDamage, type ReadEvent, type WriteSummary,
 } from '../../../lib/pcapng/index.js';
-import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/pcapng.js';
+import { IPAPcapngWriter } from '../../../agent/src/drivers/ipa/capture.js';
 import { IPAStreamWalker } from '../../../agent/src/drivers/ipa/walker.js';
 import { defaultMix, simulate } from '../../../hack/ipa-sim/sim.js';
 import { chunks, epb, frame, idb, isb, opb, pcapHeader, pcapRecord, readAll, shb, spb, u32 } from './bytes.js';

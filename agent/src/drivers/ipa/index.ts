@@ -3,4 +3,4 @@
 export * from './decode.js';
 export * from './walker.js';
 export * from './stats.js';
-export * from './pcapng.js';
+export * from './capture.js';

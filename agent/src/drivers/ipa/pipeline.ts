@@ -8,9 +8,8 @@
 // add up over sessions.
 import type { IPAEndpointFilter } from '../../../../crds/src/ipamonitor.js';
 import type { ResolvedRetention, ResolvedRotation } from '../../../../crds/src/index.js';
-import { IPACaptureFiles } from './capture.js';
+import { IPACaptureFiles, matchesEndpoints } from './capture.js';
 import type { IPAFormat } from './decode.js';
-import { matchesEndpoints } from './pcapng.js';
 import type { NetdevOptions } from './netdev.js';
 import { IPAStreamReader, type IPASourceKind } from './source.js';
 import { IPAStats, type IPASummary } from './stats.js';
