@@ -2,6 +2,7 @@
 // Everything here runs on the JavaScript thread; engine events arrive through EventChannel.
 // No packet data crosses into JavaScript except the bytes a live-stream consumer asks for.
 #include "../engine.h"
+#include "envcleanup.h"
 #include "eventchannel.h"
 #include "exports.h"
 #include "options.h"
@@ -131,7 +132,7 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
   }
 
   // new Capture(options, onEvent)
-  explicit CaptureWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CaptureWrap>(info), env_(info.Env()) {
+  explicit CaptureWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CaptureWrap>(info), cleanup_(this, info.Env()) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[1].IsFunction()) ThrowJs(env, kErrInvalidArg, "new Capture(options, onEvent)");
     Napi::Object opts = AsObject(env, info[0], "options");
@@ -145,26 +146,22 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
       channel_->Release();
       ThrowJs(env, e.code(), e.what());
     }
-    napi_add_env_cleanup_hook(env, &CaptureWrap::CleanupHook, this);
-    hooked_ = true;
+    cleanup_.Add();
   }
 
   ~CaptureWrap() override { Teardown(true); }
 
- private:
-  static void CleanupHook(void* arg) {
-    auto* self = static_cast<CaptureWrap*>(arg);
-    self->hooked_ = false;  // Node removes the hook itself after calling it
-    if (self->engine_) self->engine_->Shutdown();
-    if (self->channel_) self->channel_->CloseWithoutRelease();
-    self->closed_ = true;
+  // The environment is going away: the TSFN is being torn down by Node itself.
+  void OnEnvCleanup() {
+    if (engine_) engine_->Shutdown();
+    if (channel_) channel_->CloseWithoutRelease();
+    closed_ = true;
   }
 
+ private:
+
   void Teardown(bool release) {
-    if (hooked_) {
-      napi_remove_env_cleanup_hook(env_, &CaptureWrap::CleanupHook, this);
-      hooked_ = false;
-    }
+    cleanup_.Remove();
     if (closed_) return;
     closed_ = true;
     if (engine_) engine_->Shutdown();  // joins every engine thread: no Push after this
@@ -296,12 +293,11 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
     return info.Env().Undefined();
   }
 
-  napi_env env_;
+  EnvCleanup<CaptureWrap> cleanup_;
   std::vector<InterfaceSpec> initial_;
   std::unique_ptr<Capture> engine_;
   std::shared_ptr<EventChannel<Event>> channel_;
   bool closed_ = false;
-  bool hooked_ = false;
 };
 
 // repairCaptureFile(path, truncate = true) -> { format, validBytes, removedBytes, packets }

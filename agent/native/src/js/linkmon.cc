@@ -3,6 +3,7 @@
 #include <net/if.h>
 
 #include "../linkmon.h"
+#include "envcleanup.h"
 #include "eventchannel.h"
 #include "exports.h"
 #include "options.h"
@@ -59,7 +60,7 @@ class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
   }
 
   // new LinkMonitor({ netns? }, onEvent): the initial dump is done when this returns.
-  explicit LinkMonitorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkMonitorWrap>(info), env_(info.Env()) {
+  explicit LinkMonitorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LinkMonitorWrap>(info), cleanup_(this, info.Env()) {
     Napi::Env env = info.Env();
     if (info.Length() < 2 || !info[1].IsFunction()) ThrowJs(env, kErrInvalidArg, "new LinkMonitor(options, onEvent)");
     Napi::Object opts = AsObject(env, info[0], "options");
@@ -75,26 +76,22 @@ class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
       channel_->Release();
       ThrowJs(env, e.code(), e.what());
     }
-    napi_add_env_cleanup_hook(env, &LinkMonitorWrap::CleanupHook, this);
-    hooked_ = true;
+    cleanup_.Add();
   }
 
   ~LinkMonitorWrap() override { Teardown(true); }
 
- private:
-  static void CleanupHook(void* arg) {
-    auto* self = static_cast<LinkMonitorWrap*>(arg);
-    self->hooked_ = false;
-    if (self->monitor_) self->monitor_->Close();
-    if (self->channel_) self->channel_->CloseWithoutRelease();
-    self->closed_ = true;
+  // The environment is going away: the TSFN is being torn down by Node itself.
+  void OnEnvCleanup() {
+    if (monitor_) monitor_->Close();
+    if (channel_) channel_->CloseWithoutRelease();
+    closed_ = true;
   }
 
+ private:
+
   void Teardown(bool release) {
-    if (hooked_) {
-      napi_remove_env_cleanup_hook(env_, &LinkMonitorWrap::CleanupHook, this);
-      hooked_ = false;
-    }
+    cleanup_.Remove();
     if (closed_) return;
     closed_ = true;
     if (monitor_) monitor_->Close();  // joins the thread: no Push after this
@@ -129,11 +126,10 @@ class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
     return info.Env().Undefined();
   }
 
-  napi_env env_;
+  EnvCleanup<LinkMonitorWrap> cleanup_;
   std::unique_ptr<LinkMonitor> monitor_;
   std::shared_ptr<EventChannel<LinkEvent>> channel_;
   bool closed_ = false;
-  bool hooked_ = false;
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Binding of the kernel PPP bridge: the PppKernelBridge class and pppKernelError(). Runs on the
 // JavaScript thread.
 #include "../pppkernel.h"
+#include "envcleanup.h"
 #include "exports.h"
 #include "options.h"
 
@@ -20,30 +21,22 @@ class PppKernelBridgeWrap : public Napi::ObjectWrap<PppKernelBridgeWrap> {
                        });
   }
 
-  explicit PppKernelBridgeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PppKernelBridgeWrap>(info), env_(info.Env()) {
+  explicit PppKernelBridgeWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PppKernelBridgeWrap>(info), cleanup_(this, info.Env()) {
     Napi::Env env = info.Env();
     Napi::Object opts = AsObject(env, info[0], "options");
     RelayEndpoint a = ParseEndpoint(env, opts.Get("a"), "a");
     RelayEndpoint b = ParseEndpoint(env, opts.Get("b"), "b");
     bridge_ = Guard(env, [&] { return std::make_unique<PppKernelBridge>(a, b); });
-    napi_add_env_cleanup_hook(env, &PppKernelBridgeWrap::CleanupHook, this);
-    hooked_ = true;
+    cleanup_.Add();
   }
 
   ~PppKernelBridgeWrap() override { Teardown(); }
+  void OnEnvCleanup() { Teardown(); }
 
  private:
-  static void CleanupHook(void* arg) {
-    auto* self = static_cast<PppKernelBridgeWrap*>(arg);
-    self->hooked_ = false;
-    self->Teardown();
-  }
 
   void Teardown() {
-    if (hooked_) {
-      napi_remove_env_cleanup_hook(env_, &PppKernelBridgeWrap::CleanupHook, this);
-      hooked_ = false;
-    }
+    cleanup_.Remove();
     if (bridge_) bridge_->Close();
   }
 
@@ -99,9 +92,8 @@ class PppKernelBridgeWrap : public Napi::ObjectWrap<PppKernelBridgeWrap> {
     return info.Env().Undefined();
   }
 
-  napi_env env_;
+  EnvCleanup<PppKernelBridgeWrap> cleanup_;
   std::unique_ptr<PppKernelBridge> bridge_;
-  bool hooked_ = false;
 };
 
 // pppKernelError(op, errno) -> { code, message }: the stable code of a kernel-bridge failure.

@@ -1,5 +1,6 @@
 // Binding of the userspace PPP relay: the PppRelay class. Runs on the JavaScript thread.
 #include "../relay.h"
+#include "envcleanup.h"
 #include "exports.h"
 #include "options.h"
 
@@ -35,7 +36,7 @@ class PppRelayWrap : public Napi::ObjectWrap<PppRelayWrap> {
   }
 
   // new PppRelay({ a: endpoint, b: endpoint }): both sockets are open and the thread runs on return.
-  explicit PppRelayWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PppRelayWrap>(info), env_(info.Env()) {
+  explicit PppRelayWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PppRelayWrap>(info), cleanup_(this, info.Env()) {
     Napi::Env env = info.Env();
     Napi::Object opts = AsObject(env, info[0], "options");
     RelayEndpoint a = ParseEndpoint(env, opts.Get("a"), "a");
@@ -43,24 +44,16 @@ class PppRelayWrap : public Napi::ObjectWrap<PppRelayWrap> {
     uint32_t mtu = ParseMtu(env, opts.Get("mtu"));
     relay_ = Guard(env, [&] { return std::make_unique<PppRelay>(a, b); });
     relay_->SetMtu(mtu);
-    napi_add_env_cleanup_hook(env, &PppRelayWrap::CleanupHook, this);
-    hooked_ = true;
+    cleanup_.Add();
   }
 
   ~PppRelayWrap() override { Teardown(); }
+  void OnEnvCleanup() { Teardown(); }
 
  private:
-  static void CleanupHook(void* arg) {
-    auto* self = static_cast<PppRelayWrap*>(arg);
-    self->hooked_ = false;
-    self->Teardown();
-  }
 
   void Teardown() {
-    if (hooked_) {
-      napi_remove_env_cleanup_hook(env_, &PppRelayWrap::CleanupHook, this);
-      hooked_ = false;
-    }
+    cleanup_.Remove();
     if (relay_) relay_->Close();  // joins the thread, closes the sockets; idempotent
   }
 
@@ -98,9 +91,8 @@ class PppRelayWrap : public Napi::ObjectWrap<PppRelayWrap> {
     return info.Env().Undefined();
   }
 
-  napi_env env_;
+  EnvCleanup<PppRelayWrap> cleanup_;
   std::unique_ptr<PppRelay> relay_;
-  bool hooked_ = false;
 };
 
 }  // namespace
