@@ -15,12 +15,12 @@
 //   RINGTAP_AGENT_DAEMONSET     the DaemonSet running this agent, in RINGTAP_NAMESPACE: when it is
 //                               gone at SIGTERM (an uninstall), mirrors' kernel state goes too
 //                               (agent/src/runner/uninstall.ts); unset: always kept, as for a restart
-import { KubeConfig } from '@kubernetes/client-node';
 import { mkdirSync } from 'node:fs';
 import { startHealthServer } from '../../lib/observe/health.js';
 import { KubeClient, NodeType } from '../../lib/kube/kube.js';
 import { newLogger } from '../../lib/observe/log.js';
 import { capabilityLabels, probeCapabilities } from './node/capabilities.js';
+import { loadKubeConfig } from './node/kubeconfig.js';
 import { AGENT_CERT_ANNOTATION, CAPABILITY_ANNOTATION } from '../../crds/src/index.js';
 import { AfPacketDriver } from './drivers/afpacket/driver.js';
 import { DriverRegistry } from './drivers/driver.js';
@@ -44,9 +44,13 @@ const log = newLogger('agent', { node });
 const dataDir = process.env.RINGTAP_DATA_DIR ?? '/var/lib/ringtap';
 mkdirSync(dataDir, { recursive: true, mode: 0o750 });
 
-const kc = new KubeConfig();
-if (process.env.KUBECONFIG) kc.loadFromFile(process.env.KUBECONFIG);
-else kc.loadFromCluster();
+let kc: Awaited<ReturnType<typeof loadKubeConfig>>;
+try {
+  kc = await loadKubeConfig(process.env);
+} catch (err) {
+  console.error(`agent: kubeconfig: ${(err as Error).message}`);
+  process.exit(2);
+}
 const client = new KubeClient(kc, `ringtap-agent/${node}`);
 
 const caps = await probeCapabilities();

@@ -1,6 +1,10 @@
 // A thin typed seam over the Kubernetes REST API. The generated client stays out of our
 // code: every call here names its path, its verb and, for patches, the right content type.
-import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
+// The request and watch parts only: the package's index (and its KubeConfig) loads the whole
+// generated client, ~30 MiB of RSS that the agent does without (agent/src/node/kubeconfig.ts).
+import type { KubeConfig } from '@kubernetes/client-node';
+import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
+import { Watch } from '@kubernetes/client-node/dist/watch.js';
 import { fetch } from 'undici';
 import type { ObjectMeta as ApiObjectMeta, OwnerReference } from '../../crds/src/meta.js';
 import type { ResourceType } from '../../crds/src/resources.js';
@@ -40,10 +44,14 @@ type Query = Record<string, string | number | boolean | undefined>;
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
+/** What a KubeClient needs of a kubeconfig: client-node's KubeConfig, or the agent's own. */
+export type KubeAuth = Pick<KubeConfig, 'getCurrentCluster' | 'applySecurityAuthentication'>;
+
 export class KubeClient {
   readonly watcher: Watch;
-  constructor(readonly config: KubeConfig, readonly fieldManager: string) {
-    this.watcher = new Watch(config);
+  constructor(readonly config: KubeAuth, readonly fieldManager: string) {
+    // Watch uses these two methods only.
+    this.watcher = new Watch(config as KubeConfig);
   }
 
   private authCache?: { at: number; headers: Record<string, string>; dispatcher: unknown };

@@ -17,7 +17,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { HttpMethod } from '@kubernetes/client-node';
+import { HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
 import type { KubeClient } from '../../../lib/kube/kube.js';
 import type { Logger } from '../../../lib/observe/log.js';
 import { streamConsumers } from '../metrics.js';
