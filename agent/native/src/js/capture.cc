@@ -149,7 +149,7 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
     cleanup_.Add();
   }
 
-  ~CaptureWrap() override { Teardown(true); }
+  ~CaptureWrap() override { Teardown(); }
 
   // The environment is going away: the TSFN is being torn down by Node itself.
   void OnEnvCleanup() {
@@ -159,13 +159,12 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
   }
 
  private:
-
-  void Teardown(bool release) {
+  void Teardown() {
     cleanup_.Remove();
     if (closed_) return;
     closed_ = true;
     if (engine_) engine_->Shutdown();  // joins every engine thread: no Push after this
-    if (channel_ && release) channel_->Release();
+    if (channel_) channel_->Release();
   }
 
   Capture& engine(Napi::Env env) {
@@ -289,7 +288,7 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    Teardown(true);
+    Teardown();
     return info.Env().Undefined();
   }
 

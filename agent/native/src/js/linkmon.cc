@@ -79,7 +79,7 @@ class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
     cleanup_.Add();
   }
 
-  ~LinkMonitorWrap() override { Teardown(true); }
+  ~LinkMonitorWrap() override { Teardown(); }
 
   // The environment is going away: the TSFN is being torn down by Node itself.
   void OnEnvCleanup() {
@@ -89,13 +89,12 @@ class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
   }
 
  private:
-
-  void Teardown(bool release) {
+  void Teardown() {
     cleanup_.Remove();
     if (closed_) return;
     closed_ = true;
     if (monitor_) monitor_->Close();  // joins the thread: no Push after this
-    if (channel_ && release) channel_->Release();
+    if (channel_) channel_->Release();
   }
 
   LinkMonitor& monitor(Napi::Env env) {
@@ -122,7 +121,7 @@ class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    Teardown(true);
+    Teardown();
     return info.Env().Undefined();
   }
 
