@@ -34,7 +34,7 @@ export const BOUNDARIES = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'agent/native/build/**', 'charts/**', '**/*.cjs'] },
+  { ignores: ['dist/**', '.run/**', 'node_modules/**', 'agent/native/build/**', 'charts/**', '**/*.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
