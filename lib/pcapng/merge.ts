@@ -2,7 +2,7 @@
 // the CLI's `fetch` and `stream` and of the agent's multi-file download.
 import type { Writable } from 'node:stream';
 import type { CaptureEvent, InterfaceInfo, InterfaceStatistics, Packet, ReadEvent } from './read.js';
-import { PcapngWriter, type OutputInterface } from './write.js';
+import { PcapngWriter, type OutputInterface, type PcapngWriterOptions } from './write.js';
 
 /** A source of the merge: the captures of one node (its files in order, or its live stream). */
 export interface MergeSource {
@@ -324,9 +324,15 @@ export interface WriteSummary {
 /** Writes merged events as one pcapng to out. */
 export async function writeMerged(
   events: AsyncIterable<MergeEvent | MergeStatisticsEvent>, out: Writable,
-  opts: { endStream?: boolean; /** Written as notices (encodeNotice) after the last packet, e.g. the damaged sources. */ notices?: () => string[] } = {},
+  opts: {
+    endStream?: boolean;
+    /** Written as notices (encodeNotice) after the last packet, e.g. the damaged sources. */
+    notices?: () => string[];
+    /** How the output is written (whole chunks only, reused chunks). */
+    writer?: PcapngWriterOptions;
+  } = {},
 ): Promise<WriteSummary> {
-  const w = new PcapngWriter(out);
+  const w = new PcapngWriter(out, opts.writer);
   const summary: WriteSummary = { packets: 0, interfaces: 0, perSource: new Map() };
   const ids = new Map<number, number>();
   for await (const ev of events) {

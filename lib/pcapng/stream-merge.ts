@@ -58,7 +58,9 @@ class TimeHeap {
 
 /**
  * The source's events with its packets in time order, assuming each interface's own packets are
- * in order and interfaces interleave at most windowNs apart. Interface events pass at once;
+ * in order, interfaces interleave at most windowNs apart, and an interface sends nothing once a
+ * later section has begun (the events are one capture, or captures one after the other as
+ * concatCaptures gives them; interface keys are "<section>/<id>"). Interface events pass at once;
  * any other event (statistics) keeps its place after the packets read before it.
  */
 export async function* orderSource(events: AsyncIterable<ReadEvent>, windowNs: bigint): AsyncGenerator<ReadEvent> {
@@ -69,8 +71,18 @@ export async function* orderSource(events: AsyncIterable<ReadEvent>, windowNs: b
   const silent = new Map<string, bigint | undefined>();
   let latest: bigint | undefined;
   let seq = 0;
+  let section: string | undefined;
   for await (const ev of events) {
     if (ev.type === 'interface') {
+      // A new section (the node's next file) ends the interfaces of the one before: they send
+      // nothing more, so they no longer hold back the packets of the new one. Kept, they would
+      // hold a window's worth of the new file's packets at every file boundary.
+      const s = ev.iface.key.slice(0, ev.iface.key.lastIndexOf('/'));
+      if (s !== section) {
+        section = s;
+        for (const k of last.keys()) if (!k.startsWith(`${s}/`)) last.delete(k);
+        for (const k of silent.keys()) if (!k.startsWith(`${s}/`)) silent.delete(k);
+      }
       silent.set(ev.iface.key, latest);
       yield ev;
       continue;

@@ -221,22 +221,54 @@ function ts64le(tsNs: bigint): Buffer {
 
 /** Output is gathered into chunks of this size: fewer, larger writes (and TLS records, HTTP chunks) downstream. */
 const CHUNK_BYTES = 256 * 1024;
+/** Chunks kept for reuse (PcapngWriterOptions.reuseChunks), at most. */
+const SPARE_CHUNKS = 4;
+
+export interface PcapngWriterOptions {
+  /** The snap length of every IDB (default 262144). */
+  snapLen?: number;
+  /** shb_userappl (default "ringtap <version>"). */
+  userAppl?: string;
+  /**
+   * Write what is queued on the next turn of the event loop even if less than a chunk (default
+   * true): a live stream is not held back. A download of finished files sets false, so every
+   * write is a whole chunk (fewer TLS records and HTTP chunks for every hop downstream).
+   */
+  flushWhenIdle?: boolean;
+  /**
+   * Reuse an output chunk once the output has called back for every write of it (at most
+   * SPARE_CHUNKS kept), instead of allocating a new one: a gigabyte written is then not a
+   * gigabyte of short-lived buffers that the garbage collector frees in bursts. Only for an
+   * output that is done with a chunk when it calls back (a socket, a file, an HTTP response),
+   * never one that keeps the chunk after (a PassThrough, an array of chunks).
+   */
+  reuseChunks?: boolean;
+}
+
+/** An output chunk and how many of its pieces are queued or not yet called back by the output. */
+interface Chunk {
+  buf: Buffer;
+  writes: number;
+  /** No more bytes go into it: it can be reused once writes is 0. */
+  retired: boolean;
+}
 
 /**
  * Writes a pcapng section to a Writable: SHB first, IDBs as interfaces are added, EPBs.
  * Every write() carries whole blocks, so a reader that sees a prefix sees whole blocks
  * plus at most one torn one. Blocks are encoded straight into a shared output chunk (no buffer
- * per packet), written once 256 KiB are gathered and otherwise on the next turn of the event
- * loop, so a live stream is not held back.
+ * per packet), written once 256 KiB are gathered and otherwise (flushWhenIdle) on the next
+ * turn of the event loop, so a live stream is not held back.
  */
 export class PcapngWriter {
   /** The chunk being filled; bytes before `start` were handed to the output already. */
-  private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  private chunk: Chunk = { buf: Buffer.allocUnsafe(CHUNK_BYTES), writes: 0, retired: false };
   private start = 0;
   private used = 0;
-  /** Blocks too large for a chunk, queued after the chunk's bytes before them. */
-  private pending: Buffer[] = [];
+  /** Queued pieces in order: parts of chunks, and blocks too large for a chunk. */
+  private pending: { b: Buffer; chunk?: Chunk }[] = [];
   private pendingBytes = 0;
+  private spare: Chunk[] = [];
   private scheduled = false;
   private interfaces = 0;
   packets = 0;
@@ -246,7 +278,7 @@ export class PcapngWriter {
    * gets the same one (default 262144, the largest libpcap takes); packets keep their own
    * caplen, and the sources' snap lengths stay visible as caplen < original length.
    */
-  constructor(private out: Writable, private opts: { snapLen?: number; userAppl?: string } = {}) {
+  constructor(private out: Writable, private opts: PcapngWriterOptions = {}) {
     // An output that fails (a full disk, a closed pipe) must not throw from an 'error' event
     // nobody listens to: the failure comes back from the next write, flush or end instead.
     out.on('error', (err: Error) => (this.failure ??= err));
@@ -268,7 +300,7 @@ export class PcapngWriter {
     if (po?.comments?.length || po?.custom?.length) this.push(encodeEPB(interfaceId, tsNs, origLen, data, flags, po));
     else this.putEPB(interfaceId, tsNs, origLen, data, flags);
     // Written when the chunk is (nearly) full: one write of it, not a full one and a sliver.
-    if (this.queued() >= CHUNK_BYTES || this.chunk.length - this.used < 2048) await this.flush();
+    if (this.queued() >= CHUNK_BYTES || this.chunk.buf.length - this.used < 2048) await this.flush();
   }
 
   /** An EPB with at most epb_flags, encoded in place (the same bytes encodeEPB gives). */
@@ -318,21 +350,30 @@ export class PcapngWriter {
     return this.pendingBytes + this.used - this.start;
   }
 
-  /** The chunk, with room for n more bytes at `used` (a fresh one when the current one is full). */
+  /** The chunk, with room for n more bytes at `used` (a fresh or spare one when the current one is full). */
   private room(n: number): Buffer {
-    if (this.used + n > this.chunk.length) {
+    if (this.used + n > this.chunk.buf.length) {
       this.park();
-      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, n));
+      this.retire(this.chunk);
+      const spare = n <= CHUNK_BYTES ? this.spare.pop() : undefined;
+      this.chunk = spare ?? { buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, n)), writes: 0, retired: false };
+      this.chunk.retired = false;
       this.start = 0;
       this.used = 0;
     }
-    return this.chunk;
+    return this.chunk.buf;
+  }
+
+  private retire(c: Chunk): void {
+    c.retired = true;
+    if (c.writes === 0 && this.opts.reuseChunks && c.buf.length === CHUNK_BYTES && this.spare.length < SPARE_CHUNKS) this.spare.push(c);
   }
 
   /** Moves the chunk's unwritten bytes to the pending list (they are never touched again). */
   private park(): void {
     if (this.used > this.start) {
-      this.pending.push(this.chunk.subarray(this.start, this.used));
+      this.pending.push({ b: this.chunk.buf.subarray(this.start, this.used), chunk: this.chunk });
+      this.chunk.writes++;
       this.pendingBytes += this.used - this.start;
       this.start = this.used;
     }
@@ -344,29 +385,40 @@ export class PcapngWriter {
       this.used += b.length;
     } else {
       this.park();
-      this.pending.push(b);
+      this.pending.push({ b });
       this.pendingBytes += b.length;
     }
     this.schedule();
   }
 
   private schedule(): void {
-    if (!this.scheduled) {
+    if (!this.scheduled && this.opts.flushWhenIdle !== false) {
       this.scheduled = true;
       setImmediate(() => {
         this.scheduled = false;
-        if (this.queued() > 0 && !this.out.destroyed) for (const b of this.take()) this.out.write(b);
+        if (this.queued() > 0 && !this.out.destroyed) this.writeOut();
       });
     }
   }
 
-  /** What is queued, in order: written as it is, each piece whole blocks. */
-  private take(): Buffer[] {
+  /** Hands everything queued to the output, in order, each piece whole blocks; false when it is full. */
+  private writeOut(): boolean {
     this.park();
     const p = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    return p;
+    let ok = true;
+    for (const { b, chunk } of p) {
+      if (!chunk || !this.opts.reuseChunks) {
+        ok = this.out.write(b);
+        continue;
+      }
+      // Called back once the output is done with these bytes (or failed): the chunk may then be reused.
+      ok = this.out.write(b, () => {
+        if (--chunk.writes === 0 && chunk.retired) this.retire(chunk);
+      });
+    }
+    return ok;
   }
 
   /** Writes what is queued and waits for 'drain' if the output is full. */
@@ -374,8 +426,7 @@ export class PcapngWriter {
     if (this.failure) throw this.failure;
     if (this.queued() === 0) return;
     if (this.out.destroyed) throw new Error('output closed');
-    let full = false;
-    for (const b of this.take()) full = !this.out.write(b);
+    const full = !this.writeOut();
     if (full) {
       await new Promise<void>((resolve, reject) => {
         const done = (err?: Error) => {

@@ -36,6 +36,12 @@ import { RequestHeaderAuthenticator, type UserInfo } from './requestheader.js';
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const FILE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?-\d{6,}\.(pcapng|pcap)$/;
 const PCAPNG_TYPE = 'application/x-pcapng';
+/**
+ * How a download of files is written: only whole 256 KiB chunks (its first bytes wait for them;
+ * fewer, fuller TLS records and HTTP chunks through the API server to the client), each chunk
+ * reused once the response has sent it.
+ */
+export const DOWNLOAD_WRITER = { flushWhenIdle: false, reuseChunks: true } as const;
 /** Live merge: how long a packet may wait for a slower node's earlier ones (wall time). */
 const LIVE_HOLD_MS = 250;
 /** Live merge: a node's stream is read no further while this many of its packets wait. */
@@ -264,7 +270,7 @@ export class DataApiServer {
       events: orderSource(concatCaptures(this.fileCaptures(route, l, signal, damaged, settled)), this.opts.reorderWindowNs),
     }));
     res.writeHead(200, { 'content-type': PCAPNG_TYPE, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-    const summary = await writeMerged(mergeCaptures(sources, { slackNs: 0n, statistics: true }), res, { notices: () => damaged });
+    const summary = await writeMerged(mergeCaptures(sources, { slackNs: 0n, statistics: true }), res, { notices: () => damaged, writer: DOWNLOAD_WRITER });
     if (damaged.length) log.warn({ damaged }, 'data API: damaged files: their good packets were served, with a notice');
     log.info({ packets: summary.packets, interfaces: summary.interfaces, nodes: Object.fromEntries(summary.perSource) }, 'data API: pcap served');
   }
@@ -275,14 +281,14 @@ export class DataApiServer {
    */
   private async *fileCaptures(route: Route, l: NodeFileList, signal: AbortSignal, damaged: string[], settled = true): AsyncGenerator<AsyncIterable<ReadEvent>> {
     for (const [i, f] of l.files.entries()) {
-      const r = await this.agents.get(l.node, `${this.agentBase(route)}/files/${encodeURIComponent(f.name)}`, { signal });
+      const r = await this.agents.getBody(l.node, `${this.agentBase(route)}/files/${encodeURIComponent(f.name)}`, { signal });
       if (r.status === 404) { // retention removed it since the list: skip it, as a reader of the directory would
-        r.body.destroy();
+        await r.body.return(undefined);
         continue;
       }
       if (r.status !== 200) throw new AgentUnavailable(l.node, `${f.name}: ${agentMessage(await readText(r.body), r.status)}`, r.status);
       const writing = !settled && i === l.files.length - 1;
-      yield readCapture(chunksOf(r.body), undefined, {
+      yield readCapture(r.body, undefined, {
         statistics: true,
         onDamage: (d) => {
           if (!(d.truncated && writing)) damaged.push(`node ${l.node} file ${f.name}: ${d.message}; kept the ${d.packets} packets before it`);
