@@ -18,6 +18,15 @@ import { RingtapError } from '../../../../lib/errors.js';
 
 const RESOLVE_INTERVAL_MS = 2_000;
 const STATS_INTERVAL_MS = 1_000;
+/**
+ * The spill queue between a capture's rings and its writer holds this many rings' worth, within
+ * the engine's bounds (1 MiB to its default of 128 MiB). It is the agent's own memory, charged to
+ * its cgroup, and fills when the writer falls behind: sized from the ring, 200 small captures on
+ * a slow disk hold 200 MiB at most, not 200 times 128 MiB.
+ */
+const SPILL_RINGS = 8;
+const SPILL_MIN = 1 << 20;
+const SPILL_MAX = 128 << 20;
 
 export class AfPacketDriver implements Driver {
   readonly name = 'afpacket';
@@ -160,6 +169,7 @@ class PacketCaptureTask implements DriverTask {
       filter: w.filter ?? '',
       ring,
       snaplen: w.snapLength,
+      spillBytes: Math.min(SPILL_MAX, Math.max(SPILL_MIN, SPILL_RINGS * ring.blockSize * ring.blockCount)),
       format: w.output.format,
       output: {
         directory: this.dir,
