@@ -77,11 +77,11 @@ export async function* orderSource(events: AsyncIterable<ReadEvent>, windowNs: b
       // A new section (the node's next file) ends the interfaces of the one before: they send
       // nothing more, so they no longer hold back the packets of the new one. Kept, they would
       // hold a window's worth of the new file's packets at every file boundary.
-      const s = ev.iface.key.slice(0, ev.iface.key.lastIndexOf('/'));
+      const s = sectionOf(ev.iface.key);
       if (s !== section) {
         section = s;
-        for (const k of last.keys()) if (!k.startsWith(`${s}/`)) last.delete(k);
-        for (const k of silent.keys()) if (!k.startsWith(`${s}/`)) silent.delete(k);
+        for (const k of last.keys()) if (sectionOf(k) !== s) last.delete(k);
+        for (const k of silent.keys()) if (sectionOf(k) !== s) silent.delete(k);
       }
       silent.set(ev.iface.key, latest);
       yield ev;
@@ -115,4 +115,10 @@ export async function* orderSource(events: AsyncIterable<ReadEvent>, windowNs: b
     while (heap.size && heap.peekTs()! <= bound) yield heap.pop();
   }
   while (heap.size) yield heap.pop();
+}
+
+/** The section part of an interface key ("<section>/<id>"). */
+function sectionOf(key: string): string {
+  const i = key.lastIndexOf('/');
+  return i < 0 ? '' : key.slice(0, i);
 }

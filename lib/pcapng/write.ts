@@ -221,6 +221,8 @@ function ts64le(tsNs: bigint): Buffer {
 
 /** Output is gathered into chunks of this size: fewer, larger writes (and TLS records, HTTP chunks) downstream. */
 const CHUNK_BYTES = 256 * 1024;
+/** A chunk with less room than this left is written and replaced. */
+const MIN_ROOM = 2048;
 /** Chunks kept for reuse (PcapngWriterOptions.reuseChunks), at most. */
 const SPARE_CHUNKS = 4;
 
@@ -300,7 +302,7 @@ export class PcapngWriter {
     if (po?.comments?.length || po?.custom?.length) this.push(encodeEPB(interfaceId, tsNs, origLen, data, flags, po));
     else this.putEPB(interfaceId, tsNs, origLen, data, flags);
     // Written when the chunk is (nearly) full: one write of it, not a full one and a sliver.
-    if (this.queued() >= CHUNK_BYTES || this.chunk.buf.length - this.used < 2048) await this.flush();
+    if (this.queued() >= CHUNK_BYTES || this.chunk.buf.length - this.used < MIN_ROOM) await this.flush();
   }
 
   /** An EPB with at most epb_flags, encoded in place (the same bytes encodeEPB gives). */
@@ -352,16 +354,19 @@ export class PcapngWriter {
 
   /** The chunk, with room for n more bytes at `used` (a fresh or spare one when the current one is full). */
   private room(n: number): Buffer {
-    if (this.used + n > this.chunk.buf.length) {
-      this.park();
-      this.retire(this.chunk);
-      const spare = n <= CHUNK_BYTES ? this.spare.pop() : undefined;
-      this.chunk = spare ?? { buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, n)), writes: 0, retired: false };
-      this.chunk.retired = false;
-      this.start = 0;
-      this.used = 0;
-    }
+    if (this.used + n > this.chunk.buf.length) this.nextChunk(n);
     return this.chunk.buf;
+  }
+
+  /** Queues what the chunk holds and goes on in a spare or fresh one of at least n bytes. */
+  private nextChunk(n: number): void {
+    this.park();
+    this.retire(this.chunk);
+    const spare = n <= CHUNK_BYTES ? this.spare.pop() : undefined;
+    this.chunk = spare ?? { buf: Buffer.allocUnsafe(Math.max(CHUNK_BYTES, n)), writes: 0, retired: false };
+    this.chunk.retired = false;
+    this.start = 0;
+    this.used = 0;
   }
 
   private retire(c: Chunk): void {
@@ -403,7 +408,10 @@ export class PcapngWriter {
 
   /** Hands everything queued to the output, in order, each piece whole blocks; false when it is full. */
   private writeOut(): boolean {
-    this.park();
+    // A chunk written when (nearly) full is done with: the next packets start a new one, rather
+    // than a sliver at its end that would be a write of its own.
+    if (this.chunk.buf.length - this.used < MIN_ROOM) this.nextChunk(CHUNK_BYTES);
+    else this.park();
     const p = this.pending;
     this.pending = [];
     this.pendingBytes = 0;

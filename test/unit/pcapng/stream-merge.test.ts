@@ -52,6 +52,24 @@ describe('orderSource', () => {
     expect(Math.max(...lag)).toBeLessThanOrEqual(11);
   });
 
+  it('a new section (the next file) is not held back by the interfaces of the one before', async () => {
+    // Two files of a node, as concatCaptures gives them: the first file's interfaces send
+    // nothing once the second has begun, so its packets pass at once, not a window later.
+    const ev: ReadEvent[] = [idb('0:0/0'), idb('0:0/1')];
+    for (let t = 1; t <= 20; t++) ev.push(pkt(`0:0/${t % 2}`, t));
+    ev.push(idb('1:0/0'), idb('1:0/1'));
+    for (let t = 21; t <= 40; t++) ev.push(pkt(`1:0/${t % 2}`, t));
+    const { out, lag } = await run(ev, 1_000_000);
+    expect(out.filter((o) => o.includes('@')).map((o) => Number(o.split('@')[1]))).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    expect(Math.max(...lag)).toBeLessThanOrEqual(2);
+  });
+
+  it('an interface of the same section declared later still holds back what it could precede', async () => {
+    const ev = [idb('0/0'), pkt('0/0', 10), pkt('0/0', 20), idb('0/1'), pkt('0/0', 30), pkt('0/1', 25), pkt('0/0', 40)];
+    const { out } = await run(ev, 1000);
+    expect(out).toEqual(['interface', '0/0@10', '0/0@20', 'interface', '0/1@25', '0/0@30', '0/0@40']);
+  });
+
   it('keeps a statistics block after the packets read before it', async () => {
     const stats: ReadEvent = { type: 'statistics', statistics: { interfaceKey: 'a' } as never };
     const { out } = await run([idb('a'), pkt('a', 5), pkt('a', 7), stats, pkt('a', 9)], 1000);
