@@ -22,7 +22,8 @@ hack/cluster kubectl create namespace bench >/dev/null
 hack/cluster pod add bench-a bench p0 app=bench >/dev/null
 hack/cluster pod add bench-b bench p1 app=bench >/dev/null
 # OPERATOR_NODE_OPTIONS: V8 flags for the operator and agents (e.g. --max-semi-space-size=4).
-NODE_OPTIONS=${OPERATOR_NODE_OPTIONS:-} RINGTAP_LOG_LEVEL=warn hack/cluster ringtap start >/dev/null
+# MALLOC_ARENA_MAX=2: what the chart's operator Deployment sets (the agents have it from hack/cluster).
+MALLOC_ARENA_MAX=2 NODE_OPTIONS=${OPERATOR_NODE_OPTIONS:-} RINGTAP_LOG_LEVEL=warn hack/cluster ringtap start >/dev/null
 # shellcheck disable=SC1091
 . "$RINGTAP_RUN_DIR/cluster.env"
 K() { hack/cluster kubectl "$@"; }
