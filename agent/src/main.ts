@@ -20,7 +20,7 @@ import { startHealthServer } from '../../lib/observe/health.js';
 import { KubeClient, NodeType } from '../../lib/kube/kube.js';
 import { newLogger } from '../../lib/observe/log.js';
 import { capabilityLabels, probeCapabilities } from './node/capabilities.js';
-import { loadKubeConfig } from './node/kubeconfig.js';
+import { loadKubeConfig } from '../../lib/kube/kubeconfig.js';
 import { AGENT_CERT_ANNOTATION, CAPABILITY_ANNOTATION } from '../../crds/src/index.js';
 import { AfPacketDriver } from './drivers/afpacket/driver.js';
 import { DriverRegistry } from './drivers/driver.js';

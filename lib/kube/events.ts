@@ -1,6 +1,6 @@
 // Kubernetes Events (events.k8s.io/v1) for phase transitions and target churn. Recording an
 // event never fails a reconcile: a lost event is logged, not retried.
-import { V1MicroTime } from '@kubernetes/client-node';
+import { V1MicroTime } from '@kubernetes/client-node/dist/types.js';
 import { randomBytes } from 'node:crypto';
 import type { IEvent } from 'kubernetes-models/events.k8s.io/v1/Event';
 import type { Logger } from '../observe/log.js';

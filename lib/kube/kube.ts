@@ -1,7 +1,7 @@
 // A thin typed seam over the Kubernetes REST API. The generated client stays out of our
 // code: every call here names its path, its verb and, for patches, the right content type.
 // The request and watch parts only: the package's index (and its KubeConfig) loads the whole
-// generated client, ~30 MiB of RSS that the agent does without (agent/src/node/kubeconfig.ts).
+// generated client, ~30 MiB of RSS that the operator and agent do without (lib/kube/kubeconfig.ts).
 import type { KubeConfig } from '@kubernetes/client-node';
 import { HttpMethod, RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { Watch } from '@kubernetes/client-node/dist/watch.js';
@@ -44,7 +44,7 @@ type Query = Record<string, string | number | boolean | undefined>;
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
-/** What a KubeClient needs of a kubeconfig: client-node's KubeConfig, or the agent's own. */
+/** What a KubeClient needs of a kubeconfig: client-node's KubeConfig, or our own (kubeconfig.ts). */
 export type KubeAuth = Pick<KubeConfig, 'getCurrentCluster' | 'applySecurityAuthentication'>;
 
 export class KubeClient {

@@ -3,7 +3,7 @@
 // remote timestamps are never compared with the local clock); the leader renews every
 // retryPeriod and gives up leadership if it cannot renew within renewDeadline; on clean
 // shutdown it releases the lease so a successor takes over at once.
-import { V1MicroTime } from '@kubernetes/client-node';
+import { V1MicroTime } from '@kubernetes/client-node/dist/types.js';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ILease } from 'kubernetes-models/coordination.k8s.io/v1/Lease';

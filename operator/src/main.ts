@@ -11,7 +11,6 @@
 //   --data-api-bind-address A   host:port of the data API (data.ringtap.dev), served by every replica; default 0.0.0.0:8443
 //   --data-api-cert-file F, --data-api-key-file F   its serving certificate; without them the data API is off
 //   --data-api-reorder-window MS  how far a node's files may be out of time order; default 200
-import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { PacketCaptureReconciler } from './controllers/packetcapture/reconciler.js';
@@ -27,6 +26,7 @@ import { EventRecorder } from '../../lib/kube/events.js';
 import { startHealthServer } from '../../lib/observe/health.js';
 import { Informer } from '../../lib/kube/informer.js';
 import { KubeClient, NodeType, PodType, type KubeObject } from '../../lib/kube/kube.js';
+import { loadKubeConfig } from '../../lib/kube/kubeconfig.js';
 import { LeaderElector } from '../../lib/kube/leader.js';
 import { newLogger } from '../../lib/observe/log.js';
 import { FilterCompiler } from '../../lib/native/filter-compiler.js';
@@ -55,10 +55,14 @@ const identity = flags.identity ?? process.env.POD_NAME ?? `${hostname()}-${proc
 const log = newLogger('operator', { identity });
 const trusted = new Set((flags['trusted-namespaces'] ?? process.env.RINGTAP_TRUSTED_NAMESPACES ?? namespace).split(',').map((s) => s.trim()).filter(Boolean));
 
-const kc = new KubeConfig();
-const kubeconfigPath = flags.kubeconfig ?? process.env.KUBECONFIG;
-if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
-else kc.loadFromCluster();
+// Not client-node's KubeConfig: importing it loads the whole generated client (lib/kube/kubeconfig.ts).
+let kc: Awaited<ReturnType<typeof loadKubeConfig>>;
+try {
+  kc = await loadKubeConfig(process.env, flags.kubeconfig ?? process.env.KUBECONFIG);
+} catch (err) {
+  console.error(`operator: kubeconfig: ${(err as Error).message}`);
+  process.exit(2);
+}
 const client = new KubeClient(kc, 'ringtap-operator');
 
 // One verdict per filter text for both controllers: compiled once, in a child process with a

@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream';
 import type { OnReadOpts } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import { HttpMethod } from '@kubernetes/client-node';
+import { HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
 import { Agent, buildConnector, request, type Dispatcher } from 'undici';
 import type { INode } from 'kubernetes-models/v1/Node';
 import type { IPod } from 'kubernetes-models/v1/Pod';

@@ -21,7 +21,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpMethod } from '@kubernetes/client-node';
+import { HttpMethod } from '@kubernetes/client-node/dist/gen/http/http.js';
 import type { Logger } from '../../../lib/observe/log.js';
 import { KubeError, type KubeClient, type KubeObject } from '../../../lib/kube/kube.js';
 import { concatCaptures, mergeCaptures, readCapture, writeMerged, type MergeSource, type ReadEvent } from '../../../lib/pcapng/index.js';

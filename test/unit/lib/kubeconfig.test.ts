@@ -1,4 +1,4 @@
-// The agent's own kubeconfig (agent/src/node/kubeconfig.ts): the credentials of a token or
+// The operator's and agent's own kubeconfig (lib/kube/kubeconfig.ts): the credentials of a token or
 // client-certificate kubeconfig and of a pod's ServiceAccount, as client-node's KubeConfig
 // would apply them (the same headers and TLS material, files re-read at each use); what needs
 // more (exec plugins, a proxy, basic auth) is left to client-node; errors name the file and field.
@@ -9,7 +9,7 @@ import { RequestContext, HttpMethod } from '@kubernetes/client-node/dist/gen/htt
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inClusterCredentials, kubeconfigCredentials, LightKubeConfig, loadKubeConfig } from '../../../agent/src/node/kubeconfig.js';
+import { inClusterCredentials, kubeconfigCredentials, LightKubeConfig, loadKubeConfig } from '../../../lib/kube/kubeconfig.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rt-kubeconfig-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -35,7 +35,7 @@ async function applied(auth: { applySecurityAuthentication(ctx: RequestContext):
   return { headers: ctx.getHeaders(), dispatcher: d !== undefined };
 }
 
-describe('the agent kubeconfig', () => {
+describe('the operator and agent kubeconfig', () => {
   test('a token kubeconfig (hack/cluster\'s agents): the same header as client-node, a dispatcher for the CA', async () => {
     const text = kubeconfig({ server: 'https://10.0.0.1:6443', 'certificate-authority-data': b64(CA) }, { token: 'abc.def' });
     const path = join(dir, 'token.kubeconfig');
@@ -86,6 +86,9 @@ describe('the agent kubeconfig', () => {
     const path = join(dir, 'exec.kubeconfig');
     writeFileSync(path, kubeconfig({ server: 'https://h:1' }, { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'true' } }));
     expect((await loadKubeConfig({ KUBECONFIG: path })) instanceof KubeConfig).toBe(true);
+    // The operator's --kubeconfig names the file, not the environment: client-node reads that one.
+    const named = await loadKubeConfig({ KUBECONFIG: join(dir, 'absent.kubeconfig') }, path);
+    expect(named instanceof KubeConfig && named.getCurrentCluster()?.server).toBe('https://h:1');
   });
 
   test('errors name the file and the field', () => {

@@ -1,11 +1,11 @@
-// The agent's credentials for the API server: its ServiceAccount inside the cluster (the
-// DaemonSet's pod), or the file KUBECONFIG names when it carries a bearer token or a client
-// certificate (hack/cluster's agents). @kubernetes/client-node's KubeConfig does the same, but
-// importing it loads the package's whole generated client (the request builders and models of
-// every API group): ~20 MiB of module source on the V8 heap and ~30 MiB of RSS, a fifth of what
-// an agent with 200 captures may use (issue 21). A kubeconfig that needs more (exec or
-// auth-provider plugins, basic auth, a proxy, impersonation, several files) still gets
-// client-node's KubeConfig, loaded only then.
+// The operator's and agents' credentials for the API server: their ServiceAccount inside the
+// cluster (the pods of the chart), or the file KUBECONFIG names when it carries a bearer token or a
+// client certificate (hack/cluster's operator and agents). @kubernetes/client-node's KubeConfig
+// does the same, but importing it loads the package's whole generated client (the request
+// builders and models of every API group): ~20 MiB of module source on the V8 heap and ~30 MiB of
+// RSS, a fifth of what an agent with 200 captures may use and a sixth of the operator's budget with
+// 10,000 pods (issue 21). A kubeconfig that needs more (exec or auth-provider plugins, basic auth,
+// a proxy, impersonation, several files) still gets client-node's KubeConfig, loaded only then.
 //
 // As client-node does, every applySecurityAuthentication re-reads the token and certificate
 // files (a projected ServiceAccount token rotates) and hands out a new connection pool; the
@@ -17,7 +17,7 @@ import { isIPv6 } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { Agent } from 'undici';
 import { parse } from 'yaml';
-import type { KubeAuth } from '../../../lib/kube/kube.js';
+import type { KubeAuth } from './kube.js';
 
 /** Where a pod finds its ServiceAccount (client-go's rest.InClusterConfig). */
 export const SERVICEACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -117,15 +117,15 @@ export function kubeconfigCredentials(text: string, path: string): Credentials |
   return creds;
 }
 
-/** The agent's kubeconfig: KUBECONFIG if set, else in-cluster. */
-export async function loadKubeConfig(env: NodeJS.ProcessEnv): Promise<KubeAuth> {
-  const file = env.KUBECONFIG;
+/** The kubeconfig at `file` (the operator's --kubeconfig, else KUBECONFIG) if set, else in-cluster. */
+export async function loadKubeConfig(env: NodeJS.ProcessEnv, file = env.KUBECONFIG): Promise<KubeAuth> {
   if (!file) return new LightKubeConfig(inClusterCredentials(env));
   // Several files (a PATH-style list) are merged by client-node's rules: its KubeConfig.
   const creds = file.includes(':') ? undefined : kubeconfigCredentials(readFileSync(file, 'utf8'), file);
   if (creds) return new LightKubeConfig(creds);
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  if (file === env.KUBECONFIG) kc.loadFromDefault();
+  else kc.loadFromFile(file);
   return kc;
 }
