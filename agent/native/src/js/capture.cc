@@ -138,38 +138,24 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
     Napi::Object opts = AsObject(env, info[0], "options");
     CaptureConfig cfg = ParseConfig(env, opts, initial_);
     auto tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "ringtap-events", 0, 1);
-    channel_ = std::make_shared<EventChannel<Event>>(tsfn, 256);
-    auto channel = channel_;
-    try {
-      engine_ = std::make_unique<Capture>(std::move(cfg), [channel](Event&& e) { channel->Push(std::move(e)); });
-    } catch (const RtError& e) {
-      channel_->Release();
-      ThrowJs(env, e.code(), e.what());
-    }
+    engine_.Open(env, tsfn, 256, [&](EventSink sink) { return std::make_unique<Capture>(std::move(cfg), std::move(sink)); });
     cleanup_.Add();
   }
 
   ~CaptureWrap() override { Teardown(); }
 
-  // The environment is going away: the TSFN is being torn down by Node itself.
-  void OnEnvCleanup() {
-    if (engine_) engine_->Shutdown();
-    if (channel_) channel_->CloseWithoutRelease();
-    closed_ = true;
-  }
+  void OnEnvCleanup() { engine_.CloseForTeardown(); }
 
  private:
   void Teardown() {
     cleanup_.Remove();
-    if (closed_) return;
-    closed_ = true;
-    if (engine_) engine_->Shutdown();  // joins every engine thread: no Push after this
-    if (channel_) channel_->Release();
+    engine_.Close();
   }
 
   Capture& engine(Napi::Env env) {
-    if (closed_ || !engine_) ThrowJs(env, kErrState, "capture is closed");
-    return *engine_;
+    Capture* c = engine_.get();
+    if (!c) ThrowJs(env, kErrState, "capture is closed");
+    return *c;
   }
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
@@ -255,7 +241,7 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
     num(o, "files", s.files);
     if (!s.currentFile.empty()) o.Set("currentFile", s.currentFile);
     num(o, "streamDrops", s.streamDrops);
-    num(o, "eventsDropped", channel_->dropped());
+    num(o, "eventsDropped", engine_.eventsDropped());
     return o;
   }
 
@@ -270,10 +256,11 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
   // Returns a Buffer, null (nothing yet: a stream-data event will follow) or undefined (ended).
   Napi::Value ReadStream(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (closed_ || !engine_) return env.Undefined();
+    Capture* c = engine_.get();
+    if (!c) return env.Undefined();
     uint32_t id = info[0].As<Napi::Number>().Uint32Value();
     auto* chunk = new std::vector<uint8_t>();
-    int r = engine_->ReadStream(id, *chunk);
+    int r = c->ReadStream(id, *chunk);
     if (r <= 0) {
       delete chunk;
       return r == 0 ? env.Null() : env.Undefined();
@@ -283,7 +270,7 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
   }
 
   Napi::Value CloseStream(const Napi::CallbackInfo& info) {
-    if (!closed_ && engine_) engine_->CloseStream(info[0].As<Napi::Number>().Uint32Value());
+    if (Capture* c = engine_.get()) c->CloseStream(info[0].As<Napi::Number>().Uint32Value());
     return info.Env().Undefined();
   }
 
@@ -294,9 +281,7 @@ class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
 
   EnvCleanup<CaptureWrap> cleanup_;
   std::vector<InterfaceSpec> initial_;
-  std::unique_ptr<Capture> engine_;
-  std::shared_ptr<EventChannel<Event>> channel_;
-  bool closed_ = false;
+  EventEngine<Capture, Event, &Capture::Shutdown> engine_;
 };
 
 // repairCaptureFile(path, truncate = true) -> { format, validBytes, removedBytes, packets }

@@ -9,6 +9,8 @@
 #include <memory>
 #include <mutex>
 
+#include "options.h"
+
 namespace ringtap {
 
 // Bounded hand-off from engine threads to JavaScript. At most one TSFN call is in flight
@@ -91,6 +93,50 @@ class EventChannel : public std::enable_shared_from_this<EventChannel<E>> {
   bool closed_ = false;
   bool unrefed_ = false;
   uint64_t dropped_ = 0;
+};
+
+// An engine whose threads emit E through an EventChannel, as a wrapped object owns it (Capture,
+// LinkMonitor): the channel comes first and is released again if the engine throws; close() and
+// the finalizer stop the engine, then release the TSFN; environment teardown stops the engine
+// and leaves the TSFN to Node. `Stop` joins every engine thread, so no Push follows it.
+template <typename Engine, typename E, void (Engine::*Stop)()>
+class EventEngine {
+ public:
+  // make(sink) constructs the engine; its RtError is thrown to JS with the channel released.
+  template <typename Make>
+  void Open(Napi::Env env, Napi::ThreadSafeFunction tsfn, size_t maxQueued, Make&& make) {
+    channel_ = std::make_shared<EventChannel<E>>(tsfn, maxQueued);
+    auto channel = channel_;
+    try {
+      engine_ = make([channel](E&& e) { channel->Push(std::move(e)); });
+    } catch (const RtError& e) {
+      channel_->Release();
+      ThrowJs(env, e.code(), e.what());
+    }
+  }
+
+  // close() or the finalizer. Idempotent.
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    if (engine_) ((*engine_).*Stop)();
+    if (channel_) channel_->Release();
+  }
+
+  // Environment teardown: the TSFN is being torn down by Node itself.
+  void CloseForTeardown() {
+    if (engine_) ((*engine_).*Stop)();
+    if (channel_) channel_->CloseWithoutRelease();
+    closed_ = true;
+  }
+
+  Engine* get() { return closed_ ? nullptr : engine_.get(); }  // null once closed
+  uint64_t eventsDropped() { return channel_->dropped(); }
+
+ private:
+  std::unique_ptr<Engine> engine_;
+  std::shared_ptr<EventChannel<E>> channel_;
+  bool closed_ = false;
 };
 
 }  // namespace ringtap

@@ -68,38 +68,24 @@ class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
     auto tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "ringtap-links", 0, 1);
     // Never keeps the process alive: a monitor is a listener, not work to finish.
     tsfn.Unref(env);
-    channel_ = std::make_shared<EventChannel<LinkEvent>>(tsfn, 4096);
-    auto channel = channel_;
-    try {
-      monitor_ = std::make_unique<LinkMonitor>(netns, [channel](LinkEvent&& e) { channel->Push(std::move(e)); });
-    } catch (const RtError& e) {
-      channel_->Release();
-      ThrowJs(env, e.code(), e.what());
-    }
+    monitor_.Open(env, tsfn, 4096, [&](LinkEventSink sink) { return std::make_unique<LinkMonitor>(netns, std::move(sink)); });
     cleanup_.Add();
   }
 
   ~LinkMonitorWrap() override { Teardown(); }
 
-  // The environment is going away: the TSFN is being torn down by Node itself.
-  void OnEnvCleanup() {
-    if (monitor_) monitor_->Close();
-    if (channel_) channel_->CloseWithoutRelease();
-    closed_ = true;
-  }
+  void OnEnvCleanup() { monitor_.CloseForTeardown(); }
 
  private:
   void Teardown() {
     cleanup_.Remove();
-    if (closed_) return;
-    closed_ = true;
-    if (monitor_) monitor_->Close();  // joins the thread: no Push after this
-    if (channel_) channel_->Release();
+    monitor_.Close();
   }
 
   LinkMonitor& monitor(Napi::Env env) {
-    if (closed_ || !monitor_) ThrowJs(env, kErrState, "link monitor is closed");
-    return *monitor_;
+    LinkMonitor* m = monitor_.get();
+    if (!m) ThrowJs(env, kErrState, "link monitor is closed");
+    return *m;
   }
 
   Napi::Value Links(const Napi::CallbackInfo& info) {
@@ -116,7 +102,7 @@ class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
     Napi::Object o = Napi::Object::New(env);
     o.Set("overruns", Napi::Number::New(env, static_cast<double>(s.overruns)));
     o.Set("resyncs", Napi::Number::New(env, static_cast<double>(s.resyncs)));
-    o.Set("eventsDropped", Napi::Number::New(env, static_cast<double>(channel_->dropped())));
+    o.Set("eventsDropped", Napi::Number::New(env, static_cast<double>(monitor_.eventsDropped())));
     return o;
   }
 
@@ -126,9 +112,7 @@ class LinkMonitorWrap : public Napi::ObjectWrap<LinkMonitorWrap> {
   }
 
   EnvCleanup<LinkMonitorWrap> cleanup_;
-  std::unique_ptr<LinkMonitor> monitor_;
-  std::shared_ptr<EventChannel<LinkEvent>> channel_;
-  bool closed_ = false;
+  EventEngine<LinkMonitor, LinkEvent, &LinkMonitor::Close> monitor_;
 };
 
 }  // namespace
