@@ -307,8 +307,10 @@ Batch* Capture::GetBatch(size_t minCap) {
 }
 
 void Capture::RecycleLocked(Batch* b) {
-  // Keep enough warm buffers to refill the spill queue without page faults, no more.
-  if (pool_.size() < 256 && b->buf.size() >= cfg_.ring.blockSize) {
+  // Keep a ring's worth of warm buffers: enough to take the next burst without page faults.
+  // More would keep a past burst's spill resident for the capture's life (with 200 small
+  // captures on a node, each pool held up to 256 blocks after a flood).
+  if (pool_.size() < cfg_.ring.blockCount && b->buf.size() >= cfg_.ring.blockSize) {
     pool_.push_back(b);
   } else {
     delete b;
