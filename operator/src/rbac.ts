@@ -101,6 +101,7 @@ const notClusterAdmin = { name: 'not-cluster-admin', expression: "!(has(request.
 export function admissionObjects(namespace: string, prefix = 'ringtap', agentPort: number | string = 9443): object[] {
   const name = `${prefix}-nodetask-writers`;
   const proxy = `${prefix}-agent-proxy-port`;
+  const ownNode = `${prefix}-agent-own-node`;
   const sa = (who: string) => `'system:serviceaccount:${namespace}:${prefix}-${who}'`;
   return [
     {
@@ -163,6 +164,51 @@ export function admissionObjects(namespace: string, prefix = 'ringtap', agentPor
     {
       apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: proxy },
       spec: { policyName: proxy, validationActions: ['Deny'] },
+    },
+    // RBAC cannot say "only your own node": it grants an agent the status of every NodeTask and
+    // every Node. This narrows that to the node named in the agent's token. A token the kubelet
+    // requests for a pod on a node, or one bound to a Node object (hack/cluster's process
+    // agents), carries the node's name in the user's extra authentication.kubernetes.io/node-name;
+    // a token without it may write nothing.
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: ownNode },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: {
+          resourceRules: [
+            { apiGroups: [GROUP], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: [NT, `${NT}/status`] },
+            { apiGroups: [''], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['nodes', 'nodes/status'] },
+          ],
+        },
+        matchConditions: [{ name: 'is-agent', expression: `request.userInfo.username == ${sa('agent')}` }],
+        variables: [
+          {
+            name: 'tokenNode',
+            expression: "'authentication.kubernetes.io/node-name' in request.userInfo.extra && size(request.userInfo.extra['authentication.kubernetes.io/node-name']) > 0 ? request.userInfo.extra['authentication.kubernetes.io/node-name'][0] : ''",
+          },
+          { name: 'target', expression: 'object != null ? object : oldObject' },
+          {
+            name: 'targetNode',
+            expression: "request.resource.resource == 'nodes' ? variables.target.metadata.name : (has(variables.target.spec) && has(variables.target.spec.node) ? variables.target.spec.node : '')",
+          },
+        ],
+        validations: [
+          {
+            expression: "variables.tokenNode != ''",
+            reason: 'Forbidden',
+            message: "a ringtap agent's token must be bound to a pod on a node, or to a node (it carries no node name)",
+          },
+          {
+            expression: 'variables.targetNode == variables.tokenNode',
+            reason: 'Forbidden',
+            messageExpression: "'the ringtap agent of node ' + variables.tokenNode + ' may write only its own node\\'s objects, not those of node ' + variables.targetNode",
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: ownNode },
+      spec: { policyName: ownNode, validationActions: ['Deny'] },
     },
   ];
 }

@@ -34,6 +34,19 @@ export function tokenConfig(token: string): k8s.KubeConfig {
   return kc;
 }
 
+/**
+ * A token of the agent ServiceAccount bound to Node `node`, as hack/cluster gives each process
+ * agent: it carries the node's name, which the agent-own-node admission policy requires.
+ */
+export async function agentNodeToken(node: string, kc = adminConfig()): Promise<string> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const tr = await core.createNamespacedServiceAccountToken({
+    name: 'ringtap-agent', namespace: OPERATOR_NS,
+    body: { spec: { audiences: [], expirationSeconds: 3600, boundObjectRef: { apiVersion: 'v1', kind: 'Node', name: node } } },
+  });
+  return tr.status!.token!;
+}
+
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;
 }

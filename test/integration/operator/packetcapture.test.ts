@@ -1,13 +1,11 @@
 // The PacketCapture controller, run as a real operator process under its own ServiceAccount,
 // against the real API server: placement, pod churn, status aggregation, validation, deletion.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { join } from 'node:path';
-import { addNode, addPod, cluster, delNode, delPod, runDir, type SimPod } from '../../support/cluster.js';
-import { adminConfig, createNamespace, deleteCaptureNamespace, OPERATOR_NS, parentSelector, tokenConfig, uniqueName, waitFor } from '../../support/kube.js';
+import { addNode, addPod, cluster, delNode, delPod, type SimPod } from '../../support/cluster.js';
+import { adminConfig, agentNodeToken, createNamespace, deleteCaptureNamespace, OPERATOR_NS, parentSelector, tokenConfig, uniqueName, waitFor } from '../../support/kube.js';
 import { KubeClient, isNotFound, type KubeObject } from '../../../lib/kube/kube.js';
 import { NodeTaskType, PacketCaptureType } from '../../../crds/src/index.js';
 import type { NodeTask, PacketCapture } from '../../../lib/kube/objects.js';
-import { readFileSync } from 'node:fs';
 
 const admin = new KubeClient(adminConfig(), 'test-admin');
 let ns: string;
@@ -28,11 +26,9 @@ function condition(c: PacketCapture, type: string) {
   return c.status?.conditions?.find((x) => x.type === type);
 }
 
-/** A client with the agent ServiceAccount's token, writing NodeTask status as an agent does. */
-function agentClient(node: string): KubeClient {
-  const cfg = readFileSync(join(runDir(), 'agent.kubeconfig'), 'utf8');
-  const token = /token: (\S+)/.exec(cfg)![1]!;
-  return new KubeClient(tokenConfig(token), `ringtap-agent/${node}`);
+/** A client with the node's agent token (bound to the Node), writing NodeTask status as that node's agent does. */
+async function agentClient(node: string): Promise<KubeClient> {
+  return new KubeClient(tokenConfig(await agentNodeToken(node)), `ringtap-agent/${node}`);
 }
 
 beforeAll(async () => {
@@ -119,7 +115,7 @@ describe('status aggregation', () => {
       // The emptied task of node 3 runs too, with nothing to count.
       const empty = (t.spec.packetCapture?.pods?.length ?? 0) === 0;
       if (!empty) i += 1;
-      await agentClient(t.spec.node).apply({ ...NodeTaskType }, {
+      await (await agentClient(t.spec.node)).apply({ ...NodeTaskType }, {
         metadata: { name: t.metadata.name, namespace: OPERATOR_NS },
         status: empty ? { phase: 'Running' } : { phase: 'Running', counters: { packets: 100 * i, bytes: 10_000 * i, drops: i }, files: [{ name: `f${i}.pcapng`, size: 1000 }] },
       } as KubeObject, { subresource: 'status' });
@@ -133,7 +129,7 @@ describe('status aggregation', () => {
     expect(running.status?.startTime).toBeDefined();
 
     for (const t of tasks) {
-      await agentClient(t.spec.node).apply({ ...NodeTaskType }, {
+      await (await agentClient(t.spec.node)).apply({ ...NodeTaskType }, {
         metadata: { name: t.metadata.name, namespace: OPERATOR_NS }, status: { phase: 'Completed', stopReason: 'DurationReached' },
       } as KubeObject, { subresource: 'status' });
     }
@@ -205,7 +201,7 @@ describe('deletion', () => {
     });
     expect((await capture('gone')).metadata.deletionTimestamp).toBeDefined();
     for (const t of tasks) {
-      await agentClient(t.spec.node).apply({ ...NodeTaskType }, {
+      await (await agentClient(t.spec.node)).apply({ ...NodeTaskType }, {
         metadata: { name: t.metadata.name, namespace: OPERATOR_NS }, status: { phase: 'Stopped', cleanedUp: true },
       } as KubeObject, { subresource: 'status' });
     }

@@ -3,10 +3,8 @@
 // its message), waits for the world are Reconciling and only what a person must fix is
 // Stalled, and every status says which generation it describes.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { addNode, cluster, delNode, runDir } from '../../support/cluster.js';
-import { adminConfig, tokenConfig, uniqueName, waitFor } from '../../support/kube.js';
+import { addNode, cluster, delNode } from '../../support/cluster.js';
+import { adminConfig, agentNodeToken, tokenConfig, uniqueName, waitFor } from '../../support/kube.js';
 import { KubeClient, isNotFound, type KubeObject } from '../../../lib/kube/kube.js';
 import { NodeTaskType, PPPBridgeType, type ConditionReason, type NodeTaskStatus } from '../../../crds/src/index.js';
 import type { NodeTask, PPPBridge } from '../../../lib/kube/objects.js';
@@ -16,9 +14,9 @@ const admin = new KubeClient(adminConfig(), 'test-admin');
 const node = uniqueName('ppb');
 const bridge = uniqueName('ppb');
 
-function agentClient(): KubeClient {
-  const token = /token: (\S+)/.exec(readFileSync(join(runDir(), 'agent.kubeconfig'), 'utf8'))![1]!;
-  return new KubeClient(tokenConfig(token), `ringtap-agent/${node}`);
+/** A client with the node's agent token (bound to the Node), as that node's agent writes. */
+async function agentClient(): Promise<KubeClient> {
+  return new KubeClient(tokenConfig(await agentNodeToken(node)), `ringtap-agent/${node}`);
 }
 
 /** Waits until the bridge's status describes its current generation and `type` is True with `reason`. */
@@ -38,7 +36,7 @@ async function theTask(): Promise<NodeTask> {
 }
 
 async function agentWrites(task: NodeTask, status: NodeTaskStatus): Promise<void> {
-  await agentClient().apply(NodeTaskType, { metadata: { name: task.metadata.name, namespace: OPERATOR_NS }, status } as KubeObject, { subresource: 'status' });
+  await (await agentClient()).apply(NodeTaskType, { metadata: { name: task.metadata.name, namespace: OPERATOR_NS }, status } as KubeObject, { subresource: 'status' });
 }
 
 beforeAll(async () => {
