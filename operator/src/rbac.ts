@@ -236,10 +236,18 @@ export function finalizerPolicyObjects(prefix = 'ringtap', group = GROUP): objec
         matchConstraints: {
           resourceRules: [{ apiGroups: [group], apiVersions: ['*'], operations: ['CREATE'], resources: parents() }],
         },
+        // A JSON patch, not an ApplyConfiguration: the typed merge of an ApplyConfiguration needs
+        // the CRD's schema in the API server's type resolver, which lags a new CRD, and until it
+        // catches up every create fails with 503 "Resource kind ... not found" (failurePolicy
+        // Ignore does not cover it): seen on the first PacketCapture after an install. Ours is
+        // added unless it is there; the others are kept.
         mutations: [{
-          patchType: 'ApplyConfiguration',
-          // finalizers is a set: the merge adds ours unless it is there, and keeps the others.
-          applyConfiguration: { expression: `Object{metadata: Object.metadata{finalizers: ['${FINALIZER}']}}` },
+          patchType: 'JSONPatch',
+          jsonPatch: {
+            expression: `!has(object.metadata.finalizers) ? [JSONPatch{op: "add", path: "/metadata/finalizers", value: ["${FINALIZER}"]}]`
+              + ` : (object.metadata.finalizers.exists(f, f == "${FINALIZER}") ? []`
+              + ` : [JSONPatch{op: "add", path: "/metadata/finalizers/-", value: "${FINALIZER}"}])`,
+          },
         }],
       },
     },

@@ -160,7 +160,8 @@ describe('values', () => {
     expect(policy.metadata.namespace).toBeUndefined();
     expect(policy.spec.failurePolicy).toBe('Ignore');
     expect(policy.spec.matchConstraints.resourceRules).toEqual([{ apiGroups: ['ringtap.dev'], apiVersions: ['*'], operations: ['CREATE'], resources: ['packetcaptures', 'portmirrors', 'pppbridges', 'ipamonitors'] }]);
-    expect(policy.spec.mutations[0].applyConfiguration.expression).toContain("finalizers: ['ringtap.dev/cleanup']");
+    expect(policy.spec.mutations[0].patchType).toBe('JSONPatch');
+    expect(policy.spec.mutations[0].jsonPatch.expression).toContain('value: ["ringtap.dev/cleanup"]');
     expect((find(objects, 'MutatingAdmissionPolicyBinding', 'ringtap-finalizer') as any).spec.policyName).toBe('ringtap-finalizer');
     const off = await render({ 'admissionPolicy.enabled': false }, { extra: ['--api-versions', map] });
     expect(off.map((o) => o.kind)).not.toContain('MutatingAdmissionPolicy');
