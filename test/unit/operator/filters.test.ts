@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { compileFilter } from '../../../lib/native/filter.js';
 import { FilterCompiler, type CompileOutcome } from '../../../lib/native/filter-compiler.js';
-import { BPF_MAXINSNS, cachedFilterValidator, FILTER_CACHE_SIZE, FILTER_PENDING, type FilterValidator } from '../../../operator/src/controllers/shared/filters.js';
+import { BPF_MAXINSNS, cachedFilterValidator, FILTER_CACHE_SIZE, FILTER_PENDING, type FilterValidator, type FilterWaiter } from '../../../operator/src/controllers/shared/filters.js';
 import { FILTER_MAX_LENGTH } from '../../../crds/src/index.js';
 
 const DEADLINE_MS = 2_000;
@@ -12,15 +12,21 @@ const compiler = new FilterCompiler(DEADLINE_MS);
 afterAll(() => compiler.close());
 const libpcap = (text: string, snaplen: number, tenant: string) => compiler.compile(text, snaplen, tenant);
 
-/** The validator's verdict once it has one (it answers FILTER_PENDING while the child compiles). */
+/** A waiter for calls whose wake-up the test does not wait on. */
+const NOBODY: FilterWaiter = { id: 'nobody', wake: () => undefined };
+
+/** The validator's verdict: at once when it is known, else after it wakes this waiter (as a reconcile is woken). */
 async function verdict(v: FilterValidator, text: string, snap = 262144, tenant = 'team-a'): Promise<string | undefined> {
-  const deadline = Date.now() + 60_000;
-  for (let polls = 0; ; polls++) {
-    const r = v(text, snap, tenant);
-    if (r !== FILTER_PENDING) return r;
-    if (Date.now() > deadline) throw new Error(`no verdict on ${text.slice(0, 40)}`);
-    await new Promise((r) => (polls < 100 ? setImmediate(r) : setTimeout(r, 20)));
-  }
+  const woken = new Promise<void>((wake) => {
+    const r = v(text, snap, tenant, { id: 'test', wake });
+    if (r !== FILTER_PENDING) wake();
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no verdict on ${text.slice(0, 40)}`)), 60_000); });
+  await Promise.race([woken, deadline]).finally(() => clearTimeout(timer));
+  const r = v(text, snap, tenant, NOBODY);
+  if (r === FILTER_PENDING) throw new Error(`woken, but still no verdict on ${text.slice(0, 40)}`);
+  return r;
 }
 
 /** A filter within the schema's length that keeps libpcap's optimizer busy for seconds to minutes. */
@@ -33,7 +39,7 @@ function slowFilter(seed: number): string {
 describe('cachedFilterValidator with libpcap', () => {
   test('a valid filter passes; a syntax error is libpcap\'s message', async () => {
     const v = cachedFilterValidator(libpcap, DEADLINE_MS);
-    expect(v('udp port 53', 262144, 'team-a')).toBe(FILTER_PENDING);
+    expect(v('udp port 53', 262144, 'team-a', NOBODY)).toBe(FILTER_PENDING);
     expect(await verdict(v, 'udp port 53')).toBeUndefined();
     expect(await verdict(v, 'udp port banana')).toMatch(/banana/);
   });
@@ -49,7 +55,7 @@ describe('cachedFilterValidator with libpcap', () => {
   });
 
   test('a NUL is refused before libpcap, which would read only up to it', () => {
-    expect(cachedFilterValidator(libpcap, DEADLINE_MS)('tcp\0 or garbage ((', 262144, 'team-a')).toBe('the filter contains a NUL character');
+    expect(cachedFilterValidator(libpcap, DEADLINE_MS)('tcp\0 or garbage ((', 262144, 'team-a', NOBODY)).toBe('the filter contains a NUL character');
   });
 
   test('a filter that keeps libpcap busy past the deadline is refused, and the next filter compiles', async () => {
@@ -88,7 +94,7 @@ describe('the cache', () => {
   test('each text is compiled once per snap length, however often it is asked', async () => {
     let compiles = 0;
     const v = cachedFilterValidator(async (t) => { compiles++; return { instructions: t.split(' ').length }; }, DEADLINE_MS);
-    for (let i = 0; i < 1000; i++) v('host 10.0.0.1', 65535, 'team-a');
+    for (let i = 0; i < 1000; i++) v('host 10.0.0.1', 65535, 'team-a', NOBODY);
     expect(await verdict(v, 'host 10.0.0.1', 65535)).toBeUndefined();
     expect(await verdict(v, 'host 10.0.0.1', 128)).toBeUndefined();
     expect(compiles).toBe(2);
@@ -109,16 +115,24 @@ describe('the cache', () => {
     expect(compiles).toBe(before + 1);
   });
 
-  test('a failure of the compiler itself is not kept as a verdict: the next reconcile asks again', async () => {
+  test('a failure of the compiler itself is not kept as a verdict: the woken reconcile asks again', async () => {
     let calls = 0;
     const v = cachedFilterValidator(async () => { calls++; throw new Error('addon missing'); }, DEADLINE_MS);
-    expect(v('tcp', 1, 'team-a')).toBe(FILTER_PENDING);
-    const deadline = Date.now() + 10_000;
-    while (calls < 2 && Date.now() < deadline) {
-      v('tcp', 1, 'team-a');
-      await new Promise((r) => setTimeout(r, 10));
+    for (let round = 1; round <= 2; round++) {
+      await new Promise<void>((wake) => expect(v('tcp', 1, 'team-a', { id: 'r', wake })).toBe(FILTER_PENDING));
+      expect(calls).toBe(round);
     }
-    expect(calls).toBe(2);
-    expect(v('tcp', 1, 'team-a')).toBe(FILTER_PENDING);
+  });
+
+  test('every reconcile waiting on a filter is woken once, however often it asked', async () => {
+    let finish!: () => void;
+    const v = cachedFilterValidator(() => new Promise((resolve) => { finish = () => resolve({ instructions: 1 }); }), DEADLINE_MS);
+    const wakes: string[] = [];
+    for (let i = 0; i < 5; i++) for (const id of ['shop/web', 'shop/db']) expect(v('tcp', 1, 'shop', { id, wake: () => wakes.push(id) })).toBe(FILTER_PENDING);
+    expect(wakes).toEqual([]);
+    finish();
+    await new Promise((r) => setImmediate(r));
+    expect(wakes.sort()).toEqual(['shop/db', 'shop/web']);
+    expect(v('tcp', 1, 'shop', NOBODY)).toBeUndefined();
   });
 });

@@ -31,7 +31,7 @@ import type { NodeTask, PacketCapture } from '../../../../lib/kube/objects.js';
 import { effectiveFilter } from '../shared/bpf.js';
 import { deriveCaptureStatus, type ObservedTask } from './status.js';
 import { parseBytes, parseDurationMs, resolveFiles } from '../shared/units.js';
-import { FILTER_PENDING, FILTER_PENDING_RETRY_MS } from '../shared/filters.js';
+import { FILTER_PENDING, FILTER_PENDING_RECHECK_MS } from '../shared/filters.js';
 import { deleteTask, ensureFinalizer, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from '../shared/parent.js';
 import { authorizeCapture, authorizePods } from '../shared/authorize.js';
 import { podTargeted } from '../shared/selectors.js';
@@ -109,8 +109,8 @@ export class PacketCaptureReconciler {
     const snap = capture.spec.snapLength ?? DEFAULT_SNAP_LENGTH;
     let invalid: { reason: ConditionReason; message: string } | undefined;
     if (filter) {
-      const err = this.deps.validateFilter(filter, snap, namespace);
-      if (err === FILTER_PENDING) return { requeueAfterMs: FILTER_PENDING_RETRY_MS };
+      const err = this.deps.validateFilter(filter, snap, namespace, { id: key, wake: () => this.controller.enqueue(key) });
+      if (err === FILTER_PENDING) return { requeueAfterMs: FILTER_PENDING_RECHECK_MS };
       if (err) invalid = { reason: 'InvalidFilter', message: `spec.filter: ${err}` };
     }
     invalid ??= authorizeCapture(this.deps, namespace, capture.spec) ?? this.checkPods(capture);

@@ -34,7 +34,7 @@ import { createOrPatch } from '../../../../lib/kube/writes.js';
 import type { KubeClient } from '../../../../lib/kube/kube.js';
 import type { NodeTask, PortMirror } from '../../../../lib/kube/objects.js';
 import { deriveMirrorStatus, type ObservedMirrorTask } from './status.js';
-import { FILTER_PENDING, FILTER_PENDING_RETRY_MS } from '../shared/filters.js';
+import { FILTER_PENDING, FILTER_PENDING_RECHECK_MS } from '../shared/filters.js';
 import { deleteTask, ensureFinalizer, ParentStatusWriter, sameJson, taskLabels, taskName, type FilterValidator } from '../shared/parent.js';
 import { authorizeMirror, authorizePods, type AccessRules } from '../shared/authorize.js';
 import { matchesSelector, podTargeted } from '../shared/selectors.js';
@@ -119,8 +119,8 @@ export class PortMirrorReconciler {
 
     let invalid: { reason: ConditionReason; message: string } | undefined;
     if (mirror.spec.filter) {
-      const err = this.deps.validateFilter(mirror.spec.filter, DEFAULT_SNAP_LENGTH, mirror.metadata.namespace!);
-      if (err === FILTER_PENDING) return { requeueAfterMs: FILTER_PENDING_RETRY_MS };
+      const err = this.deps.validateFilter(mirror.spec.filter, DEFAULT_SNAP_LENGTH, mirror.metadata.namespace!, { id: key, wake: () => this.controller.enqueue(key) });
+      if (err === FILTER_PENDING) return { requeueAfterMs: FILTER_PENDING_RECHECK_MS };
       if (err) invalid = { reason: 'InvalidFilter', message: `spec.filter: ${err}` };
     }
     invalid ??= this.authorize(mirror);
