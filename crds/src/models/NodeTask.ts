@@ -59,7 +59,7 @@ export interface INodeTask {
      */
     "packetCapture"?: {
       /**
-       * The pods on this node to capture.
+       * The pods on this node to capture, each once.
        */
       "pods"?: Array<{
         /**
