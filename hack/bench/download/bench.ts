@@ -1,7 +1,9 @@
 // Download benchmark (issue 18): a capture of >= 1 GiB on two nodes, downloaded through the API
 // server (data.ringtap.dev, merged by the operator) against reading and merging the same files
 // straight from the agents' directories, in the same run. Prints MB/s of both, their ratio, and
-// the operator's peak RSS growth while it serves the download.
+// the operator's peak RSS growth while it serves the download. Then the anchor the ratio cannot
+// pass: the same files relayed whole through the same path (agent -> operator -> API server ->
+// kubectl) with no merge at all.
 //
 //   node dist/hack/bench/download/bench.js generate DIR NODE BYTES START_NS  synthetic capture files
 //   node dist/hack/bench/download/bench.js measure                           the comparison (run.sh sets the environment)
@@ -11,7 +13,7 @@
 // pcapng, one IDB per pod interface with the agent's description, 1 KB frames, both nodes'
 // timestamps interleaved over the same span (20 MB/s per node, the reorder window's worth of
 // traffic is what the merge holds).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -132,6 +134,20 @@ async function apiDownload(kubectl: string, kubeconfig: string, path: string, op
   return { bytes: Number(stdout.trim()), seconds, rssBaseKiB, rssPeakKiB: Math.max(rssPeakKiB, rssKiB(operatorPid)) };
 }
 
+/**
+ * The same bytes through the same path with no merge: every file relayed whole
+ * (`kubectl get --raw .../files/NODE/FILE`, one after the other, into one `wc -c`). What this
+ * takes bounds any merge: a merge that cost nothing would still pay the relay.
+ */
+async function relayDownload(kubectl: string, kubeconfig: string, pcapPath: string): Promise<{ bytes: number; seconds: number }> {
+  const listPath = pcapPath.replace(/\/pcap$/, '/files');
+  const list = JSON.parse(execFileSync(kubectl, ['--kubeconfig', kubeconfig, 'get', '--raw', listPath], { encoding: 'utf8' })) as { nodes: { files: { path: string }[] }[] };
+  const paths = list.nodes.flatMap((n) => n.files.map((f) => f.path.replace('/v1alpha1/namespaces/', '/v1alpha1/watch/namespaces/')));
+  const t0 = process.hrtime.bigint();
+  const out = execFileSync('bash', ['-c', 'set -o pipefail; k=$1; c=$2; shift 2; for p in "$@"; do "$k" --kubeconfig "$c" get --raw "$p" || exit 1; done | wc -c', 'bash', kubectl, kubeconfig, ...paths], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return { bytes: Number(out.trim()), seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+}
+
 async function measure(): Promise<void> {
   const env = (k: string) => {
     const v = process.env[k];
@@ -152,10 +168,18 @@ async function measure(): Promise<void> {
   const selfBefore = process.cpuUsage();
   const api = await apiDownload(env('BENCH_KUBECTL'), env('BENCH_KUBECONFIG'), env('BENCH_PATH'), Number(env('BENCH_OPERATOR_PID')));
   const self = process.cpuUsage(selfBefore);
+  const kubectlAfter = childCpuSeconds();
   const cpu = {
     ...Object.fromEntries(procs.map(([n, p]) => [n, +(cpuSeconds(Number(p)) - before.get(n)!).toFixed(1)])),
-    'kubectl and wc': +(childCpuSeconds() - kubectlBefore).toFixed(1),
+    'kubectl and wc': +(kubectlAfter - kubectlBefore).toFixed(1),
     'bench (samples RSS)': +((self.user + self.system) / 1e6).toFixed(1),
+  };
+  const relayBefore = new Map(procs.map(([n, p]) => [n, cpuSeconds(Number(p))]));
+  const relayKubectlBefore = childCpuSeconds();
+  const relay = await relayDownload(env('BENCH_KUBECTL'), env('BENCH_KUBECONFIG'), env('BENCH_PATH'));
+  const relayCpu = {
+    ...Object.fromEntries(procs.map(([n, p]) => [n, +(cpuSeconds(Number(p)) - relayBefore.get(n)!).toFixed(1)])),
+    'kubectl and wc': +(childCpuSeconds() - relayKubectlBefore).toFixed(1),
   };
   const mbps = (b: number, s: number) => b / s / 1e6;
   const result = {
@@ -167,20 +191,28 @@ async function measure(): Promise<void> {
     apiBytes: api.bytes,
     directBytes: direct.bytes,
     ratio: +(mbps(api.bytes, api.seconds) / mbps(direct.bytes, direct.seconds)).toFixed(3),
+    relayMBps: +mbps(relay.bytes, relay.seconds).toFixed(1),
+    relayBytes: relay.bytes,
+    relayRatio: +(mbps(relay.bytes, relay.seconds) / mbps(direct.bytes, direct.seconds)).toFixed(3),
     operatorRssGrowthMiB: +((api.rssPeakKiB - api.rssBaseKiB) / 1024).toFixed(1),
     operatorRssBaseMiB: +(api.rssBaseKiB / 1024).toFixed(1),
     apiSeconds: +api.seconds.toFixed(1),
     directSeconds: +direct.seconds.toFixed(1),
     directCpuSeconds: +((directCpu.user + directCpu.system) / 1e6).toFixed(1),
     cpuSecondsDuringApiDownload: cpu,
+    relaySeconds: +relay.seconds.toFixed(1),
+    cpuSecondsDuringRelay: relayCpu,
   };
   console.log(JSON.stringify(result));
   console.log(`input ${(total / 2 ** 30).toFixed(2)} GiB on ${dirs.length} nodes, ${direct.packets} packets`);
   console.log(`read the files directly (no merge):     ${result.rawReadMBps} MB/s`);
   console.log(`merge them directly (same merge code):  ${result.directMergeMBps} MB/s`);
   console.log(`download through the API server:         ${result.apiMBps} MB/s   ratio ${result.ratio} (acceptance >= 0.5)`);
+  console.log(`the same files relayed whole, no merge:  ${result.relayMBps} MB/s   ratio ${result.relayRatio}: the most any merge through this path could reach here`);
   console.log(`operator RSS growth during the download: ${result.operatorRssGrowthMiB} MiB (acceptance < 64)`);
   console.log(`CPU seconds during the API download (${result.apiSeconds} s; the direct merge took ${result.directSeconds} s, ${result.directCpuSeconds} CPU-s): ${JSON.stringify(cpu)}`);
+  console.log(`CPU seconds during the relay (${result.relaySeconds} s): ${JSON.stringify(relayCpu)}`);
+  if (relay.bytes !== total) console.log(`WARNING: the relay returned ${relay.bytes} bytes, the files hold ${total}`);
   if (api.bytes !== direct.bytes) console.log(`WARNING: the API returned ${api.bytes} bytes, the direct merge ${direct.bytes}`);
   process.exitCode = result.ratio >= 0.5 && result.operatorRssGrowthMiB < 64 && api.bytes === direct.bytes ? 0 : 1;
 }
