@@ -30,13 +30,14 @@ const HEADERS_TIMEOUT_MS = 30_000;
 export const STREAM_BUFFER_BYTES = 1 << 20;
 /**
  * Bytes read ahead from one agent's response before its socket is paused (the kernel's socket
- * buffers hold the rest, at no cost to this process). Small on purpose: every chunk read is a
- * new buffer, and a chunk that waits in a queue while the JavaScript heap's young generation
- * fills (about 2 MB of download here) survives into the old generation, where it and its memory
- * outside the heap are freed only by a full collection. With 1 MiB queued per agent the
- * operator's RSS grew by 120-150 MiB while it served 1 GiB (hack/bench/download).
+ * buffers hold the rest, at no cost to this process). Not more: a chunk that waits in a queue
+ * while the JavaScript heap's young generation fills survives into the old generation, where it
+ * and its memory outside the heap are freed only by a full collection. With 1 MiB queued per
+ * agent (and a new buffer per read, before rawGet) the operator's RSS grew by 120-150 MiB while
+ * it served 1 GiB (hack/bench/download). 256 KiB, against 64 KiB: the download ran at 0.48-0.49
+ * of the direct merge against 0.43-0.47 (fewer pauses while the merge runs), RSS growth 48-50 MiB.
  */
-export const READ_BUFFER_BYTES = 64 << 10;
+export const READ_BUFFER_BYTES = 256 << 10;
 
 export class AgentUnavailable extends Error {
   constructor(readonly node: string, message: string, readonly status = 503) {
