@@ -227,6 +227,8 @@ export function transmit(opts: TransmitOptions): Promise<TransmitResult> {
 interface RingCaptureEvents {
   event: [CaptureEvent];
   stopped: [StopReason];
+  /** The last open live stream has ended. */
+  'streams-ended': [];
 }
 
 /**
@@ -277,10 +279,18 @@ export class RingCapture extends EventEmitter<RingCaptureEvents> {
     return this.handle.stats();
   }
 
+  /** Live streams open on this capture. */
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
   /** A live byte stream: file header and IDBs first, then packets as they are captured. */
   openStream(opts: StreamOptions = {}): LiveStream {
     const id = this.handle.openStream(opts);
-    const s = new LiveStream(this.handle, id, (sid) => this.streams.delete(sid));
+    const s = new LiveStream(this.handle, id, (sid) => {
+      this.streams.delete(sid);
+      if (this.streams.size === 0) this.emit('streams-ended');
+    });
     this.streams.set(id, s);
     return s;
   }

@@ -5,7 +5,7 @@
 // and the second starts, with a ring of 16 KiB blocks for its 128-byte snap length. A capture's
 // ring size is in its status message. Traffic: UDP on 127.0.0.1 to a port of this test, on the host's lo
 // (each capture's filter keeps only that port; lo shows every datagram twice, going out and
-// coming in).
+// coming in). A capture that completes on its own limit gives its ring back without being stopped.
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -93,5 +93,32 @@ describe('the ring budget in the afpacket driver', () => {
     await waitFor('the second capture attached lo', () => second.status.targets?.[0]?.state === 'Attached' || undefined, 15_000, 20);
     await send(10);
     await waitFor('the second capture counted 10 datagrams', () => ((second.status.counters?.packets ?? 0) >= 20 ? true : undefined), 15_000, 20);
+  });
+
+  test('a capture that completes by itself gives its ring back and keeps its counts', async () => {
+    const budget = new RingBudget({ budgetBytes: RING_FLOOR_BYTES, maxRingBytes: 64 << 20 });
+    const driver = new AfPacketDriver(budget);
+    const done = new Reporter();
+    const s = spec('done');
+    s.packetCapture!.limits = { maxPackets: 6 };
+    const a = await driver.start(s, ctx('done', done));
+    tasks.push(a);
+    await waitFor('the capture attached lo', () => done.status.targets?.[0]?.state === 'Attached' || undefined, 15_000, 20);
+    expect(budget.stats().rings).toBe(1);
+    await send(20);
+    await waitFor('the capture completed on its packet limit', () => (done.status.phase === 'Completed' ? true : undefined), 15_000, 20);
+    expect(done.status.stopReason).toBe('PacketLimitReached');
+    // Not stopped, not deleted: Completed alone gives the ring back.
+    await waitFor('the completed capture released its ring', () => (budget.stats().rings === 0 ? true : undefined), 15_000, 20);
+    const counted = done.status.counters?.packets;
+    expect(counted).toBeGreaterThanOrEqual(6);
+    // A neighbour gets the whole budget again, while the completed task still exists.
+    const next = new Reporter();
+    const b = await driver.start(spec('next'), ctx('next', next));
+    tasks.push(b);
+    expect(next.status.phase).toBe('Running');
+    // Stopping the completed task later neither fails nor loses its counts.
+    await a.stop({ cleanup: false });
+    expect(done.status.counters?.packets).toBe(counted);
   });
 });

@@ -245,13 +245,7 @@ class PacketCaptureTask implements DriverTask {
       this.capture = undefined;
       old.removeAllListeners('event'); // its own 'stopped' does not end the task
       await old.stop();
-      const s = old.stats();
-      old.close();
-      this.releaseRings(0);
-      this.base = {
-        packets: this.base.packets + s.packetsWritten, bytes: this.base.bytes + s.bytes,
-        drops: this.base.drops + s.kernelDrops + s.spillDrops, freezes: this.base.freezes + s.freezes,
-      };
+      this.closeEngine(old);
       this.attached.clear();
       await this.start();
       return;
@@ -439,6 +433,36 @@ class PacketCaptureTask implements DriverTask {
       phase: reason === 'Failed' ? 'Failed' : 'Completed', stopReason: reason,
       ...(message ? { message } : { message: '' }),
     }, true);
+    void this.closeFinished().catch((err: unknown) => this.ctx.reporter.log.warn({ err }, 'closing a finished capture failed'));
+  }
+
+  /**
+   * A capture that finished by itself (a limit, the deadline, a full disk) is closed once its
+   * engine has stopped and its live streams have sent their last bytes, so that its rings go
+   * back to the node's budget: a Completed capture that nobody deletes held them until its task
+   * was stopped, and a tenant's many finished captures shrank every other capture's ring. Its
+   * counts stay in the status (folded into base); its files stay until the task's cleanup.
+   */
+  private async closeFinished(): Promise<void> {
+    const c = this.capture;
+    if (!c) return;
+    await c.stop();
+    if (c.openStreams > 0) await new Promise<void>((resolve) => c.once('streams-ended', resolve));
+    if (this.capture !== c) return; // the task was stopped meanwhile, and closed it
+    this.capture = undefined;
+    c.removeAllListeners('event');
+    this.closeEngine(c);
+  }
+
+  /** Closes an engine that has stopped; its rings go back to the budget, its counts into base. */
+  private closeEngine(c: RingCapture): void {
+    const s = c.stats();
+    c.close();
+    this.releaseRings(0);
+    this.base = {
+      packets: this.base.packets + s.packetsWritten, bytes: this.base.bytes + s.bytes,
+      drops: this.base.drops + s.kernelDrops + s.spillDrops, freezes: this.base.freezes + s.freezes,
+    };
   }
 
   async stop(opts: { cleanup: boolean }): Promise<void> {
@@ -446,12 +470,16 @@ class PacketCaptureTask implements DriverTask {
     clearTimeout(this.deadlineTimer);
     clearInterval(this.resolveTimer);
     clearInterval(this.statsTimer);
-    if (this.capture) {
+    const c = this.capture;
+    if (c) {
       const wasFinished = this.finished;
       this.finished = true;
-      await Promise.race([this.capture.stop(), new Promise((r) => setTimeout(r, 5_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([c.stop(), new Promise((r) => (timer = setTimeout(r, 5_000)))]);
+      clearTimeout(timer);
       if (!wasFinished && !opts.cleanup) this.report(true);
-      this.capture.close();
+      this.capture = undefined;
+      this.closeEngine(c);
     }
     // Closed, its rings are freed (a finished capture keeps them until then).
     this.releaseRings(0);
