@@ -481,7 +481,7 @@ class PacketCaptureTask implements DriverTask {
       this.capture = undefined;
       this.closeEngine(c);
     }
-    // Closed, its rings are freed (a finished capture keeps them until then).
+    // Closed, its rings are freed (a capture that finished by itself was closed already: closeFinished).
     this.releaseRings(0);
     if (opts.cleanup) {
       removeCaptureDir(this.dir, this.ctx.dataDir);
