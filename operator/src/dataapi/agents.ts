@@ -35,7 +35,8 @@ export const STREAM_BUFFER_BYTES = 1 << 20;
  * and its memory outside the heap are freed only by a full collection. With 1 MiB queued per
  * agent (and a new buffer per read, before rawGet) the operator's RSS grew by 120-150 MiB while
  * it served 1 GiB (hack/bench/download). 256 KiB, against 64 KiB: the download ran at 0.48-0.49
- * of the direct merge against 0.43-0.47 (fewer pauses while the merge runs), RSS growth 48-50 MiB.
+ * of the direct merge against 0.43-0.47 (fewer pauses while the merge runs), RSS growth 48-50 MiB;
+ * 1 MiB again, with rawGet's slabs: 0.38-0.41 and 56-68 MiB (more operator CPU, in the collector).
  */
 export const READ_BUFFER_BYTES = 256 << 10;
 
