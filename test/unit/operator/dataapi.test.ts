@@ -1,9 +1,9 @@
 // The data API's pure parts: who a request is (request-header authentication against real
 // certificates made with openssl) and which data it asks for (paths and query parameters).
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { authenticateRequest, parseRequestHeaderConfig, type RequestHeaderConfig } from '../../../operator/src/dataapi/requestheader.js';
@@ -28,6 +28,8 @@ function leaf(name: string, cn: string, signer: string, eku = 'clientAuth'): X50
 
 let cfg: RequestHeaderConfig;
 const headers = (h: Record<string, string[]>) => h;
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ringtap-rh-'));
