@@ -120,5 +120,5 @@ describe('the ring budget in the afpacket driver', () => {
     // Stopping the completed task later neither fails nor loses its counts.
     await a.stop({ cleanup: false });
     expect(done.status.counters?.packets).toBe(counted);
-  });
+  }, 60_000); // its waits have deadlines of their own (15 s each), longer than jest's default 5 s
 });
